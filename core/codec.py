@@ -1,0 +1,157 @@
+"""Codecs between 24 kHz audio and continuous EnCodec latents (pre-quantizer, 75 frames/s), in PyTorch.
+
+Two backends share one interface (`Codec`):
+  * ``compact``: this project's EnCodec-architecture codec (SEANet encoder/decoder from ``encodec.modules``),
+    causal, no LSTM and zero ('constant') padding, so a frame depends on a finite window of past samples and
+    chunked encoding with enough left context equals whole-file encoding exactly;
+  * ``encodec_24khz``: Meta's pretrained EnCodec 24 kHz (downloaded on first use, or from a local folder holding
+    ``encodec_24khz-d7cc33bc.th``); its LSTM makes streaming approximate.
+Latents are normalized per channel with mean/std stored in the codec (σ_data = 1 for the denoisers).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ENCODEC_24KHZ_FILE = "encodec_24khz-d7cc33bc.th"
+ENCODEC_24KHZ_URL = "https://dl.fbaipublicfiles.com/encodec/v0/" + ENCODEC_24KHZ_FILE
+
+
+class CodecError(RuntimeError):
+    pass
+
+
+def compact_config(n_filters: int = 16, dimension: int = 64, ratios=(8, 5, 4, 2), lstm: int = 0,
+                   sample_rate: int = 24_000) -> dict:
+    return dict(n_filters=n_filters, dimension=dimension, ratios=list(ratios), lstm=lstm, sample_rate=sample_rate)
+
+
+class Codec(nn.Module):
+    """Encoder + decoder + per-channel latent statistics. Use `Codec.compact`, `Codec.pretrained` or `Codec.load`."""
+
+    def __init__(self, kind: str, config: dict, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.kind, self.config = kind, dict(config)
+        self.encoder, self.decoder = encoder, decoder
+        self.sample_rate = int(config["sample_rate"])
+        self.hop_length = int(np.prod(config["ratios"]))
+        self.latent_dim = int(config["dimension"])
+        self.register_buffer("latent_mean", torch.zeros(self.latent_dim))
+        self.register_buffer("latent_std", torch.ones(self.latent_dim))
+        self.train_info: dict = {}
+
+    # ---- construction
+    @classmethod
+    def compact(cls, **overrides) -> "Codec":
+        from encodec.modules import SEANetDecoder, SEANetEncoder
+
+        cfg = compact_config(**overrides)
+        common = dict(channels=1, dimension=cfg["dimension"], n_filters=cfg["n_filters"], ratios=cfg["ratios"],
+                      causal=True, pad_mode="constant", lstm=cfg["lstm"])
+        return cls("compact", cfg, SEANetEncoder(**common), SEANetDecoder(**common))
+
+    @classmethod
+    def pretrained(cls, checkpoint_dir: str | Path | None = None, random_init: bool = False) -> "Codec":
+        """Meta's EnCodec 24 kHz: downloaded (network), read from `checkpoint_dir`, or random weights (tests)."""
+        from encodec import EncodecModel
+
+        try:
+            if random_init:
+                model = EncodecModel.encodec_model_24khz(pretrained=False)
+            else:
+                repo = Path(checkpoint_dir) if checkpoint_dir is not None else None
+                if repo is not None and not (repo / ENCODEC_24KHZ_FILE).is_file():
+                    raise CodecError(f"{repo}: no {ENCODEC_24KHZ_FILE} there")
+                model = EncodecModel.encodec_model_24khz(pretrained=True, repository=repo)
+        except CodecError:
+            raise
+        except Exception as e:
+            raise CodecError(
+                f"could not load the pretrained EnCodec 24 kHz weights ({type(e).__name__}: {e}). Without a network, "
+                f"download {ENCODEC_24KHZ_URL} elsewhere, put it in a folder and pass that folder as checkpoint_dir "
+                f"(--encodec-dir)."
+            ) from None
+        cfg = dict(n_filters=32, dimension=model.encoder.dimension, ratios=list(model.encoder.ratios), lstm=2,
+                   sample_rate=model.sample_rate)
+        return cls("encodec_24khz", cfg, model.encoder, model.decoder)
+
+    # ---- persistence
+    def checkpoint(self) -> dict:
+        return dict(format="timbre-codec/1", kind=self.kind, config=self.config, state_dict=self.state_dict(),
+                    train_info=self.train_info)
+
+    def save(self, path: str | Path) -> None:
+        from core.io import save_atomic
+
+        save_atomic(self.checkpoint(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location="cpu") -> "Codec":
+        from core.io import load_checkpoint
+
+        ck = load_checkpoint(path, "timbre-codec/1", map_location)
+        codec = cls.compact(**ck["config"]) if ck["kind"] == "compact" else cls.pretrained(random_init=True)
+        codec.load_state_dict(ck["state_dict"])
+        codec.train_info = ck.get("train_info", {})
+        return codec.eval()
+
+    # ---- properties
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.latent_mean.copy_(mean)
+        self.latent_std.copy_(std.clamp_min(1e-5))
+
+    # ---- torch API, batched: wav [B, 1, N] ↔ latents [B, C, T]
+    def encode_raw(self, wav: torch.Tensor) -> torch.Tensor:
+        n = wav.shape[-1]
+        pad = (-n) % self.hop_length  # whole frames: T = ceil(N / hop)
+        if pad:
+            wav = nn.functional.pad(wav, (0, pad))
+        return self.encoder(wav)
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean[:, None]) / self.latent_std[:, None]
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std[:, None] + self.latent_mean[:, None]
+
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.encode_raw(wav))
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.denormalize(latents))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """Round trip wav [B, 1, N] → wav [B, 1, T·hop] (what the codec is trained on)."""
+        return self.decoder(self.encode_raw(wav))
+
+    # ---- numpy API, one signal: wav [N] at self.sample_rate ↔ latents [C, T]
+    @torch.no_grad()
+    def encode_numpy(self, wav: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(wav, dtype=np.float32)).view(1, 1, -1)
+        return self.encode(x)[0].numpy()
+
+    @torch.no_grad()
+    def decode_numpy(self, latents: np.ndarray) -> np.ndarray:
+        z = torch.as_tensor(np.asarray(latents, dtype=np.float32))[None]
+        return self.decode(z)[0, 0].numpy()
+
+    def frames_for(self, n_samples: int) -> int:
+        return math.ceil(n_samples / self.hop_length)
+
+    def receptive_field(self) -> int:
+        """Samples of past input one latent frame depends on (measured with a gradient: exact for `compact`)."""
+        n = 40 * self.hop_length
+        x = torch.zeros(1, 1, n, requires_grad=True)
+        with torch.enable_grad():
+            z = self.encoder(x)
+            z[0, :, -1].sum().backward()
+        nz = torch.nonzero(x.grad[0, 0].abs() > 0)
+        return int(n - nz.min()) if len(nz) else 0

@@ -1,0 +1,49 @@
+"""Checkpoint files: atomic writes and loading with a clear message for wrong or corrupt files."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_atomic(obj, path: str | Path) -> Path:
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".pt", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, expected_format: str, map_location="cpu") -> dict:
+    ck = load_any(path, map_location)
+    if ck.get("format") != expected_format:
+        raise CheckpointError(f"{path}: expected a {expected_format!r} checkpoint, found {ck.get('format')!r}")
+    return ck
+
+
+def load_any(path: str | Path, map_location="cpu") -> dict:
+    """A checkpoint dict with a 'format' key, or CheckpointError saying what is wrong with the file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ck, dict) or "format" not in ck:
+        raise CheckpointError(f"{path}: not a checkpoint of this project (a {type(ck).__name__} without 'format')")
+    return ck

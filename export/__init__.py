@@ -1,0 +1,1 @@
+"""Export: trained PyTorch checkpoints → a self-describing ONNX bundle for the live engine."""

@@ -1,0 +1,1 @@
+"""The live path: ONNX bundle, presets and the streaming engine (numpy + onnxruntime; never imports torch)."""

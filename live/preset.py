@@ -1,0 +1,118 @@
+"""Presets: one JSON file per instrument pair, validated field by field.
+
+    {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 3,
+     "window": 32, "hop": 8, "crossfade": 4, "dry_wet": 1.0, "bundle": "../models/bundle"}
+
+`bundle` is relative to the preset file; the denoisers used are <bundle>/denoiser-<source|target>.onnx.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+
+
+class PresetError(ValueError):
+    pass
+
+
+@dataclass
+class Preset:
+    name: str
+    source: str
+    target: str
+    sigma_max: float = 5.0
+    steps: int = 3
+    window: int = 32  # latent frames the denoiser sees
+    hop: int = 8  # new frames per window
+    crossfade: int = 4  # frames crossfaded between consecutive windows
+    dry_wet: float = 1.0
+    sigma_min: float = 1e-3
+    rho: float = 7.0
+    bundle: str = "../models/bundle"
+    description: str = ""
+    path: Path | None = None  # where it was loaded from (not saved)
+
+    # ranges: (type, low, high)
+    _RULES = {
+        "sigma_max": (float, 0.01, 500.0), "steps": (int, 1, 64), "window": (int, 4, 1024), "hop": (int, 1, 512),
+        "crossfade": (int, 0, 512), "dry_wet": (float, 0.0, 1.0), "sigma_min": (float, 1e-5, 0.5),
+        "rho": (float, 1.0, 20.0),
+    }
+
+    def validate(self, instruments: list[str] | None = None, time_factor: int = 4) -> "Preset":
+        where = f"preset {self.name!r}" + (f" ({self.path})" if self.path else "")
+        for k in ("name", "source", "target", "bundle"):
+            if not isinstance(getattr(self, k), str) or not getattr(self, k):
+                raise PresetError(f"{where}: field '{k}' must be a non-empty string")
+        for k, (typ, lo, hi) in self._RULES.items():
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not float(v).is_integer()):
+                raise PresetError(f"{where}: field '{k}' must be {'an integer' if typ is int else 'a number'}, got {v!r}")
+            if not lo <= v <= hi:
+                raise PresetError(f"{where}: field '{k}' = {v} is outside [{lo}, {hi}]")
+            setattr(self, k, typ(v))
+        if self.sigma_min >= self.sigma_max:
+            raise PresetError(f"{where}: sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
+        if self.window % time_factor:
+            raise PresetError(f"{where}: window ({self.window}) must be a multiple of {time_factor}")
+        if self.hop + self.crossfade > self.window:
+            raise PresetError(f"{where}: hop + crossfade ({self.hop} + {self.crossfade}) must fit in window ({self.window})")
+        if instruments is not None:
+            for k in ("source", "target"):
+                if getattr(self, k) not in instruments:
+                    raise PresetError(f"{where}: {k} instrument {getattr(self, k)!r} is not in the bundle "
+                                      f"(it has {', '.join(instruments)})")
+        return self
+
+    def bundle_path(self) -> Path:
+        base = self.path.parent if self.path else PRESET_DIR
+        return (base / self.bundle).resolve()
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "path"}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        self.validate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_json(), f, indent=2)
+        os.replace(tmp, path)
+        self.path = path
+        return path
+
+
+def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) -> Preset:
+    """A preset by file path or by name (presets/<name>.json), validated; PresetError says what is wrong."""
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = preset_dir / f"{name_or_path}.json"
+    if not p.is_file():
+        known = ", ".join(x.stem for x in sorted(preset_dir.glob("*.json")))
+        raise PresetError(f"no preset {str(name_or_path)!r} (known: {known or 'none'})")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise PresetError(f"{p}: a preset is a JSON object")
+    allowed = {f.name for f in fields(Preset)} - {"path", "_RULES"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise PresetError(f"{p}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    missing = [k for k in ("name", "source", "target") if k not in data]
+    if missing:
+        raise PresetError(f"{p}: missing field(s) {', '.join(missing)}")
+    preset = Preset(**data)
+    preset.path = p
+    return preset.validate()
+
+
+def list_presets(preset_dir: Path = PRESET_DIR) -> list[Preset]:
+    return [load_preset(p) for p in sorted(Path(preset_dir).glob("*.json"))]

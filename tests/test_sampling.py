@@ -1,0 +1,129 @@
+"""The bridge against the exact Gaussian case, convergence orders, cycles, schedule and preconditioning."""
+import math
+
+import numpy as np
+import pytest
+
+from core.gaussian import gaussian_bridge, gaussian_denoiser, gaussian_flow
+from core.precond import c_in, c_noise, c_out, c_skip, loss_weight, precondition
+from core.sampling import bridge, evaluations_per_bridge, heun_step, solve_ode
+from core.schedule import bridge_sigmas, karras_sigmas
+
+MU1, S1, MU2, S2 = -1.5, 0.5, 2.0, 1.0
+
+
+def _x(n=2000, seed=0):
+    return np.random.default_rng(seed).normal(MU1, S1, size=(n,))
+
+
+def _bridge_error(steps, method="heun", sigma_max=5.0, sigma_min=1e-3):
+    x = _x()
+    y = bridge(x, gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2), sigma_max, steps, sigma_min,
+               method=method)
+    exact = gaussian_bridge(x, MU1, S1, MU2, S2, sigma_min, sigma_max)
+    return np.abs(y - exact).max()
+
+
+def test_schedule_endpoints_and_order():
+    s = karras_sigmas(0.002, 80.0, 18, rho=7)
+    assert s[0] == pytest.approx(80.0) and s[-1] == pytest.approx(0.002)
+    assert np.all(np.diff(s) < 0)
+    # ρ = 1 is a linear ramp; larger ρ packs the levels toward σmin
+    np.testing.assert_allclose(karras_sigmas(1.0, 5.0, 5, rho=1.0), [5, 4, 3, 2, 1])
+    assert np.median(karras_sigmas(1e-3, 80, 101, rho=9)) < np.median(karras_sigmas(1e-3, 80, 101, rho=3))
+    assert len(bridge_sigmas(1e-3, 5, 4)) == 5
+
+
+def test_schedule_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        karras_sigmas(1.0, 0.5, 10)
+    with pytest.raises(ValueError):
+        karras_sigmas(0.1, 1.0, 1)
+
+
+def test_gaussian_flow_is_the_ode_solution():
+    # fine Heun integration of the PF-ODE equals the closed-form flow
+    x = _x(200)
+    sig = karras_sigmas(1e-3, 20.0, 1500)[::-1]
+    z = solve_ode(gaussian_denoiser(MU1, S1), x, sig)
+    np.testing.assert_allclose(z, gaussian_flow(x, MU1, S1, 1e-3, 20.0), rtol=0, atol=2e-4)
+
+
+def test_bridge_matches_exact_gaussian_map():
+    assert _bridge_error(64) < 2e-3
+    # the finite-σ factor from DESIGN.md: σmax = 5, s2/s1 = 2 gives ≈1.89, not 2
+    slope = gaussian_bridge(1.0, 0.0, 1.0, 0.0, 2.0, 1e-3, 5.0)
+    assert slope == pytest.approx(2 * math.sqrt(26 / 29), abs=1e-4)  # 1.89
+    y = bridge(np.array([1.0]), gaussian_denoiser(0, 1), gaussian_denoiser(0, 2), 5.0, 64)
+    assert y[0] == pytest.approx(slope, abs=2e-3)
+
+
+def test_bridge_tends_to_optimal_transport_for_large_sigma_max():
+    x = _x()
+    y = bridge(x, gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2), 500.0, 64, 1e-4)
+    ot = MU2 + (S2 / S1) * (x - MU1)
+    assert np.abs(y - ot).max() < 0.02 * np.abs(ot - MU2).max() + 1e-2
+
+
+def test_heun_is_second_order_and_euler_first_order():
+    heun = [_bridge_error(n) for n in (8, 16, 32)]
+    euler = [_bridge_error(n, "euler") for n in (16, 32, 64)]
+    for a, b in zip(heun, heun[1:]):
+        assert 3.0 < a / b < 5.5, heun
+    for a, b in zip(euler, euler[1:]):
+        assert 1.6 < a / b < 2.6, euler
+    assert heun[-1] < euler[-1]
+
+
+def test_cycle_returns_the_input_and_improves_with_steps():
+    x = _x()
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    errs = [np.abs(bridge(bridge(x, A, B, 20.0, n), B, A, 20.0, n) - x).max() for n in (4, 8, 32)]
+    assert errs[0] > errs[1] > errs[2]
+    assert errs[2] < 1e-2
+
+
+def test_low_sigma_max_keeps_the_source_high_sigma_max_takes_the_target():
+    # the musician's knob in the exact case: the output's spread moves from the source's toward the target's
+    x = _x()
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    spreads = [bridge(x, A, B, s, 32).std() for s in (0.05, 1.0, 50.0)]
+    assert spreads[0] < spreads[1] < spreads[2]
+    assert spreads[0] == pytest.approx(S1, rel=0.1) and spreads[2] == pytest.approx(S2, rel=0.1)
+
+
+def test_heun_step_runs_both_directions_and_ends_with_euler_at_zero():
+    D = gaussian_denoiser(0.0, 1.0)
+    x = np.ones(3)
+    up = heun_step(D, x, 0.5, 1.0)
+    np.testing.assert_allclose(heun_step(D, up, 1.0, 0.5), x, atol=1e-2)
+    # σ_next = 0: Euler step lands exactly on D(x, σ)
+    np.testing.assert_allclose(heun_step(D, x, 0.5, 0.0), D(x, 0.5))
+    assert evaluations_per_bridge(4) == 16
+
+
+def test_solver_works_on_torch_and_numpy_alike():
+    torch = pytest.importorskip("torch")
+    x = _x(100)
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    y_np = bridge(x, A, B, 5.0, 6)
+    y_t = bridge(torch.from_numpy(x), A, B, 5.0, 6)
+    np.testing.assert_allclose(y_t.numpy(), y_np, rtol=1e-12)
+
+
+def test_preconditioning_identities():
+    sd = 0.7
+    for s in (1e-4, 0.1, 1.0, 10.0):
+        # c_skip² + (c_out/σ_d)²·… : for unit-variance data the skip/out mix has unit effective weight
+        assert loss_weight(s, sd) * c_out(s, sd) ** 2 == pytest.approx(1.0)
+        # c_in normalizes the noisy input to the data scale
+        assert c_in(s, sd) ** 2 * (sd**2 + s**2) == pytest.approx(1.0)
+        assert c_skip(s, sd) + c_out(s, sd) ** 2 / sd**2 == pytest.approx(1.0)
+    assert c_noise(math.e**4) == pytest.approx(1.0)
+    # σ → 0: D(x, σ) = x whatever the network says
+    x = np.linspace(-2, 2, 5)
+    d = precondition(lambda xi, cn: np.full_like(xi, 123.0), x, 1e-7)
+    np.testing.assert_allclose(d, x, atol=1e-4)
+    # σ → ∞: D ignores x and returns σ_d·F
+    d = precondition(lambda xi, cn: np.full_like(xi, 0.5), x, 1e7)
+    np.testing.assert_allclose(d, 0.5, atol=1e-5)

@@ -1,0 +1,166 @@
+"""Train the compact EnCodec-architecture codec on the corpus (all instruments).
+
+Losses: time-domain L1 + multi-resolution log-mel L1; after `--adv-start` steps the MS-STFT discriminator of
+``encodec.msstftd`` adds hinge and feature-matching terms. Resumable (RUN/last.pt), CPU or CUDA, torchrun-ready.
+
+    python -m train.codec --corpus data/corpus --run runs/codec --minutes 30
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from core.codec import Codec
+from train.common import (AudioPool, Clock, TrainState, corpus_files, load_training, save_training,
+                          setup_runtime, wrap_ddp)
+from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
+
+FORMAT = "timbre-codec-training/1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m train.codec", description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    ap.add_argument("--run", type=Path, default=Path("runs/codec"))
+    ap.add_argument("--instruments", default=None, help="comma-separated (default: all in the corpus)")
+    ap.add_argument("--n-filters", type=int, default=16)
+    ap.add_argument("--dimension", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--segment", type=float, default=0.53, help="seconds per training crop")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this much wall time (this run)")
+    ap.add_argument("--adv-start", type=int, default=20_000, help="step at which the discriminator joins")
+    ap.add_argument("--mel-weight", type=float, default=1.0)
+    ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
+    ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def train(args) -> Codec:
+    rt = setup_runtime(args.device, args.threads)
+    instruments = args.instruments.split(",") if args.instruments else None
+    files = [f for fs in corpus_files(args.corpus, "train", instruments).values() for f in fs[: args.max_files]]
+    if not files:
+        raise SystemExit(f"error: no training audio in {args.corpus}")
+    codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
+    seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
+    pool = AudioPool(files, codec.sample_rate, seg)
+    codec.to(rt.device)
+    from encodec.msstftd import MultiScaleSTFTDiscriminator
+
+    disc = MultiScaleSTFTDiscriminator(filters=16).to(rt.device)
+    opt = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    mel = MelLoss(codec.sample_rate).to(rt.device)
+    gen = torch.Generator().manual_seed(args.seed + rt.rank)
+    state = TrainState()
+    last = args.run / "last.pt"
+    if last.is_file():
+        state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
+        if rt.main:
+            print(f"resumed from {last} at step {state.step}")
+    model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
+    clock = Clock(state, args.save_every)
+    deadline = time.time() + args.minutes * 60 if args.minutes else None
+    bar = tqdm(total=args.steps, initial=state.step, desc="codec", unit="step", disable=not rt.main)
+
+    def save():
+        if rt.main:
+            codec.train_info = dict(steps=state.step, wall_seconds=round(state.wall_seconds, 1),
+                                    hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
+                                    device=str(rt.device), world=rt.world, segment=seg, batch=args.batch)
+            save_training(last, FORMAT, state, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
+                          config=codec.config, args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
+
+    while state.step < args.steps and (deadline is None or time.time() < deadline):
+        x = pool.crops(args.batch, seg, gen).to(rt.device)
+        y = model(x)[..., : x.shape[-1]]
+        l_time = (y - x).abs().mean()
+        l_mel = mel(y, x)
+        loss = l_time + args.mel_weight * l_mel
+        logs = dict(time=l_time.item(), mel=l_mel.item())
+        adversarial = state.step >= args.adv_start
+        if adversarial:
+            fake_logits, fake_fmaps = disc_p(y)
+            _, real_fmaps = disc_p(x)
+            l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
+            loss = loss + 0.1 * l_g + 0.3 * l_fm
+            logs.update(g=l_g.item(), fm=l_fm.item())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
+        opt.step()
+        if adversarial:
+            real_logits, _ = disc_p(x)
+            fake_logits, _ = disc_p(y.detach())
+            l_d = hinge_d_loss(real_logits, fake_logits)
+            opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            opt_d.step()
+            logs["d"] = l_d.item()
+        state.step += 1
+        clock.tick()
+        bar.update(1)
+        if state.step % 50 == 0:
+            with torch.no_grad():
+                logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean().item()
+            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
+            bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
+        if clock.due():
+            save()
+    bar.close()
+    save()
+    return codec
+
+
+def export_codec(training_checkpoint: Path, out: Path, half: bool = True) -> Codec:
+    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint."""
+    from core.io import load_checkpoint
+
+    ck = load_checkpoint(training_checkpoint, FORMAT)
+    codec = Codec.compact(**ck["config"])
+    codec.load_state_dict(ck["codec"])
+    codec.train_info = dict(codec.train_info, **{k: v for k, v in ck.get("train_info", {}).items()})
+    codec.train_info.update(steps=ck["state"]["step"], wall_seconds=round(ck["state"]["wall_seconds"], 1),
+                            history=ck["state"]["history"][-1:], args=ck.get("args", {}))
+    if out.is_file():  # keep latent statistics already fitted for this codec's space
+        old = Codec.load(out)
+        if old.train_info.get("latent_stats"):
+            codec.set_latent_stats(old.latent_mean, old.latent_std)
+            codec.train_info["latent_stats"] = old.train_info["latent_stats"]
+    ship = codec.checkpoint()
+    if half:
+        ship["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ship["state_dict"].items()
+                             if not k.startswith("latent_")} | {k: v for k, v in ship["state_dict"].items()
+                                                               if k.startswith("latent_")}
+    from core.io import save_atomic
+
+    save_atomic(ship, out)
+    return codec
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    ap.add_argument("--export", type=Path, default=None, metavar="CODEC_FILE",
+                    help="do not train: write RUN/last.pt as a codec file (fp16) to this path")
+    args = ap.parse_args(argv)
+    if args.export:
+        export_codec(args.run / "last.pt", args.export)
+        print(f"codec file → {args.export}")
+        return 0
+    codec = train(args)
+    print(f"codec training stopped at step {codec.train_info.get('steps')}; checkpoint {args.run / 'last.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Pieces every trainer shares: device and torchrun set-up, audio pools, resumable checkpoints, progress."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.audio import load_audio
+from core.io import load_checkpoint, save_atomic
+
+
+# ---------------------------------------------------------------- devices and torchrun
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
+    """CPU or CUDA; under torchrun (WORLD_SIZE > 1) joins the process group, one GPU per rank."""
+    if threads:
+        torch.set_num_threads(threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if world > 1:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device == "cuda":
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Runtime(torch.device(device), rank, world)
+
+
+def wrap_ddp(model: torch.nn.Module, rt: Runtime) -> torch.nn.Module:
+    if rt.world == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+# ---------------------------------------------------------------- audio pools
+class AudioPool:
+    """Audio files held in memory (int16) and cut into random crops with a seeded torch generator."""
+
+    def __init__(self, files: list[Path], sample_rate: int, min_len: int):
+        self.clips = []
+        for f in files:
+            x = load_audio(f, sample_rate)
+            if len(x) >= min_len:
+                self.clips.append(torch.from_numpy(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)))
+        if not self.clips:
+            raise ValueError(f"no audio clip of at least {min_len} samples among {len(files)} files")
+        lens = torch.tensor([len(c) for c in self.clips], dtype=torch.float64)
+        self.weights = lens / lens.sum()  # crops uniform over time, not over files
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(len(c) for c in self.clips))
+
+    def crops(self, batch: int, length: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen)
+        out = torch.empty(batch, 1, length)
+        for b, i in enumerate(idx.tolist()):
+            clip = self.clips[i]
+            start = int(torch.randint(0, len(clip) - length + 1, (1,), generator=gen))
+            out[b, 0] = clip[start:start + length].float() / 32767
+        return out
+
+
+# ---------------------------------------------------------------- resumable training state
+@dataclass
+class TrainState:
+    step: int = 0
+    wall_seconds: float = 0.0
+    history: list = field(default_factory=list)  # dicts: step, losses, validation
+
+    def as_dict(self) -> dict:
+        return dict(step=self.step, wall_seconds=self.wall_seconds, history=self.history)
+
+
+def save_training(path: Path, fmt: str, state: TrainState, gen: torch.Generator, **parts) -> None:
+    """Everything needed to continue exactly: modules, optimizers, generator, step, history."""
+    blob = dict(format=fmt, state=state.as_dict(), generator=gen.get_state(),
+                torch_rng=torch.get_rng_state())
+    for k, v in parts.items():
+        blob[k] = v.state_dict() if hasattr(v, "state_dict") else v
+    save_atomic(blob, path)
+
+
+def load_training(path: Path, fmt: str, gen: torch.Generator, **parts) -> TrainState:
+    ck = load_checkpoint(path, fmt)
+    for k, v in parts.items():
+        if hasattr(v, "load_state_dict"):
+            v.load_state_dict(ck[k])
+    gen.set_state(ck["generator"])
+    torch.set_rng_state(ck["torch_rng"])
+    s = ck["state"]
+    return TrainState(s["step"], s["wall_seconds"], s["history"])
+
+
+class Clock:
+    """Wall time across resumes, and a 'save every N minutes' trigger."""
+
+    def __init__(self, state: TrainState, save_every_s: float):
+        self.state, self.every = state, save_every_s
+        self.t0, self.base, self.last_save = time.time(), state.wall_seconds, time.time()
+
+    def tick(self) -> None:
+        self.state.wall_seconds = self.base + time.time() - self.t0
+
+    def due(self) -> bool:
+        if time.time() - self.last_save >= self.every:
+            self.last_save = time.time()
+            return True
+        return False
+
+
+def corpus_files(root: Path, split: str, instruments: list[str] | None = None) -> dict[str, list[Path]]:
+    from train.corpus import read_manifest
+
+    out: dict[str, list[Path]] = {}
+    for r in read_manifest(root):
+        if r["split"] == split and (instruments is None or r["instrument"] in instruments):
+            out.setdefault(r["instrument"], []).append(Path(root) / r["path"])
+    return out

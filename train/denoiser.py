@@ -1,0 +1,193 @@
+"""Train one instrument's EDM denoiser on its cached latents (unpaired: that instrument's audio alone).
+
+EDM loss with log-normal σ, random crops of the live window length (and longer ones for offline quality),
+pitch-shifted copies from the latent cache, EMA weights, validation loss per σ band. Resumable, CPU or CUDA,
+torchrun-ready.
+
+    python -m train.denoiser --instrument violin --latents data/latents --codec models/codec.pt --minutes 30
+    python -m train.denoiser --instrument violin --export models/denoisers/violin.pt   # fp16 EMA weights
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core.codec import Codec
+from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config
+from core.io import load_checkpoint, save_atomic
+from core.precond import edm_loss
+from train.common import Clock, TrainState, load_training, save_training, setup_runtime, wrap_ddp
+from train.latents import load_latents
+
+FORMAT = "timbre-denoiser-training/1"
+SIGMA_BANDS = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+class LatentCrops:
+    """Normalized latent arrays cut into random [C, frames] crops (seeded)."""
+
+    def __init__(self, arrays: list[np.ndarray], min_frames: int):
+        self.arrays = [torch.from_numpy(a) for a in arrays if a.shape[1] >= min_frames]
+        if not self.arrays:
+            raise ValueError(f"no latent sequence of at least {min_frames} frames")
+        lens = torch.tensor([a.shape[1] for a in self.arrays], dtype=torch.float64)
+        self.weights = lens / lens.sum()
+
+    def crops(self, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
+        out = []
+        for i in idx:
+            a = self.arrays[i]
+            s = int(torch.randint(0, a.shape[1] - frames + 1, (1,), generator=gen))
+            out.append(a[:, s:s + frames])
+        return torch.stack(out)
+
+
+@torch.no_grad()
+def validation_by_band(model: EDMDenoiser, data: torch.Tensor, seed: int = 1234) -> dict[str, float]:
+    """Mean EDM loss at fixed σ bands on a fixed validation batch (fixed noise)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for s in SIGMA_BANDS:
+        sigma = torch.full((data.shape[0],), s)
+        loss, _ = edm_loss(model, data, generator=gen, sigma=sigma, sigma_data=model.sigma_data)
+        out[f"{s:g}"] = float(loss.mean())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m train.denoiser", description=__doc__.split("\n")[0])
+    ap.add_argument("--instrument", required=True)
+    ap.add_argument("--latents", type=Path, default=Path("data/latents"))
+    ap.add_argument("--codec", type=Path, default=Path("models/codec.pt"), help="its latent statistics normalize")
+    ap.add_argument("--run", type=Path, default=None, help="default runs/denoiser-INSTRUMENT")
+    ap.add_argument("--channels", default="64,128,128")
+    ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--frames", default="32,64", help="crop lengths in frames, alternated by step")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--p-mean", type=float, default=-1.2)
+    ap.add_argument("--p-std", type=float, default=1.2)
+    ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--minutes", type=float, default=None)
+    ap.add_argument("--save-every", type=float, default=120)
+    ap.add_argument("--valid-every", type=int, default=500)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--export", type=Path, default=None, metavar="MODEL_FILE",
+                    help="do not train: write the run's EMA weights (fp16) as a denoiser file")
+    return ap
+
+
+def train(args) -> TrainState:
+    rt = setup_runtime(args.device, args.threads)
+    run = args.run or Path(f"runs/denoiser-{args.instrument}")
+    codec = Codec.load(args.codec)
+    if not codec.train_info.get("latent_stats"):
+        raise SystemExit(f"error: {args.codec} has no latent statistics; run python -m train.latents first")
+    cache = args.latents / args.instrument
+    if not (cache / "train.npz").is_file():
+        raise SystemExit(f"error: no latent cache for {args.instrument!r} in {args.latents} "
+                         f"(python -m train.latents --instruments {args.instrument} ...)")
+    frames = [int(f) for f in args.frames.split(",")]
+    train_set = LatentCrops(load_latents(cache / "train.npz", codec), max(frames))
+    valid_arrays = load_latents(cache / "valid.npz", codec) if (cache / "valid.npz").is_file() else []
+    vgen = torch.Generator().manual_seed(99)
+    valid = (LatentCrops(valid_arrays, frames[0]) if valid_arrays else train_set).crops(64, frames[0], vgen)
+    cfg = denoiser_config(latent_dim=codec.latent_dim, channels=[int(c) for c in args.channels.split(",")],
+                          blocks=args.blocks)
+    model = EDMDenoiser(cfg).to(rt.device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(args.seed + 1000 * rt.rank)
+    state = TrainState()
+    last = run / "last.pt"
+    if last.is_file():
+        state = load_training(last, FORMAT, gen, model=model, ema=ema, opt=opt)
+        if rt.main:
+            print(f"resumed from {last} at step {state.step}")
+    ddp = wrap_ddp(model, rt)
+    clock = Clock(state, args.save_every)
+    deadline = time.time() + args.minutes * 60 if args.minutes else None
+    bar = tqdm(total=args.steps, initial=state.step, desc=f"denoiser {args.instrument}", unit="step",
+               disable=not rt.main)
+    meta = dict(instrument=args.instrument, config=cfg, args={k: str(v) for k, v in vars(args).items()},
+                codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"),
+                train_frames=int(sum(a.shape[1] for a in train_set.arrays)))
+
+    def save():
+        if rt.main:
+            save_training(last, FORMAT, state, gen, model=model, ema=ema, opt=opt, meta=meta | dict(
+                device=str(rt.device), world=rt.world))
+
+    while state.step < args.steps and (deadline is None or time.time() < deadline):
+        n_frames = frames[state.step % len(frames)]
+        x = train_set.crops(args.batch, n_frames, gen).to(rt.device)
+        warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
+        for g in opt.param_groups:
+            g["lr"] = args.lr * warm
+        loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std)
+        loss = loss.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + state.step) / (10 + state.step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        state.step += 1
+        clock.tick()
+        bar.update(1)
+        if state.step % 50 == 0:
+            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), loss=float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        if state.step % args.valid_every == 0 and rt.main:
+            v = validation_by_band(ema, valid.to(rt.device))
+            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), valid=v))
+            bar.write(f"step {state.step}: validation loss by σ " + " ".join(f"{k}:{x:.3f}" for k, x in v.items()))
+        if clock.due():
+            save()
+    bar.close()
+    save()
+    return state
+
+
+def export_denoiser(run: Path, out: Path, half: bool = True) -> dict:
+    """A denoiser file: EMA weights (fp16), config, instrument and training record."""
+    ck = load_checkpoint(run / "last.pt", FORMAT)
+    meta, st = ck["meta"], ck["state"]
+    sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["ema"].items()}
+    valids = [h["valid"] for h in st["history"] if "valid" in h]
+    blob = dict(format=MODEL_FORMAT, instrument=meta["instrument"], config=meta["config"], sigma_data=1.0,
+                state_dict=sd, train_info=dict(steps=st["step"], wall_seconds=round(st["wall_seconds"], 1),
+                                               device=meta.get("device"), train_frames=meta.get("train_frames"),
+                                               codec_stats=meta.get("codec_stats"),
+                                               last_valid=valids[-1] if valids else None,
+                                               history=[h for h in st["history"] if "valid" in h]))
+    save_atomic(blob, out)
+    return blob
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.export:
+        blob = export_denoiser(args.run or Path(f"runs/denoiser-{args.instrument}"), args.export)
+        print(f"denoiser {blob['instrument']} ({blob['train_info']['steps']} steps) → {args.export}")
+        return 0
+    state = train(args)
+    print(f"stopped at step {state.step}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

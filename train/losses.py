@@ -1,0 +1,54 @@
+"""Reconstruction and adversarial losses for the codec."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MelLoss(nn.Module):
+    """Multi-resolution L1 between log-magnitude mel spectrograms (power 1, log of clamp 1e-5).
+
+    Power-2 mel spectrograms made training stall here; magnitudes do not.
+    """
+
+    def __init__(self, sample_rate: int = 24_000, n_ffts=(512, 1024, 2048), n_mels=(64, 80, 128)):
+        super().__init__()
+        import torchaudio
+
+        self.mels = nn.ModuleList(
+            torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n, hop_length=n // 4, n_mels=m, power=1.0,
+                                                 center=True)
+            for n, m in zip(n_ffts, n_mels))
+
+    def log_mel(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        return torch.log(self.mels[i](x).clamp_min(1e-5))
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return sum((self.log_mel(y, i) - self.log_mel(x, i)).abs().mean() for i in range(len(self.mels))) / len(self.mels)
+
+
+def hinge_d_loss(real_logits, fake_logits) -> torch.Tensor:
+    return sum(torch.relu(1 - r).mean() + torch.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits)) / len(real_logits)
+
+
+def hinge_g_loss(fake_logits) -> torch.Tensor:
+    return sum(torch.relu(1 - f).mean() for f in fake_logits) / len(fake_logits)
+
+
+def feature_matching_loss(real_fmaps, fake_fmaps) -> torch.Tensor:
+    total, n = 0.0, 0
+    for rs, fs in zip(real_fmaps, fake_fmaps):
+        for r, f in zip(rs, fs):
+            total = total + (r.detach() - f).abs().mean() / (r.detach().abs().mean() + 1e-5)
+            n += 1
+    return total / max(n, 1)
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB over the last axis."""
+    reference = reference - reference.mean(-1, keepdim=True)
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    alpha = (estimate * reference).sum(-1, keepdim=True) / ((reference ** 2).sum(-1, keepdim=True) + eps)
+    target = alpha * reference
+    noise = estimate - target
+    return 10 * torch.log10(((target ** 2).sum(-1) + eps) / ((noise ** 2).sum(-1) + eps))
