@@ -43,6 +43,7 @@ class Codec(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(self.latent_dim))
         self.register_buffer("latent_std", torch.ones(self.latent_dim))
         self.train_info: dict = {}
+        self.stored_half = False
 
     # ---- construction
     @classmethod
@@ -80,14 +81,18 @@ class Codec(nn.Module):
         return cls("encodec_24khz", cfg, model.encoder, model.decoder)
 
     # ---- persistence
-    def checkpoint(self) -> dict:
-        return dict(format="timbre-codec/1", kind=self.kind, config=self.config, state_dict=self.state_dict(),
+    def checkpoint(self, half: bool = False) -> dict:
+        """The codec file's content; `half` stores weights as fp16 (latent statistics stay fp32)."""
+        sd = {k: v.half() if half and v.is_floating_point() and not k.startswith("latent_") else v
+              for k, v in self.state_dict().items()}
+        return dict(format="timbre-codec/1", kind=self.kind, config=self.config, state_dict=sd,
                     train_info=self.train_info)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, half: bool | None = None) -> None:
+        """Atomic write; by default in the precision the codec was loaded from."""
         from core.io import save_atomic
 
-        save_atomic(self.checkpoint(), path)
+        save_atomic(self.checkpoint(self.stored_half if half is None else half), path)
 
     @classmethod
     def load(cls, path: str | Path, map_location="cpu") -> "Codec":
@@ -97,6 +102,7 @@ class Codec(nn.Module):
         codec = cls.compact(**ck["config"]) if ck["kind"] == "compact" else cls.pretrained(random_init=True)
         codec.load_state_dict(ck["state_dict"])
         codec.train_info = ck.get("train_info", {})
+        codec.stored_half = any(v.dtype == torch.float16 for v in ck["state_dict"].values())
         return codec.eval()
 
     # ---- properties

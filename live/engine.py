@@ -99,7 +99,11 @@ class StreamingEngine:
         self.holdback = _holdback(self.device_rate, self.sr, resample_quality) * self.device_rate // self.sr \
             + _holdback(self.sr, self.device_rate, resample_quality) + 4 * (self.device_rate != self.sr)
         self.margin = int(round(margin_ms * self.device_rate / 1000))
-        self.prefill = int(np.ceil(self.latency_24k * self.device_rate / self.sr)) + self.holdback + self.margin
+        # The first hop commits frames [−C, H−C): the stream starts C frames early, so H frames of silence
+        # ahead of it make the input-to-output delay (H + C) frames (+ resamplers + margin), never short.
+        r = self.device_rate / self.sr
+        self.prefill = int(np.ceil(H * hop * r)) + self.holdback + self.margin
+        self.delay = self.prefill + int(round(C * hop * r))  # device samples from input to output
         cap = self.prefill + 8 * self.device_rate  # 8 s of slack either way
         self.in_ring, self.out_ring = RingBuffer(cap), RingBuffer(cap)
         self.out_ring.write(np.zeros(self.prefill, np.float32))
@@ -133,7 +137,7 @@ class StreamingEngine:
     @property
     def latency_ms(self) -> float:
         """Input-to-output delay of the stream (algorithmic + resamplers + live margin)."""
-        return 1000.0 * self.prefill / self.device_rate
+        return 1000.0 * self.delay / self.device_rate
 
     @property
     def algorithmic_latency_ms(self) -> float:
@@ -189,8 +193,9 @@ class StreamingEngine:
     def push(self, block: np.ndarray) -> None:
         """Audio callback side: queue device-rate input (mono float32)."""
         x = np.asarray(block, dtype=np.float32).reshape(-1)
-        self.stats.in_peak = float(np.max(np.abs(x))) if x.size else 0.0
-        self.stats.in_rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+        if x.size:  # reductions only: nothing allocated per block
+            self.stats.in_peak = float(max(x.max(), -x.min()))
+            self.stats.in_rms = float(np.sqrt(np.dot(x, x) / x.size))
         self.stats.overruns += self.in_ring.write(x)
         self._wake.set()
 
@@ -201,8 +206,9 @@ class StreamingEngine:
         if missing:
             self.stats.underruns += missing
             self._skip_out += missing  # drop as much later so the latency stays what it was
-        self.stats.out_peak = float(np.max(np.abs(out))) if n else 0.0
-        self.stats.out_rms = float(np.sqrt(np.mean(out * out))) if n else 0.0
+        if n:
+            self.stats.out_peak = float(max(out.max(), -out.min()))
+            self.stats.out_rms = float(np.sqrt(np.dot(out, out) / n))
         return out
 
     def work(self) -> int:

@@ -116,3 +116,35 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
 
 def list_presets(preset_dir: Path = PRESET_DIR) -> list[Preset]:
     return [load_preset(p) for p in sorted(Path(preset_dir).glob("*.json"))]
+
+
+def main(argv=None) -> int:
+    """python -m live.preset: list the presets and the instruments of their bundles."""
+    import argparse
+    import sys
+
+    from live.bundle import Bundle, BundleError
+
+    ap = argparse.ArgumentParser(prog="python -m live.preset", description="List presets and instruments.")
+    ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
+    a = ap.parse_args(argv)
+    try:
+        presets = list_presets(a.preset_dir)
+    except PresetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bundles = {}
+    for p in presets:
+        print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} steps {p.steps}  "
+              f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
+        bundles.setdefault(p.bundle_path(), p)
+    for path in bundles:
+        try:
+            print(f"\ninstruments in {path}: {', '.join(Bundle(path, provider='cpu', threads=1).instruments)}")
+        except BundleError as e:
+            print(f"\n{path}: {e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

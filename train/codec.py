@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from core.codec import Codec
-from train.common import (AudioPool, Clock, TrainState, corpus_files, load_training, save_training,
-                          setup_runtime, wrap_ddp)
+from train.common import (AudioPool, Clock, TrainState, corpus_files, load_training, progress_bar,
+                          save_training, setup_runtime, wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--mel-weight", type=float, default=1.0)
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
+    ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
+                    help="start from a codec file's weights (fresh optimizers) when RUN has no checkpoint")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -51,6 +53,7 @@ def train(args) -> Codec:
     files = [f for fs in corpus_files(args.corpus, "train", instruments).values() for f in fs[: args.max_files]]
     if not files:
         raise SystemExit(f"error: no training audio in {args.corpus}")
+    torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
     seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
     pool = AudioPool(files, codec.sample_rate, seg)
@@ -68,10 +71,19 @@ def train(args) -> Codec:
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
         if rt.main:
             print(f"resumed from {last} at step {state.step}")
+    elif args.init:
+        init = Codec.load(args.init)
+        if init.config != codec.config:
+            raise SystemExit(f"error: {args.init} has config {init.config}, this run {codec.config}")
+        codec.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("latent_")}, strict=False)
+        state.step = int(init.train_info.get("steps", 0))
+        state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
+        if rt.main:
+            print(f"initialized from {args.init} (step {state.step}; optimizer state starts fresh)")
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
-    bar = tqdm(total=args.steps, initial=state.step, desc="codec", unit="step", disable=not rt.main)
+    bar = progress_bar("codec", args.steps, state.step, deadline, disable=not rt.main)
 
     def save():
         if rt.main:
@@ -79,7 +91,8 @@ def train(args) -> Codec:
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), world=rt.world, segment=seg, batch=args.batch)
             save_training(last, FORMAT, state, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
-                          config=codec.config, args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
+                          config=codec.config, train_info=codec.train_info,
+                          args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
     while state.step < args.steps and (deadline is None or time.time() < deadline):
         x = pool.crops(args.batch, seg, gen).to(rt.device)
@@ -122,6 +135,34 @@ def train(args) -> Codec:
     return codec
 
 
+@torch.no_grad()
+def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: float = 6.0, max_files: int = 3,
+                   instruments: list[str] | None = None) -> dict:
+    """Round trip on held-out audio: mel distance, SI-SDR and pitch agreement (pesto) per instrument and overall."""
+    import numpy as np
+
+    from core.audio import load_audio
+    from train.pitch import pitch_agreement
+
+    mel = MelLoss(codec.sample_rate)
+    codec = codec.float().eval()
+    per, rows = {}, []
+    files = corpus_files(corpus, split, instruments)
+    for inst, fs in tqdm(sorted(files.items()), desc="codec eval", unit="instrument"):
+        r = []
+        for f in fs[:max_files]:
+            x = load_audio(f, codec.sample_rate)[: int(seconds * codec.sample_rate)]
+            xt = torch.from_numpy(x).view(1, 1, -1)
+            y = codec(xt)[..., : xt.shape[-1]]
+            r.append(dict(mel=float(mel(y, xt)), si_sdr=float(si_sdr(y[:, 0], xt[:, 0])),
+                          pitch=pitch_agreement(x, y[0, 0].numpy(), codec.sample_rate)))
+        per[inst] = {k: float(np.mean([v[k] for v in r])) for k in ("mel", "si_sdr", "pitch")}
+        rows += r
+    overall = {k: float(np.mean([v[k] for v in rows])) for k in ("mel", "si_sdr", "pitch")}
+    return dict(split=split, seconds_per_file=seconds, files_per_instrument=max_files, overall=overall,
+                per_instrument=per)
+
+
 def export_codec(training_checkpoint: Path, out: Path, half: bool = True) -> Codec:
     """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint."""
     from core.io import load_checkpoint
@@ -129,22 +170,12 @@ def export_codec(training_checkpoint: Path, out: Path, half: bool = True) -> Cod
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
     codec.load_state_dict(ck["codec"])
-    codec.train_info = dict(codec.train_info, **{k: v for k, v in ck.get("train_info", {}).items()})
-    codec.train_info.update(steps=ck["state"]["step"], wall_seconds=round(ck["state"]["wall_seconds"], 1),
-                            history=ck["state"]["history"][-1:], args=ck.get("args", {}))
-    if out.is_file():  # keep latent statistics already fitted for this codec's space
-        old = Codec.load(out)
-        if old.train_info.get("latent_stats"):
-            codec.set_latent_stats(old.latent_mean, old.latent_std)
-            codec.train_info["latent_stats"] = old.train_info["latent_stats"]
-    ship = codec.checkpoint()
-    if half:
-        ship["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ship["state_dict"].items()
-                             if not k.startswith("latent_")} | {k: v for k, v in ship["state_dict"].items()
-                                                               if k.startswith("latent_")}
-    from core.io import save_atomic
-
-    save_atomic(ship, out)
+    # new weights, new latent space: statistics (python -m train.latents) and denoisers must follow
+    codec.train_info = dict(ck.get("train_info") or {}, steps=ck["state"]["step"],
+                            wall_seconds=round(ck["state"]["wall_seconds"], 1),
+                            last=ck["state"]["history"][-1] if ck["state"]["history"] else None,
+                            args={k: str(v) for k, v in (ck.get("args") or {}).items()})
+    codec.save(out, half=half)
     return codec
 
 
@@ -152,7 +183,20 @@ def main(argv=None) -> int:
     ap = build_parser()
     ap.add_argument("--export", type=Path, default=None, metavar="CODEC_FILE",
                     help="do not train: write RUN/last.pt as a codec file (fp16) to this path")
+    ap.add_argument("--evaluate", type=Path, default=None, metavar="CODEC_FILE",
+                    help="do not train: score this codec file's round trip on the test split and store the figures")
     args = ap.parse_args(argv)
+    if args.evaluate:
+        codec = Codec.load(args.evaluate)
+        report = evaluate_codec(codec, args.corpus)
+        codec.train_info["evaluation"] = report
+        codec.save(args.evaluate)
+        o = report["overall"]
+        print(f"test round trip: mel distance {o['mel']:.3f}, SI-SDR {o['si_sdr']:.1f} dB, "
+              f"pitch agreement {100 * o['pitch']:.1f}%")
+        for inst, v in report["per_instrument"].items():
+            print(f"  {inst:12s} mel {v['mel']:.3f}  SI-SDR {v['si_sdr']:6.1f} dB  pitch {100 * v['pitch']:.1f}%")
+        return 0
     if args.export:
         export_codec(args.run / "last.pt", args.export)
         print(f"codec file → {args.export}")

@@ -142,3 +142,30 @@ def corpus_files(root: Path, split: str, instruments: list[str] | None = None) -
         if r["split"] == split and (instruments is None or r["instrument"] in instruments):
             out.setdefault(r["instrument"], []).append(Path(root) / r["path"])
     return out
+
+
+class progress_bar:
+    """tqdm over steps with an ETA; under a wall-time budget the ETA is the time left before the deadline."""
+
+    def __init__(self, desc: str, steps: int, initial: int, deadline: float | None, disable: bool = False):
+        from tqdm import tqdm
+
+        self.deadline = deadline
+        self.bar = tqdm(total=None if deadline else steps, initial=initial, desc=desc, unit="step", disable=disable,
+                        dynamic_ncols=True)
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+        if self.deadline and self.bar.n % 10 == 0:
+            left = max(0, int(self.deadline - time.time()))
+            self.bar.set_description_str(f"{self.bar.desc.split(' [')[0]} [{left // 60:02d}:{left % 60:02d} left]",
+                                         refresh=False)
+
+    def set_postfix(self, **kw) -> None:
+        self.bar.set_postfix(**kw)
+
+    def write(self, s: str) -> None:
+        self.bar.write(s)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -45,9 +45,11 @@ class Note:
 
 # ---------------------------------------------------------------- chorales and splits
 def chorale_paths() -> list[Path]:
+    """The Bach chorales bundled with music21, one file per chorale (a few come as both .krn and .mxl)."""
     from music21 import corpus
 
-    return sorted(Path(p) for p in corpus.getComposer("bach"))
+    by_id = {chorale_id(p): p for p in sorted(Path(p) for p in corpus.getComposer("bach"))}  # .mxl sorts last
+    return sorted(by_id.values())
 
 
 def chorale_id(path: Path) -> str:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.codec import Codec
-from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config
+from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
 from core.io import load_checkpoint, save_atomic
 from core.precond import edm_loss
-from train.common import Clock, TrainState, load_training, save_training, setup_runtime, wrap_ddp
+from train.common import Clock, TrainState, load_training, progress_bar, save_training, setup_runtime, wrap_ddp
 from train.latents import load_latents
 
 FORMAT = "timbre-denoiser-training/1"
@@ -83,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, default=None, metavar="MODEL_FILE",
+                    help="start from a shipped denoiser file's weights (fresh optimizer) when RUN has no checkpoint")
     ap.add_argument("--export", type=Path, default=None, metavar="MODEL_FILE",
                     help="do not train: write the run's EMA weights (fp16) as a denoiser file")
     return ap
@@ -105,6 +106,7 @@ def train(args) -> TrainState:
     valid = (LatentCrops(valid_arrays, frames[0]) if valid_arrays else train_set).crops(64, frames[0], vgen)
     cfg = denoiser_config(latent_dim=codec.latent_dim, channels=[int(c) for c in args.channels.split(",")],
                           blocks=args.blocks)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     model = EDMDenoiser(cfg).to(rt.device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
@@ -115,11 +117,21 @@ def train(args) -> TrainState:
         state = load_training(last, FORMAT, gen, model=model, ema=ema, opt=opt)
         if rt.main:
             print(f"resumed from {last} at step {state.step}")
+    elif args.init:
+        init, ck = load_denoiser(args.init)
+        if ck["config"] != cfg:
+            raise SystemExit(f"error: {args.init} has config {ck['config']}, this run {cfg}")
+        model.load_state_dict(init.state_dict())
+        ema.load_state_dict(init.state_dict())
+        state.step = int(ck.get("train_info", {}).get("steps", 0))
+        state.wall_seconds = float(ck.get("train_info", {}).get("wall_seconds", 0.0))
+        state.history = list(ck.get("train_info", {}).get("history", []))
+        if rt.main:
+            print(f"initialized from {args.init} (step {state.step}; optimizer state starts fresh)")
     ddp = wrap_ddp(model, rt)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
-    bar = tqdm(total=args.steps, initial=state.step, desc=f"denoiser {args.instrument}", unit="step",
-               disable=not rt.main)
+    bar = progress_bar(f"denoiser {args.instrument}", args.steps, state.step, deadline, disable=not rt.main)
     meta = dict(instrument=args.instrument, config=cfg, args={k: str(v) for k, v in vars(args).items()},
                 codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"),
                 train_frames=int(sum(a.shape[1] for a in train_set.arrays)))

@@ -74,10 +74,10 @@ def fit_stats(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return cat.mean(axis=1), cat.std(axis=1)
 
 
+@torch.no_grad()
 def build_cache(codec_path: Path, corpus: Path, out: Path, instruments: list[str] | None, shifts: list[float],
                 refit_stats: bool = False, max_files: int | None = None) -> Codec:
     codec = Codec.load(codec_path)
-    torch.set_grad_enabled(False)
     have_stats = bool(codec.train_info.get("latent_stats")) and not refit_stats
     stat_pool = []
     for split in ("train", "valid", "test"):

@@ -1,0 +1,565 @@
+"""Live audio I/O: PortAudio devices (via sounddevice) feeding a StreamingEngine.
+
+The audio callback only moves samples: mix the input down to mono into a preallocated buffer, `engine.push`,
+`engine.pull` into another preallocated buffer, copy it to every output channel. The models run on the engine's
+worker thread. `LiveSession` owns the stream(s) and the engine and is shared by `python -m live` and the GUI.
+
+    session = LiveSession(preset, input="USB", output=None, block=256, margin_ms=40)
+    session.start()            # AudioError (one clear line) when a device is missing or refuses the settings
+    print(session.status().line())
+    session.engine.set(sigma_max=8.0)
+    session.stop()
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from live.preset import Preset
+
+DEFAULT_BLOCK = 256
+DEFAULT_MARGIN_MS = 40.0
+
+# Streams whose device vanished and that PortAudio could not close (its JACK host API waits for a process
+# callback that never comes). They are kept referenced, PortAudio is never terminated again in this process
+# (that would hang too), and sounddevice's exit handler is disarmed so the program can still exit.
+# (PortAudio 19.6's JACK host API: Pa_AbortStream waits up to 10 minutes for a dead server's process
+# callback, and Pa_Terminate asserts that jack_client_close succeeds, which it cannot once the server is gone.)
+_ABANDONED: list = []
+
+
+class AudioError(RuntimeError):
+    """Audio I/O cannot start or went away; the message is one line meant for the user."""
+
+
+class NoDeviceError(AudioError):
+    """No such device (or none at all)."""
+
+
+class UnsupportedSettingsError(AudioError):
+    """The device exists but refuses the sample rate / channel count."""
+
+
+_GUARDED = False
+
+
+def _sd():
+    global _GUARDED
+    try:
+        import sounddevice as sd
+    except OSError as e:  # the PortAudio library itself is missing
+        raise NoDeviceError(f"PortAudio is not available ({e}); install libportaudio2") from None
+    if not _GUARDED:  # runs before sounddevice's own exit handler (atexit is last-in, first-out)
+        import atexit
+
+        atexit.register(_exit_guard)
+        _GUARDED = True
+    return sd
+
+
+def jack_server_running() -> bool | None:
+    """Whether the JACK server PortAudio would talk to is up (None: libjack is not installed)."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+    except OSError:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    status = ctypes.c_int(0)
+    saved = os.dup(2)  # libjack complains on stderr when there is no server: that is the answer, not news
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        client = lib.jack_client_open(b"timbre-probe", 0x01, ctypes.byref(status))  # JackNoStartServer
+        if client:
+            lib.jack_client_close(client)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return bool(client)
+
+
+def _terminate_is_safe(sd) -> bool:
+    """Pa_Terminate hangs on a stream whose JACK server died and aborts the process (an assert in PortAudio's
+    JACK host API) once its server is gone; everywhere else it is harmless."""
+    if _ABANDONED:
+        return False
+    try:
+        jack = any(api["name"].startswith("JACK") for api in sd.query_hostapis())
+    except Exception:  # noqa: BLE001
+        return True
+    return not jack or jack_server_running() is not False
+
+
+def _disarm_exit_handler(sd) -> None:
+    import atexit
+
+    atexit.unregister(sd._exit_handler)
+
+
+def _exit_guard() -> None:
+    import sys
+
+    sd = sys.modules.get("sounddevice")
+    if sd is not None and not _terminate_is_safe(sd):
+        _disarm_exit_handler(sd)  # exit without Pa_Terminate rather than abort or hang on the way out
+
+
+def rescan() -> None:
+    """Make PortAudio enumerate the devices again (e.g. after a JACK server or a USB interface appeared).
+
+    Only call it while no stream of this process is open. AudioError when PortAudio cannot be restarted in this
+    process (a device vanished while in use, or the JACK server it was connected to went away)."""
+    sd = _sd()
+    if _ABANDONED:
+        raise AudioError("an audio device was lost while in use and PortAudio still holds its stream; "
+                         "restart the program to scan for devices again")
+    if not _terminate_is_safe(sd):
+        raise AudioError("the JACK server went away; PortAudio cannot scan again in this process - "
+                         "restart the program")
+    sd._terminate()
+    sd._initialize()
+
+
+# ---------------------------------------------------------------------------------------------------- devices
+@dataclass
+class Device:
+    index: int
+    name: str
+    hostapi: str
+    max_input_channels: int
+    max_output_channels: int
+    default_samplerate: float
+    is_default_input: bool = False
+    is_default_output: bool = False
+
+    @property
+    def label(self) -> str:
+        """'name (host API)': what pickers show and settings store; accepted back by resolve_device."""
+        return f"{self.name} ({self.hostapi})"
+
+
+def list_devices() -> list[Device]:
+    sd = _sd()
+    apis = sd.query_hostapis()
+    try:
+        din, dout = sd.default.device
+    except Exception:  # noqa: BLE001 - defaults are a nicety
+        din = dout = -1
+    out = []
+    for d in sd.query_devices():
+        out.append(Device(d["index"], d["name"], apis[d["hostapi"]]["name"], d["max_input_channels"],
+                          d["max_output_channels"], float(d["default_samplerate"]),
+                          d["index"] == din, d["index"] == dout))
+    return out
+
+
+def format_device_list(devices: list[Device] | None = None) -> str:
+    devices = list_devices() if devices is None else devices
+    if not devices:
+        return "no audio devices (PortAudio found none; is a sound server or JACK running?)"
+    lines = ["  idx  in out    rate  name (host API)    [> default input, < default output]"]
+    for d in devices:
+        mark = (">" if d.is_default_input else " ") + ("<" if d.is_default_output else " ")
+        lines.append(f"{mark}{d.index:3d} {d.max_input_channels:3d} {d.max_output_channels:3d} "
+                     f"{d.default_samplerate:7.0f}  {d.label}")
+    return "\n".join(lines)
+
+
+def resolve_device(spec: int | str | None, kind: str) -> Device:
+    """A device by index ('3' or 3), by name (case-insensitive substrings, as sounddevice matches them; the
+    'name (host API)' label works too) or None for the default. Raises NoDeviceError with a clear message."""
+    assert kind in ("input", "output")
+    sd = _sd()
+    devices = list_devices()
+    usable = [d for d in devices if getattr(d, f"max_{kind}_channels") > 0]
+    if not usable:
+        raise NoDeviceError(f"no audio {kind} device found (PortAudio sees "
+                            f"{len(devices)} device(s), none with {kind} channels)")
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "default")):
+        default = next((d for d in usable if getattr(d, f"is_default_{kind}")), None)
+        return default or usable[0]
+    if isinstance(spec, str) and spec.strip().lstrip("-").isdigit():
+        spec = int(spec)
+    if isinstance(spec, int):
+        match = next((d for d in devices if d.index == spec), None)
+        if match is None:
+            raise NoDeviceError(f"no audio device #{spec} (devices are numbered 0-{len(devices) - 1}; "
+                                f"see --list-devices)")
+        if getattr(match, f"max_{kind}_channels") < 1:
+            raise NoDeviceError(f"audio device #{spec} {match.label!r} has no {kind} channels")
+        return match
+    exact = [d for d in usable if spec.lower() in (d.label.lower(), d.name.lower())]
+    if len(exact) == 1:
+        return exact[0]
+    try:
+        index = sd.query_devices(spec, kind)["index"]
+    except ValueError as e:
+        first = str(e).splitlines()[0].rstrip(":")
+        names = ", ".join(repr(d.label) for d in usable)
+        raise NoDeviceError(f"{first} (available {kind} devices: {names})") from None
+    return next(d for d in devices if d.index == index)
+
+
+def check_settings(device: Device, kind: str, rate: int, channels: int) -> None:
+    """UnsupportedSettingsError when the device refuses the rate or channel count."""
+    sd = _sd()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device.index, channels=channels, dtype="float32", samplerate=rate)
+    except Exception as e:  # noqa: BLE001 - PortAudioError or ValueError
+        msg = str(e).splitlines()[0]
+        if "sample rate" in msg.lower() or "samplerate" in msg.lower():
+            raise UnsupportedSettingsError(f"{kind} device {device.label!r} does not support {rate} Hz "
+                                           f"(its default rate is {device.default_samplerate:.0f} Hz)") from None
+        raise UnsupportedSettingsError(f"{kind} device {device.label!r} refuses {channels} channel(s) at "
+                                       f"{rate} Hz: {msg}") from None
+
+
+def dbfs(x: float) -> float:
+    return 20.0 * math.log10(x) if x > 1e-6 else -120.0
+
+
+# ---------------------------------------------------------------------------------------------------- session
+@dataclass
+class SessionStatus:
+    running: bool = False
+    error: str | None = None
+    latency_ms: float = 0.0  # input to output: engine (algorithmic + resamplers + margin) + device buffers
+    engine_latency_ms: float = 0.0
+    device_latency_ms: float = 0.0
+    rtf: float = 0.0
+    cpu_load: float = 0.0  # PortAudio's estimate of the callback's share of its time
+    hops: int = 0
+    underruns: int = 0
+    overruns: int = 0
+    dry_hops: int = 0
+    xruns: int = 0  # callbacks PortAudio flagged with an over/underflow
+    callbacks: int = 0
+    in_peak_db: float = -120.0
+    out_peak_db: float = -120.0
+    in_rms_db: float = -120.0
+    out_rms_db: float = -120.0
+    seconds: float = 0.0
+
+    @property
+    def dropouts(self) -> int:
+        return self.underruns + self.overruns + self.dry_hops
+
+    def line(self) -> str:
+        s = (f"{self.seconds:6.1f}s  latency {self.latency_ms:5.1f} ms  RTF {self.rtf:4.2f}  "
+             f"CPU {100 * self.cpu_load:3.0f}%  under {self.underruns} over {self.overruns} dry {self.dry_hops} "
+             f"xrun {self.xruns}  in {self.in_peak_db:6.1f} dBFS  out {self.out_peak_db:6.1f} dBFS")
+        return s + (f"  ERROR: {self.error}" if self.error else "")
+
+
+class _AudioIO:
+    """What the PortAudio callbacks touch: the engine and preallocated buffers (no reference to the session,
+    so a stream abandoned on a lost device keeps nothing else alive). Counters are plain ints (GIL-atomic)."""
+
+    def __init__(self, engine, block: int):
+        cap = max(int(block), 4096)
+        self.engine = engine
+        self.mono = np.zeros(cap, np.float32)
+        self.out = np.zeros(cap, np.float32)
+        self.callbacks = 0
+        self.xruns = 0  # callbacks PortAudio flagged with an over/underflow
+        self.finished = False
+        self.error: str | None = None
+        self.in_peak = self.out_peak = 0.0  # highest block peak since status() last read them
+
+    def _mono_of(self, indata, frames: int):
+        if indata.shape[1] == 1:
+            return indata[:, 0]
+        buf = self.mono[:frames] if frames <= len(self.mono) else np.empty(frames, np.float32)
+        np.sum(indata, axis=1, out=buf)
+        buf *= 1.0 / indata.shape[1]
+        return buf
+
+    def _flags(self, status) -> None:
+        if status.input_overflow or status.input_underflow or status.output_underflow or status.output_overflow:
+            self.xruns += 1
+
+    def _pull_to(self, outdata, frames: int) -> None:
+        out = self.out[:frames] if frames <= len(self.out) else np.empty(frames, np.float32)
+        eng = self.engine
+        eng.pull(frames, out=out)
+        outdata[:] = out[:, None]  # broadcast to every output channel
+        if eng.stats.out_peak > self.out_peak:
+            self.out_peak = eng.stats.out_peak
+
+    def _push(self, indata, frames: int) -> None:
+        eng = self.engine
+        eng.push(self._mono_of(indata, frames))
+        if eng.stats.in_peak > self.in_peak:
+            self.in_peak = eng.stats.in_peak
+
+    # the callbacks (real-time thread: no locks, no waiting)
+    def duplex(self, indata, outdata, frames, _time, status) -> None:
+        self.callbacks += 1
+        if status:
+            self._flags(status)
+        try:
+            self._push(indata, frames)
+            self._pull_to(outdata, frames)
+        except Exception as e:  # noqa: BLE001 - keep the stream alive, say why
+            outdata.fill(0)
+            self.error = self.error or f"audio callback failed: {e!r}"
+
+    def input(self, indata, frames, _time, status) -> None:
+        self.callbacks += 1
+        if status:
+            self._flags(status)
+        try:
+            self._push(indata, frames)
+        except Exception as e:  # noqa: BLE001
+            self.error = self.error or f"audio input callback failed: {e!r}"
+
+    def output(self, outdata, frames, _time, status) -> None:
+        if status:
+            self._flags(status)
+        try:
+            self._pull_to(outdata, frames)
+        except Exception as e:  # noqa: BLE001
+            outdata.fill(0)
+            self.error = self.error or f"audio output callback failed: {e!r}"
+
+    def on_finished(self) -> None:
+        self.finished = True
+
+
+class LiveSession:
+    """Stream(s) + engine. `start()` checks devices and settings before anything is built or started, so a bad
+    device fails fast with AudioError and leaves no thread behind; `stop()` always returns promptly (a stream
+    PortAudio cannot close on a vanished device is abandoned after `close_timeout` seconds)."""
+
+    STALL_S = 2.0  # no callback for this long while running → the device is gone
+
+    def __init__(self, preset: Preset, input: int | str | None = None, output: int | str | None = None,
+                 rate: int | None = None, block: int = DEFAULT_BLOCK, margin_ms: float = DEFAULT_MARGIN_MS,
+                 threads: int = 2, provider: str = "auto", input_gain: float = 1.0, bypass: bool = False,
+                 in_channels: int | None = None, out_channels: int | None = None, latency: str | float = "low",
+                 bundle=None, switch_interval: float | None = 0.001, close_timeout: float = 1.0,
+                 duplex: bool | None = None, preload_instruments: bool = False):
+        self.preset = preset
+        self.input_spec, self.output_spec = input, output
+        self.rate, self.block = rate, int(block)
+        self.margin_ms, self.threads, self.provider = margin_ms, threads, provider
+        self.input_gain, self.bypass = input_gain, bypass
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.latency = latency
+        self.bundle = bundle  # reuse an opened live.bundle.Bundle (the GUI caches them)
+        self.switch_interval = switch_interval
+        self.close_timeout = close_timeout
+        self.duplex = duplex  # None: one duplex stream when both devices share a host API, else two streams
+        # open every instrument's model before audio starts, so switching instruments later loads nothing
+        # while the stream runs (the GUI offers them all)
+        self.preload_instruments = preload_instruments
+        self.engine = None
+        self.streams: list = []
+        self.io: _AudioIO | None = None
+        self.input_device: Device | None = None
+        self.output_device: Device | None = None
+        self.error: str | None = None
+        self._running = False
+        self._stopping = False
+        self._last_cb_count = 0
+        self._last_cb_change = 0.0
+        self._t0 = self._t_stop = 0.0
+        self._old_switch: float | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _resolve(self) -> None:
+        self.input_device = resolve_device(self.input_spec, "input")
+        self.output_device = resolve_device(self.output_spec, "output")
+        rate = int(self.rate or self.output_device.default_samplerate or self.input_device.default_samplerate)
+        self.rate = rate
+        self.in_ch = int(self.in_channels or min(2, self.input_device.max_input_channels))
+        self.out_ch = int(self.out_channels or min(2, self.output_device.max_output_channels))
+        if not 1 <= self.in_ch <= self.input_device.max_input_channels:
+            raise UnsupportedSettingsError(f"input device {self.input_device.label!r} has "
+                                           f"{self.input_device.max_input_channels} input channel(s), not {self.in_ch}")
+        if not 1 <= self.out_ch <= self.output_device.max_output_channels:
+            raise UnsupportedSettingsError(f"output device {self.output_device.label!r} has "
+                                           f"{self.output_device.max_output_channels} output channel(s), "
+                                           f"not {self.out_ch}")
+        if not 0 <= self.block <= 16384:
+            raise UnsupportedSettingsError(f"block size {self.block} is outside 0..16384 (0: the host's choice)")
+        check_settings(self.input_device, "input", rate, self.in_ch)
+        check_settings(self.output_device, "output", rate, self.out_ch)
+
+    def _build_engine(self):
+        from live.bundle import Bundle
+        from live.engine import StreamingEngine
+
+        bundle = self.bundle or Bundle(self.preset.bundle_path(), provider=self.provider, threads=self.threads)
+        self.bundle = bundle
+        if self.preload_instruments:
+            for name in bundle.instruments:
+                bundle.denoiser(name)
+        return StreamingEngine(bundle, self.preset, device_rate=self.rate, margin_ms=self.margin_ms,
+                               input_gain=self.input_gain, bypass=self.bypass)
+
+    def _open_streams(self) -> None:
+        sd = _sd()
+        io = self.io = _AudioIO(self.engine, self.block)
+        common = dict(samplerate=self.rate, blocksize=self.block, dtype="float32", latency=self.latency,
+                      finished_callback=io.on_finished)
+        try:
+            same_api = self.input_device.hostapi == self.output_device.hostapi
+            if self.duplex and not same_api:
+                raise AudioError(f"a duplex stream needs both devices on one host API "
+                                 f"({self.input_device.hostapi} vs {self.output_device.hostapi})")
+            if self.duplex if self.duplex is not None else same_api:  # one duplex stream: one clock, one callback
+                self.streams = [sd.Stream(device=(self.input_device.index, self.output_device.index),
+                                          channels=(self.in_ch, self.out_ch), callback=io.duplex, **common)]
+            else:  # different host APIs cannot share a stream
+                self.streams = [sd.InputStream(device=self.input_device.index, channels=self.in_ch,
+                                               callback=io.input, **common),
+                                sd.OutputStream(device=self.output_device.index, channels=self.out_ch,
+                                                callback=io.output, **common)]
+        except AudioError:
+            raise
+        except Exception as e:  # noqa: BLE001 - PortAudioError, ValueError
+            self._close_streams()
+            raise AudioError(f"cannot open audio ({self.input_device.label} -> {self.output_device.label} at "
+                             f"{self.rate} Hz, block {self.block}): {str(e).splitlines()[0]}") from None
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> "LiveSession":
+        """Resolve and check the devices, build the engine, open the stream(s), start worker and stream."""
+        if self._running:
+            return self
+        self.error = None
+        self._resolve()  # AudioError before anything is built
+        self.engine = self._build_engine()
+        try:
+            self._open_streams()
+            self.engine.start()
+            self._running, self._stopping = True, False
+            self._t0 = self._last_cb_change = time.monotonic()
+            self._last_cb_count = 0
+            if self.switch_interval:  # the callback waits for the GIL at most about this long
+                self._old_switch = sys.getswitchinterval()
+                sys.setswitchinterval(self.switch_interval)
+            for s in self.streams:
+                s.start()
+        except AudioError:
+            self.stop()
+            raise
+        except Exception as e:  # noqa: BLE001 - PortAudioError on start
+            self.stop()
+            raise AudioError(f"cannot start audio: {str(e).splitlines()[0]}") from None
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def _close_streams(self) -> bool:
+        """Abort and close the streams on a helper thread: PortAudio may wait on a dead server. True when done."""
+        streams, self.streams = self.streams, []
+        if not streams:
+            return True
+
+        def close():
+            for s in streams:
+                try:
+                    s.abort(ignore_errors=True)
+                finally:
+                    s.close(ignore_errors=True)
+
+        t = threading.Thread(target=close, name="audio-close", daemon=True)
+        t.start()
+        t.join(self.close_timeout)
+        if t.is_alive():
+            _ABANDONED.extend(streams)
+            _disarm_exit_handler(_sd())  # Pa_Terminate at exit would wait on the dead stream too
+            if self.io is not None:
+                self.io.engine = None  # the abandoned callback keeps nothing alive
+            self.error = self.error or "the audio device did not close in time (abandoned)"
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop the stream(s) and the engine's worker. Safe to call twice and after errors; never hangs."""
+        self._stopping = True
+        self._close_streams()
+        if self.engine is not None:
+            self.engine.stop()
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
+        if self._running:
+            self._t_stop = time.monotonic()
+        self._running = False
+
+    def __enter__(self) -> "LiveSession":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ monitoring (any thread; cheap)
+    def _check_health(self) -> None:
+        if not self._running or self.error or self.io is None:
+            return
+        io, now = self.io, time.monotonic()
+        if io.callbacks != self._last_cb_count:
+            self._last_cb_count, self._last_cb_change = io.callbacks, now
+        try:
+            inactive = any(not s.active for s in self.streams)
+        except Exception:  # noqa: BLE001
+            inactive = True
+        if io.error:
+            self.error = io.error
+        elif inactive or io.finished:
+            self.error = "the audio stream stopped (device disconnected or sound server gone?)"
+        elif now - self._last_cb_change > self.STALL_S:
+            self.error = f"no audio callback for {now - self._last_cb_change:.1f} s (device disconnected?)"
+        elif self.engine is not None and self.engine.error is not None:
+            self.error = f"engine failed, now bypassed: {self.engine.error!r}"
+
+    def status(self, reset_peaks: bool = True) -> SessionStatus:
+        """A snapshot; levels are the highest block peak since the last status() (reset_peaks=False: peek)."""
+        self._check_health()
+        io = self.io
+        st = SessionStatus(running=self._running and self.error is None, error=self.error,
+                           callbacks=io.callbacks if io else 0, xruns=io.xruns if io else 0)
+        if self._t0:
+            st.seconds = (time.monotonic() if self._running else self._t_stop) - self._t0
+        eng = self.engine
+        if eng is not None:
+            es = eng.stats
+            st.engine_latency_ms = eng.latency_ms
+            st.rtf, st.hops = es.rtf, es.hops
+            st.underruns, st.overruns, st.dry_hops = es.underruns, es.overruns, es.dry_hops
+            in_pk, out_pk = es.in_peak, es.out_peak
+            if io is not None and self._running:
+                in_pk, out_pk = max(in_pk, io.in_peak), max(out_pk, io.out_peak)
+                if reset_peaks:
+                    io.in_peak = io.out_peak = 0.0
+            st.in_peak_db, st.out_peak_db = dbfs(in_pk), dbfs(out_pk)
+            st.in_rms_db, st.out_rms_db = dbfs(es.in_rms), dbfs(es.out_rms)
+        dev = 0.0
+        for s in self.streams:
+            try:
+                lat = s.latency
+                dev += sum(lat) if isinstance(lat, tuple) else lat
+                st.cpu_load = max(st.cpu_load, float(s.cpu_load))
+            except Exception:  # noqa: BLE001 - a closed or dead stream
+                pass
+        st.device_latency_ms = 1000.0 * dev
+        st.latency_ms = st.engine_latency_ms + st.device_latency_ms
+        return st

@@ -1,0 +1,172 @@
+"""Benchmark: real-time factor and latency of the streaming engine, per preset and step count.
+
+    python -m live.bench [--preset NAME ...] [--steps 2,3,4] [--json out/bench.json] [--sweep --plot out/sweep.png]
+
+Real-time factor = compute time / audio time while streaming a phrase in blocks (the live code path, resamplers
+included). Latency = where an onset pushed through the engine appears in the output (wet only), plus the two
+device buffers a live stream adds. --sweep measures the latency/cost curve over window, hop and steps.
+A command that prints figures, not a test: absolute times on a shared machine are noisy, ratios within one run
+are what to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from live.bundle import Bundle
+from live.engine import StreamingEngine
+from live.preset import Preset, PRESET_DIR, list_presets, load_preset
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "violin_phrase.flac"
+
+
+def test_signal(seconds: float, rate: int) -> np.ndarray:
+    if EXAMPLE.is_file():
+        from core.audio import load_audio
+
+        x = load_audio(EXAMPLE, rate)
+        reps = int(np.ceil(seconds * rate / len(x)))
+        return np.tile(x, reps)[: int(seconds * rate)]
+    t = np.arange(int(seconds * rate)) / rate  # fallback: a vibrato tone
+    return (0.3 * np.sin(2 * np.pi * 440 * t + 3 * np.sin(2 * np.pi * 5 * t))).astype(np.float32)
+
+
+def measure_rtf(bundle: Bundle, preset: Preset, x: np.ndarray, rate: int, block: int) -> dict:
+    e = StreamingEngine(bundle, preset, rate)
+    e.process(x[: 4 * block])  # warm-up: first runs allocate
+    e = StreamingEngine(bundle, preset, rate)
+    parts = {"encode": 0.0, "bridge": 0.0, "decode": 0.0}
+    t0 = time.perf_counter()
+    hops = 0
+    for i in range(0, len(x), block):
+        before = e.stats.hops
+        e.process(x[i:i + block])
+        if e.stats.hops > before:
+            hops += 1
+            for k in parts:
+                parts[k] += e.stats.timings_ms.get(k, 0.0)
+    wall = time.perf_counter() - t0
+    audio = len(x) / rate
+    hop_ms = 1000 * preset.hop * bundle.hop / bundle.sample_rate
+    return dict(rtf=wall / audio, hop_ms=hop_ms, per_hop_ms={k: v / max(hops, 1) for k, v in parts.items()},
+                underruns=e.stats.underruns)
+
+
+def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int) -> float:
+    """Onset in → onset out, in ms (wet signal only)."""
+    p = dataclasses.replace(preset, dry_wet=1.0)
+    n = 3 * rate
+    x = np.zeros(n, np.float32)
+    on = rate
+    t = np.arange(n - on) / rate
+    x[on:] = 0.5 * np.sin(2 * np.pi * 330 * t) * np.minimum(1, t / 0.002)
+    e = StreamingEngine(bundle, p, rate)
+    y = np.concatenate([e.process(x[i:i + block]) for i in range(0, n, block)])
+    env = np.convolve(np.abs(y), np.ones(48) / 48, mode="same")
+    floor = np.max(env[: on // 2]) if on else 0.0
+    thr = floor + 0.2 * (np.max(env) - floor)
+    hit = int(np.argmax(env > thr))
+    return 1000.0 * (hit - on) / rate
+
+
+def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, block: int, seconds: float) -> list[dict]:
+    x = test_signal(seconds, rate)
+    rows = []
+    for n in steps:
+        p = dataclasses.replace(preset, steps=n)
+        r = measure_rtf(bundle, p, x, rate, block)
+        lat = measure_latency(bundle, p, rate, block)
+        rows.append(dict(preset=preset.name, source=p.source, target=p.target, steps=n, window=p.window, hop=p.hop,
+                         crossfade=p.crossfade, rtf=round(r["rtf"], 3), latency_ms=round(lat, 1),
+                         live_latency_ms=round(lat + 2000 * block / rate, 1),
+                         evals_per_hop=4 * n, **{f"{k}_ms": round(v, 2) for k, v in r["per_hop_ms"].items()},
+                         underruns=r["underruns"]))
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = ["preset", "steps", "window", "hop", "crossfade", "rtf", "latency_ms", "live_latency_ms", "encode_ms",
+            "bridge_ms", "decode_ms"]
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+
+
+def plot_sweep(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for n in sorted({r["steps"] for r in rows}):
+        sel = [r for r in rows if r["steps"] == n]
+        ax.scatter([r["latency_ms"] for r in sel], [r["rtf"] for r in sel], label=f"{n} Heun steps/leg")
+        for r in sel:
+            ax.annotate(f"W{r['window']}/H{r['hop']}", (r["latency_ms"], r["rtf"]), fontsize=7, alpha=0.7)
+    ax.axhline(1.0, color="red", lw=0.8, ls="--")
+    ax.axhline(0.5, color="orange", lw=0.8, ls=":")
+    ax.set_xlabel("latency, onset in → out (ms)")
+    ax.set_ylabel("real-time factor (compute / audio)")
+    ax.set_title("Streaming engine: latency vs cost")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m live.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", action="append", default=None, help="preset name(s); default: all")
+    ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
+    ap.add_argument("--steps", default=None, help="comma-separated step counts (default: the preset's, and 2,4)")
+    ap.add_argument("--rate", type=int, default=48_000, help="device sample rate")
+    ap.add_argument("--block", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--provider", default="auto")
+    ap.add_argument("--sweep", action="store_true", help="latency/cost sweep over window, hop and steps")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None)
+    a = ap.parse_args(argv)
+    presets = [load_preset(p, a.preset_dir) for p in a.preset] if a.preset else list_presets(a.preset_dir)
+    if not presets:
+        print("error: no presets", file=sys.stderr)
+        return 2
+    bundle = Bundle(presets[0].bundle_path(), provider=a.provider, threads=a.threads)
+    print(f"onnxruntime providers: {', '.join(bundle.providers)}; {a.threads} threads; device rate {a.rate} Hz, "
+          f"block {a.block}")
+    rows = []
+    if a.sweep:
+        base = presets[0]
+        grid = [(w, h) for w in (16, 32, 64) for h in (4, 8, 16) if h + 2 <= w]
+        steps = [int(s) for s in (a.steps or "2,3,4").split(",")]
+        for w, h in grid:
+            p = dataclasses.replace(base, window=w, hop=h, crossfade=min(4, w - h))
+            rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds)
+            print_table(rows[-len(steps):])
+        if a.plot:
+            plot_sweep(rows, a.plot)
+            print(f"plot → {a.plot}")
+    else:
+        for p in presets:
+            steps = sorted({p.steps, *(int(s) for s in a.steps.split(","))} if a.steps else {p.steps, 2, 4})
+            rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds)
+        print_table(rows)
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(dict(providers=bundle.providers, threads=a.threads, rate=a.rate, block=a.block,
+                                          rows=rows), indent=1))
+        print(f"json → {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The streaming engine: block-size invariance, exact streamed latents, seamless windows and parameter changes,
+ONNX/PyTorch agreement, rendering and its bad inputs."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from live.bundle import Bundle
+from live.engine import StreamingEngine
+from live.render import render_array, render_file
+
+
+def _tone(seconds, rate, f=220.0, amp=0.3):
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def _stream(engine, x, blocks):
+    out, i, k = [], 0, 0
+    while i < len(x):
+        n = blocks[k % len(blocks)]
+        out.append(engine.process(x[i:i + n]))
+        i, k = i + n, k + 1
+    return np.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle):
+    return Bundle(tiny_bundle, provider="cpu", threads=1)
+
+
+@pytest.mark.parametrize("rate", [24_000, 48_000])
+def test_output_is_the_same_whatever_the_block_sizes(bundle, tiny_preset, rate):
+    x = _tone(1.5, rate) + 0.05 * np.random.default_rng(0).normal(size=int(1.5 * rate)).astype(np.float32)
+    rand = list(np.random.default_rng(1).integers(1, 3000, size=400))
+    outs = [_stream(StreamingEngine(bundle, tiny_preset, rate), x, b) for b in ([64], [4096], rand)]
+    assert np.abs(outs[0]).max() > 1e-3
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    # and the offline "as live" render is that same stream
+    np.testing.assert_array_equal(render_array(x, rate, lambda r: StreamingEngine(bundle, tiny_preset, r), 777,
+                                               keep_latency=True)[: len(outs[0])], outs[0])
+
+
+def test_streamed_latents_equal_whole_file_latents(bundle, tiny_preset):
+    x = _tone(1.0, 24_000, 330)
+    e = StreamingEngine(bundle, tiny_preset, 24_000)
+    _stream(e, x, [1000])
+    t = e.frames_in
+    pre = bundle.encoder_context
+    whole = bundle.encode(np.concatenate([np.zeros(pre, np.float32), x[: t * bundle.hop]]))[:, pre // bundle.hop:]
+    np.testing.assert_allclose(e.latents.get(t - 40, t), whole[:, t - 40:t], atol=1e-5)
+
+
+def test_chunked_decoding_adds_no_seams(bundle, tiny_preset):
+    """The wet output is exactly the decoding of the committed latent sequence as a whole."""
+    p = dataclasses.replace(tiny_preset, dry_wet=1.0)
+    e = StreamingEngine(bundle, p, 24_000)
+    x = _tone(1.0, 24_000, 440)
+    y = _stream(e, x, [512])
+    k_end = e.committed.end
+    k0 = k_end - 48
+    ctx = bundle.decoder_context
+    whole = bundle.decode(e.committed.get(k0 - ctx, k_end))[ctx * bundle.hop:]
+    # committed frame k sits at output sample prefill + (k + C)·hop
+    start = e.prefill + (k0 + p.crossfade) * bundle.hop
+    got = y[start:start + len(whole)]
+    assert len(got) > 20 * bundle.hop
+    np.testing.assert_allclose(got, whole[: len(got)], atol=1e-4)
+
+
+def _jumps(y):
+    return np.abs(np.diff(y))
+
+
+def _boundary_and_inside(e, y, skip_s=0.3):
+    hop_len = e.H * e.hop
+    first = e.prefill  # output hops start here (24 kHz device rate)
+    b = np.arange(first + hop_len, len(y) - 1, hop_len)
+    b = b[b > int(skip_s * e.sr)]
+    j = _jumps(y)
+    inside = np.delete(j, np.concatenate([b - 1, b]))[int(skip_s * e.sr):]
+    return j[b - 1], inside
+
+
+def _flux(y, at, n=256):
+    """Spectral flux between the n samples before and after each position."""
+    w = np.hanning(n)
+    return np.array([np.linalg.norm(np.abs(np.fft.rfft(w * y[a:a + n])) - np.abs(np.fft.rfft(w * y[a - n:a])))
+                     for a in at if a - n >= 0 and a + n <= len(y)])
+
+
+def test_no_clicks_at_window_boundaries_for_a_steady_tone(bundle, tiny_preset):
+    e = StreamingEngine(bundle, tiny_preset, 24_000)
+    y = _stream(e, _tone(3.0, 24_000, 261.6), [256])
+    at_b, inside = _boundary_and_inside(e, y)
+    assert at_b.max() <= np.percentile(inside, 99.9) * 1.05 + 1e-6
+    hop_len = e.H * e.hop
+    bounds = np.arange(e.prefill + hop_len, len(y), hop_len)[4:]
+    mids = bounds - hop_len // 2
+    assert np.median(_flux(y, bounds)) <= 1.5 * np.median(_flux(y, mids)) + 1e-6
+
+
+@pytest.mark.parametrize("change", [dict(sigma_max=40.0), dict(target="alpha"), dict(steps=4, sigma_max=0.5)])
+def test_parameter_changes_mid_stream_do_not_click(bundle, tiny_preset, change):
+    e = StreamingEngine(bundle, tiny_preset, 24_000)
+    x = _tone(3.0, 24_000, 261.6)
+    half = len(x) // 2
+    y1 = _stream(e, x[:half], [256])
+    e.set(**change)
+    y2 = _stream(e, x[half:], [256])
+    for k, v in change.items():
+        assert e.params[k] == v
+    y = np.concatenate([y1, y2])
+    ref = StreamingEngine(bundle, tiny_preset, 24_000)
+    y_ref = _stream(ref, x, [256])
+    _, inside_ref = _boundary_and_inside(ref, y_ref)
+    bound = max(np.percentile(inside_ref, 99.9), np.percentile(_jumps(y2[len(y2) // 2:]), 99.9)) * 1.1
+    window = slice(half - 2000, half + e.delay + 2 * e.H * e.hop)  # around where the change lands
+    assert _jumps(y[window]).max() <= bound
+    assert not np.allclose(y2[-4000:], y_ref[-4000:], atol=1e-5)  # and it did change the sound
+
+
+def test_onnx_and_pytorch_paths_agree(bundle, tiny_bundle):
+    torch = pytest.importorskip("torch")
+    from core.codec import Codec
+    from core.denoiser import load_denoiser
+    from core.sampling import bridge
+
+    codec = Codec.load(tiny_bundle.parent / "codec.pt")
+    a, _ = load_denoiser(tiny_bundle.parent / "alpha.pt")
+    b, _ = load_denoiser(tiny_bundle.parent / "beta.pt")
+    x = _tone(0.5, 24_000, 300)[: 32 * 320]
+    z_t = codec.encode_numpy(x)
+    z_o = bundle.encode(x)
+    np.testing.assert_allclose(z_o, z_t, atol=1e-4)
+    with torch.no_grad():
+        y_t = bridge(torch.from_numpy(z_t)[None], a, b, 5.0, 3)[0].numpy()
+    y_o = bridge(z_o, bundle.denoiser("alpha"), bundle.denoiser("beta"), 5.0, 3)
+    np.testing.assert_allclose(y_o, y_t, atol=2e-3)
+    np.testing.assert_allclose(bundle.decode(y_o), codec.decode_numpy(y_t), atol=2e-3)
+
+
+def test_bypass_and_dry_wet_zero_give_the_delayed_input(bundle, tiny_preset):
+    for kw in (dict(bypass=True), dict()):
+        p = dataclasses.replace(tiny_preset, dry_wet=0.0) if not kw else tiny_preset
+        e = StreamingEngine(bundle, p, 24_000, **kw)
+        x = _tone(1.0, 24_000, 500)
+        y = _stream(e, x, [300])
+        d = e.delay
+        np.testing.assert_allclose(y[d:], x[: len(y) - d], atol=1e-6)
+
+
+# ------------------------------------------------------------------ rendering and bad input
+@pytest.fixture
+def preset_file(tmp_path, tiny_bundle):
+    p = tmp_path / "presets" / "alpha-to-beta.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps(dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2,
+                                 window=16, hop=4, crossfade=2, bundle=str(tiny_bundle))))
+    return p
+
+
+def test_render_files_at_any_rate_and_channel_count(tmp_path, preset_file):
+    import soundfile as sf
+
+    from live.preset import load_preset
+
+    preset = load_preset(preset_file)
+    x = np.stack([_tone(1.0, 44_100, 440), _tone(1.0, 44_100, 660)], axis=1)
+    sf.write(tmp_path / "in.ogg", x, 44_100)
+    for mode in ("as-live", "offline"):
+        seen = []
+        out = tmp_path / f"out-{mode}.flac"
+        render_file(tmp_path / "in.ogg", out, preset, mode=mode, progress=seen.append, threads=1)
+        y, sr = sf.read(out)
+        assert sr == 44_100 and y.ndim == 1 and abs(len(y) - 44_100) < 10
+        assert np.isfinite(y).all() and np.abs(y).max() > 1e-4
+        assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("corrupt", "cannot read audio"), ("empty", "empty"), ("nan", "NaN"), ("missing", "no such file")])
+def test_bad_input_files_give_a_clear_message_and_no_output(tmp_path, preset_file, kind, message):
+    import soundfile as sf
+
+    from live.render import main
+
+    src = tmp_path / "bad.wav"
+    if kind == "corrupt":
+        src.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    elif kind == "empty":
+        sf.write(src, np.zeros(0, np.float32), 24_000)
+    elif kind == "nan":
+        x = _tone(0.5, 24_000)
+        x[100] = np.nan
+        sf.write(src, x, 24_000, subtype="FLOAT")
+    out = tmp_path / "out" / "y.wav"
+    out.parent.mkdir()
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main([str(src), str(out), "--preset", str(preset_file), "--threads", "1"])
+    assert rc == 2
+    assert message in err.getvalue() and err.getvalue().count("error:") == 1 and "%|" not in err.getvalue()
+    assert list(out.parent.iterdir()) == []  # nothing half-written
+
+
+def test_silent_and_clipped_inputs_render_with_a_warning(tmp_path, preset_file):
+    import soundfile as sf
+
+    from live.preset import load_preset
+
+    preset = load_preset(preset_file)
+    sf.write(tmp_path / "silent.wav", np.zeros(12_000, np.float32), 24_000)
+    w = render_file(tmp_path / "silent.wav", tmp_path / "s.wav", preset, threads=1)
+    assert any("silent" in m for m in w)
+    sf.write(tmp_path / "clip.wav", np.clip(_tone(0.5, 24_000, amp=3.0), -1, 1), 24_000)
+    w = render_file(tmp_path / "clip.wav", tmp_path / "c.wav", preset, threads=1)
+    assert any("clipped" in m for m in w)
+    assert (tmp_path / "s.wav").is_file() and (tmp_path / "c.wav").is_file()
+
+
+@pytest.mark.parametrize("patch,message", [
+    (dict(sigma_max="loud"), "'sigma_max' must be a number"), (dict(steps=0), "'steps' = 0 is outside"),
+    (dict(window=18), "multiple of"), (dict(hop=16), "must fit in window"), (dict(target="tuba"), "not in the bundle"),
+    (dict(colour="red"), "unknown field"), (dict(sigma_min=0.4, sigma_max=0.3), "below sigma_max"), (dict(steps=2.5), "integer")])
+def test_bad_preset_fields_give_clear_messages(tmp_path, preset_file, patch, message):
+    from live.preset import PresetError, load_preset
+
+    data = json.loads(preset_file.read_text()) | patch
+    f = tmp_path / "presets" / "bad.json"
+    f.write_text(json.dumps(data))
+    with pytest.raises(PresetError, match=message):
+        p = load_preset(f)
+        p.validate(Bundle(p.bundle_path(), provider="cpu", threads=1).instruments)
+
+
+def test_missing_bundle_gives_a_clear_message(tmp_path):
+    from live.bundle import BundleError
+
+    with pytest.raises(BundleError, match="no bundle.json"):
+        Bundle(tmp_path)
+
+
+def _seam_ratio(bundle, preset):
+    """Largest frame-to-frame latent change at window seams over the 99th percentile inside windows."""
+    e = StreamingEngine(bundle, preset, 24_000)
+    x = _tone(3.0, 24_000, 261.6)
+    lat = []
+    for i in range(0, len(x), 512):
+        before = e.committed.end
+        e.process(x[i:i + 512])
+        lat.append(e.committed.get(before, e.committed.end))
+    lat = np.concatenate(lat, axis=1)
+    n = lat.shape[1] - 40  # skip the start
+    lat = lat[:, -n:]
+    d = np.linalg.norm(np.diff(lat, axis=1), axis=0)  # d[i]: change from frame i to i+1
+    first = e.committed.end - n
+    frames = np.arange(first + 1, e.committed.end)  # frame index each d[i] arrives at
+    # a hop's committed block starts at frames ≡ −C (mod H); the crossfade starts there too
+    seam = ((frames + preset.crossfade) % preset.hop) == 0
+    return d[seam].max() / np.percentile(d[~seam], 99)
+
+
+def test_window_seams_are_crossfaded_in_latent_space(bundle, tiny_preset):
+    p = dataclasses.replace(tiny_preset, window=16, hop=8, crossfade=3, sigma_max=20.0)
+    faded = _seam_ratio(bundle, p)
+    assert faded < 1.0
+    # the measure does see seams: without a crossfade they stand out
+    hard = _seam_ratio(bundle, dataclasses.replace(p, crossfade=0))
+    assert hard > 1.3 and hard > 2 * faded

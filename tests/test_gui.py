@@ -1,0 +1,237 @@
+"""The Qt control panel against a real engine (tiny ONNX bundle), offscreen; no mocks of Qt or the engine."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from gui.panel import ControlPanel, dial_to_sigma, sigma_to_dial  # noqa: E402
+from live.preset import load_preset  # noqa: E402
+
+LAYOUT = dict(window=16, hop=4, crossfade=2)
+
+
+def _write(path, **fields):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(fields))
+    return path
+
+
+@pytest.fixture
+def preset_dir(tmp_path, tiny_bundle):
+    d = tmp_path / "presets"
+    _write(d / "a2b.json", name="a2b", source="alpha", target="beta", sigma_max=5.0, steps=2, dry_wet=1.0,
+           bundle=str(tiny_bundle), **LAYOUT)
+    _write(d / "b2a.json", name="b2a", source="beta", target="alpha", sigma_max=12.5, steps=3, dry_wet=0.75,
+           bundle=str(tiny_bundle), description="the other way round", **LAYOUT)
+    _write(d / "wide.json", name="wide", source="alpha", target="beta", sigma_max=2.0, steps=1, dry_wet=0.5,
+           bundle=str(tiny_bundle), window=32, hop=8, crossfade=4)
+    return d
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return tmp_path / "settings" / "panel.ini"
+
+
+def _panel(qtbot, preset_dir, settings_file):
+    panel = ControlPanel(preset_dir, QSettings(str(settings_file), QSettings.IniFormat), threads=1)
+    qtbot.addWidget(panel)
+    return panel
+
+
+@pytest.fixture
+def panel(qtbot, preset_dir, settings_file):
+    p = _panel(qtbot, preset_dir, settings_file)
+    yield p
+    p.shutdown()
+
+
+def _run_a_window(engine):
+    """Parameters apply at the engine's next window: feed it enough audio for a few hops."""
+    engine.process(np.zeros(4 * engine.H * engine.hop * engine.device_rate // engine.sr, np.float32))
+
+
+def test_dial_and_controls_reach_the_engine(panel, qtbot):
+    eng = panel.build_engine()
+    assert panel.engine is eng and eng.params["sigma_max"] == 5.0
+    panel.sigma_dial.setValue(sigma_to_dial(20.0))
+    assert panel.sigma_max == pytest.approx(20.0, rel=0.01) == panel.sigma_spin.value()
+    assert eng.params["sigma_max"] == 5.0  # not before the next window
+    _run_a_window(eng)
+    assert eng.params["sigma_max"] == panel.sigma_max
+
+    # the keyboard drives the dial too (PageUp = 100 of 1000 positions ≈ ×2.14 on the log scale)
+    panel.sigma_dial.setFocus()
+    before = panel.sigma_max
+    qtbot.keyClick(panel.sigma_dial, Qt.Key_PageUp)
+    assert panel.sigma_max == pytest.approx(before * (2000 ** 0.1), rel=0.02)
+
+    panel.steps_spin.setValue(4)
+    panel.dry_wet_slider.setValue(30)
+    panel.gain_slider.setValue(6)
+    panel.bypass_check.setChecked(True)
+    _run_a_window(eng)
+    p = eng.params
+    assert p["sigma_max"] == panel.sigma_max
+    assert (p["steps"], p["dry_wet"], p["bypass"]) == (4, pytest.approx(0.3), True)
+    assert p["input_gain"] == pytest.approx(10 ** (6 / 20))
+
+
+def test_sigma_mapping_is_log_and_inverse():
+    assert dial_to_sigma(0) == pytest.approx(0.1) and dial_to_sigma(1000) == pytest.approx(200.0)
+    assert dial_to_sigma(500) == pytest.approx((0.1 * 200) ** 0.5, rel=0.01)  # geometric middle
+    for s in (0.1, 0.5, 5.0, 80.0, 200.0):
+        assert dial_to_sigma(sigma_to_dial(s)) == pytest.approx(s, rel=0.01)
+
+
+def test_switching_target_reaches_the_engine(panel):
+    eng = panel.build_engine()
+    assert eng.params["target"] == "beta"
+    assert [panel.target_box.itemText(i) for i in range(panel.target_box.count())] == ["alpha", "beta"]
+    panel.target_box.setCurrentText("alpha")
+    _run_a_window(eng)
+    assert eng.params["target"] == "alpha"
+    panel.source_box.setCurrentText("beta")
+    _run_a_window(eng)
+    assert (eng.params["source"], eng.params["target"]) == ("beta", "alpha")
+
+
+def test_switching_preset_reaches_the_engine(panel, preset_dir):
+    assert panel.preset_box.currentText() == "a2b"
+    eng = panel.build_engine()
+    panel.preset_box.setCurrentText("b2a")  # same bundle and layout: live parameters through engine.set
+    _run_a_window(eng)
+    assert panel.engine is eng
+    b2a = load_preset(preset_dir / "b2a.json")
+    for k in ("source", "target", "sigma_max", "steps", "dry_wet"):
+        assert eng.params[k] == getattr(b2a, k), k
+    panel.preset_box.setCurrentText("wide")  # another window layout: a new engine
+    assert panel.engine is not eng and (panel.engine.W, panel.engine.H, panel.engine.C) == (32, 8, 4)
+    assert panel.engine.params["sigma_max"] == 2.0
+
+
+def test_loading_a_preset_updates_every_control(panel, tmp_path, tiny_bundle):
+    path = _write(tmp_path / "elsewhere" / "custom.json", name="custom", source="beta", target="beta",
+                  sigma_max=37.5, steps=5, dry_wet=0.25, bundle=str(tiny_bundle), description="loaded by hand",
+                  **LAYOUT)
+    preset = panel.load_preset_file(path)
+    assert preset is not None
+    assert panel.preset_box.currentText() == "custom"
+    assert panel.source_box.currentText() == "beta" and panel.target_box.currentText() == "beta"
+    assert panel.sigma_spin.value() == 37.5 and panel.sigma_max == 37.5
+    assert panel.sigma_dial.value() == sigma_to_dial(37.5)
+    assert panel.steps_spin.value() == 5
+    assert panel.dry_wet_slider.value() == 25 and panel.dry_wet == 0.25
+    assert "loaded by hand" in panel.description_label.text()
+    cur = panel.current_preset()
+    for k in ("name", "source", "target", "sigma_max", "steps", "dry_wet", "window", "hop", "crossfade"):
+        assert getattr(cur, k) == getattr(preset, k), k
+
+    # a broken preset changes nothing and says why
+    bad = _write(tmp_path / "elsewhere" / "bad.json", name="bad", source="alpha", target="beta", sigma_max=-1,
+                 bundle=str(tiny_bundle))
+    assert panel.load_preset_file(bad) is None
+    assert "sigma_max" in panel.status_label.text()
+    assert panel.sigma_max == 37.5 and panel.preset_box.currentText() == "custom"
+
+
+def test_save_preset_round_trip(panel, tmp_path, tiny_bundle):
+    panel.sigma_spin.setValue(42.0)
+    panel.steps_spin.setValue(6)
+    panel.target_box.setCurrentText("alpha")
+    out = panel.save_preset_file(tmp_path / "mine" / "my-sound.json")
+    saved = load_preset(out)
+    assert (saved.name, saved.sigma_max, saved.steps, saved.target) == ("my-sound", 42.0, 6, "alpha")
+    assert saved.bundle_path() == tiny_bundle.resolve()
+    assert panel.preset_box.currentText() == "my-sound"
+
+
+def test_settings_persist(qtbot, preset_dir, settings_file):
+    p1 = _panel(qtbot, preset_dir, settings_file)
+    p1.preset_box.setCurrentText("b2a")
+    p1.sigma_dial.setValue(sigma_to_dial(63.0))
+    sigma = p1.sigma_max
+    p1.steps_spin.setValue(7)
+    p1.gain_slider.setValue(-6)
+    p1.render_mode_box.setCurrentIndex(1)
+    p1.close()  # closeEvent → shutdown → settings written
+    p1.deleteLater()
+    qtbot.wait(10)
+    assert settings_file.is_file()
+
+    p2 = _panel(qtbot, preset_dir, settings_file)  # a fresh QSettings object on the same file
+    try:
+        assert p2.preset_box.currentText() == "b2a"
+        assert p2.sigma_max == sigma and p2.sigma_dial.value() == sigma_to_dial(63.0)
+        assert p2.steps_spin.value() == 7
+        assert p2.gain_slider.value() == -6
+        assert p2.render_mode_box.currentData() == "offline"
+        # picking a preset again shows the preset's own values
+        p2.preset_box.setCurrentText("a2b")
+        p2.preset_box.setCurrentText("b2a")
+        assert p2.sigma_max == 12.5 and p2.steps_spin.value() == 3
+    finally:
+        p2.shutdown()
+
+
+def test_start_without_a_device_says_so(panel, qtbot):
+    n = threading.active_count()
+    panel.input_box.addItem("ghost device", 999)  # an index PortAudio does not have
+    panel.input_box.setCurrentIndex(panel.input_box.count() - 1)
+    with qtbot.waitSignal(panel.error_occurred, timeout=5000) as sig:
+        assert panel.start() is False
+    msg = sig.args[0]
+    assert msg.startswith("Cannot start audio") and any(k in msg for k in ("#999", "no audio input device",
+                                                                           "PortAudio is not available")), msg
+    assert not panel.running and panel.start_button.text() == "&Start" and not panel.start_button.isChecked()
+    assert threading.active_count() == n
+    # Space (from a control that does not use it, e.g. the dial) is the start/stop key
+    panel.status_label.clear()
+    panel.sigma_dial.setFocus()
+    qtbot.keyClick(panel.sigma_dial, Qt.Key_Space)
+    assert "Cannot start audio" in panel.status_label.text()
+
+
+def test_keyboard_access(panel):
+    # every control is in the tab chain and has a mnemonic label or text
+    chain, w = [], panel.start_button
+    for _ in range(60):
+        chain.append(w)
+        w = w.nextInFocusChain()
+        if w is panel.start_button:
+            break
+    for widget in (panel.input_box, panel.output_box, panel.preset_box, panel.source_box, panel.target_box,
+                   panel.sigma_dial, panel.sigma_spin, panel.steps_spin, panel.dry_wet_slider, panel.gain_slider,
+                   panel.bypass_check, panel.render_button, panel.load_button, panel.save_button):
+        assert widget in chain
+    assert chain.index(panel.sigma_dial) < chain.index(panel.dry_wet_slider)
+    assert "&" in panel.start_button.text() and "&" in panel.bypass_check.text()
+
+
+def test_render_a_file_through_the_panel(panel, qtbot, tmp_path):
+    render = pytest.importorskip("live.render")
+    if not hasattr(render, "render_file"):
+        pytest.skip("live.render has no render_file yet")
+    sf = pytest.importorskip("soundfile")
+    sr = 48000
+    t = np.arange(int(0.6 * sr)) / sr
+    src = tmp_path / "in.wav"
+    sf.write(src, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
+    out = tmp_path / "out" / "rendered.wav"
+    out.parent.mkdir()
+    seen = []
+    panel.render_progress.valueChanged.connect(seen.append)
+    with qtbot.waitSignal(panel.render_finished, timeout=60000) as sig:
+        assert panel.render_file(src, out, mode="as-live")
+    assert sig.args == [str(out)]
+    assert out.is_file() and sf.info(str(out)).frames > 0
+    assert panel.render_progress.value() == 100
+    assert seen == sorted(seen) and seen[-1] == 100

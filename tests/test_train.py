@@ -1,0 +1,184 @@
+"""Corpus building, the training commands end to end on a tiny corpus, exact resume, and their bad inputs."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from core.instruments import INSTRUMENTS, get_instrument  # noqa: E402
+from train import corpus  # noqa: E402
+
+needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not any(
+    Path(p).is_file() for p in corpus.SOUNDFONT_CANDIDATES), reason="fluidsynth + fluid-soundfont-gm not installed")
+
+
+def test_splits_are_disjoint_by_chorale_and_deterministic():
+    ids = [corpus.chorale_id(p) for p in corpus.chorale_paths()]
+    assert len(ids) >= 400
+    a, b = corpus.split_chorales(ids, 0), corpus.split_chorales(ids, 0)
+    assert a == b
+    counts = {s: sum(v == s for v in a.values()) for s in corpus.SPLITS}
+    assert counts["train"] > 300 and counts["valid"] > 30 and counts["test"] > 30
+    jobs = corpus.plan_render(Path("/tmp/x"), ["violin", "flute", "cello"], (20, 5, 5), 2, 0, Path("sf2"))
+    by_chorale = {}
+    for j in jobs:
+        by_chorale.setdefault(j["chorale"], set()).add(j["split"])
+        assert a[j["chorale"]] == j["split"]
+    assert all(len(s) == 1 for s in by_chorale.values())
+
+
+def test_every_voice_fits_every_instrument_range():
+    paths = corpus.chorale_paths()[:6]
+    for p in paths:
+        for voice in corpus.chorale_voices(p):
+            for inst in INSTRUMENTS.values():
+                notes = corpus.fit_to_range(voice, inst)
+                assert all(inst.low <= n.pitch <= inst.high for n in notes)
+                # octave moves only: intervals between notes are kept modulo the octave
+                d0 = [(b.pitch - a.pitch) % 12 for a, b in zip(voice, voice[1:])]
+                assert d0 == [(b.pitch - a.pitch) % 12 for a, b in zip(notes, notes[1:])]
+
+
+@needs_fluidsynth
+@pytest.mark.parametrize("name", ["cello", "flute"])
+def test_rendered_notes_sit_in_the_instrument_range(name, tmp_path):
+    pesto = pytest.importorskip("pesto")
+    inst = get_instrument(name)
+    path = corpus.chorale_paths()[3]
+    notes = corpus.fit_to_range(corpus.chorale_voices(path)[1][:10], inst)
+    rng = np.random.default_rng(0)
+    audio = corpus.render_midi(corpus.performance_midi(notes, inst, rng, 90.0), corpus.find_soundfont())
+    _, pitch, conf, _ = pesto.predict(torch.from_numpy(audio), corpus.SAMPLE_RATE, convert_to_freq=False)
+    voiced = pitch.numpy()[conf.numpy() > 0.8]
+    assert len(voiced) > 50
+    lo, hi = np.percentile(voiced, [5, 95])
+    assert inst.low - 1.5 <= lo and hi <= inst.high + 1.5, (lo, hi, inst)
+    # and the tracked melody follows the written one (median within a semitone)
+    assert abs(np.median(voiced) - np.median([n.pitch for n in notes])) < 2.5
+
+
+def test_unknown_instrument_and_bad_folders_give_one_clear_message(tmp_path, capsys):
+    assert corpus.main(["render", "--out", str(tmp_path / "c"), "--instruments", "kazoo"]) == 2
+    assert "unknown instrument 'kazoo'" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert corpus.main(["import", "--out", str(tmp_path / "c"), "--instrument", "sax", str(tmp_path / "empty")]) == 2
+    assert "no audio files" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.wav").write_bytes(b"RIFF....WAVEgarbage")
+    (bad / "b.flac").write_bytes(b"")
+    assert corpus.main(["import", "--out", str(tmp_path / "c"), "--instrument", "sax", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 2 audio files could be read" in err and "a.wav" in err
+    assert not (tmp_path / "c" / "sax").exists() or not any((tmp_path / "c" / "sax").rglob("*.flac"))
+
+
+def test_import_a_folder_of_recordings(tmp_path):
+    import soundfile as sf
+
+    src = tmp_path / "rec"
+    src.mkdir()
+    for i in range(5):
+        t = np.arange(44_100) / 44_100
+        sf.write(src / f"take{i}.wav", np.stack([np.sin(2 * np.pi * 300 * t)] * 2, 1) * 0.2, 44_100)
+    recs = corpus.import_folder(tmp_path / "c", "my_sax", src)
+    assert len(recs) == 5 and {r["split"] for r in recs} == {"train", "valid", "test"}
+    x, sr = sf.read(tmp_path / "c" / recs[0]["path"])
+    assert sr == 24_000 and x.ndim == 1
+    assert len(corpus.read_manifest(tmp_path / "c")) == 5
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("fluidsynth not installed")
+    root = tmp_path_factory.mktemp("corpus")
+    corpus.render_corpus(root, ["violin", "flute"], per_split=(2, 1, 1), workers=1)
+    return root
+
+
+@needs_fluidsynth
+def test_tiny_end_to_end_training_lowers_losses_and_exports(tiny_corpus, tmp_path):
+    from core.codec import Codec
+    from train import codec as codec_train
+    from train import denoiser as den_train
+    from train import latents
+    from train.common import AudioPool, corpus_files
+    from train.losses import MelLoss
+
+    run = tmp_path / "codec"
+    args = codec_train.build_parser().parse_args(
+        ["--corpus", str(tiny_corpus), "--run", str(run), "--n-filters", "4", "--dimension", "8", "--batch", "4",
+         "--steps", "120", "--segment", "0.27", "--threads", "2"])
+    trained = codec_train.train(args)
+    fresh = Codec.compact(n_filters=4, dimension=8)
+    fresh.load_state_dict(torch.load(run / "last.pt", weights_only=False)["codec"])  # same weights as trained
+    pool = AudioPool([f for fs in corpus_files(tiny_corpus, "valid").values() for f in fs], 24_000, 6400)
+    x = pool.crops(8, 6400, torch.Generator().manual_seed(0))
+    mel = MelLoss()
+    torch.manual_seed(0)
+    untrained = Codec.compact(n_filters=4, dimension=8)
+    with torch.no_grad():
+        before = float(mel(untrained(x)[..., :6400], x))
+        after = float(mel(trained.eval()(x)[..., :6400], x))
+    assert after < 0.8 * before, (before, after)
+    codec_train.export_codec(run / "last.pt", tmp_path / "codec.pt")
+    latents.build_cache(tmp_path / "codec.pt", tiny_corpus, tmp_path / "latents", None, [-2.0, 0.0, 2.0])
+    c = Codec.load(tmp_path / "codec.pt")
+    assert c.train_info["latent_stats"]["frames"] > 100
+    z = np.concatenate(latents.load_latents(tmp_path / "latents" / "violin" / "train.npz", c), axis=1)
+    assert abs(z.mean()) < 0.5 and 0.5 < z.std() < 1.5  # normalized with stats fitted on both instruments
+    dargs = den_train.build_parser().parse_args(
+        ["--instrument", "violin", "--latents", str(tmp_path / "latents"), "--codec", str(tmp_path / "codec.pt"),
+         "--run", str(tmp_path / "den"), "--channels", "16,16", "--batch", "16", "--frames", "16", "--steps", "300",
+         "--valid-every", "150", "--lr", "2e-3"])
+    state = den_train.train(dargs)
+    losses = [h["loss"] for h in state.history if "loss" in h]
+    assert np.mean(losses[-2:]) < 0.7 * losses[0], losses
+    blob = den_train.export_denoiser(tmp_path / "den", tmp_path / "violin.pt")
+    assert blob["instrument"] == "violin" and blob["train_info"]["steps"] == 300
+    from export.onnx import export_bundle
+
+    meta = export_bundle([tmp_path / "codec.pt", tmp_path / "violin.pt"], tmp_path / "bundle")
+    assert set(meta["instruments"]) == {"violin"} and meta["codec"]["latent_dim"] == 8
+
+
+def _den_args(tmp_path, latents_dir, codec_path, steps, run="den"):
+    from train import denoiser as den_train
+
+    return den_train.build_parser().parse_args(
+        ["--instrument", "alpha", "--latents", str(latents_dir), "--codec", str(codec_path), "--run",
+         str(tmp_path / run), "--channels", "8,8", "--batch", "4", "--frames", "8,16", "--steps", str(steps),
+         "--valid-every", "1000"])
+
+
+def test_resuming_gives_the_same_next_step_as_an_uninterrupted_run(tmp_path):
+    from core.codec import Codec
+    from train import denoiser as den_train
+
+    codec = Codec.compact(n_filters=2, dimension=8)
+    codec.train_info["latent_stats"] = {"frames": 1}
+    codec.save(tmp_path / "codec.pt")
+    rng = np.random.default_rng(0)
+    (tmp_path / "lat" / "alpha").mkdir(parents=True)
+    np.savez(tmp_path / "lat" / "alpha" / "train.npz", **{f"{i:05d}_+0": rng.normal(size=(8, 40)).astype(np.float16)
+                                                          for i in range(4)})
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 12, "straight"))
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 7, "resumed"))
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 12, "resumed"))  # resumes at 7
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
+    assert a["state"]["step"] == b["state"]["step"] == 12
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+        assert torch.equal(a["ema"][k], b["ema"][k]), k
+
+
+def test_training_refuses_missing_inputs_clearly(tmp_path):
+    from train import denoiser as den_train
+
+    with pytest.raises(Exception, match="no such checkpoint"):
+        den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "nope.pt", 5))

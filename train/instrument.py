@@ -1,0 +1,72 @@
+"""One command from a folder of recordings to a playable instrument.
+
+    python -m train.instrument my_sax recordings/sax/ --minutes 60
+
+Imports the folder into the corpus (24 kHz mono, split by file), encodes it with the shipped codec (its latent
+statistics stay fixed, so the new denoiser shares the prior with every other instrument), trains the denoiser,
+exports it, re-exports the bundle with every denoiser in models/denoisers/, and writes presets pairing the new
+instrument with every other one. Interrupt and run it again to resume training.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.audio import AudioError
+from train.corpus import CorpusError, import_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m train.instrument", description=__doc__.split("\n")[0])
+    ap.add_argument("name", help="instrument name (letters, digits, underscores)")
+    ap.add_argument("folder", type=Path, help="folder of WAV/FLAC/OGG recordings of that instrument alone")
+    ap.add_argument("--minutes", type=float, default=60.0, help="denoiser training time")
+    ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    ap.add_argument("--latents", type=Path, default=Path("data/latents"))
+    ap.add_argument("--codec", type=Path, default=ROOT / "models" / "codec.pt")
+    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    ap.add_argument("--presets", type=Path, default=ROOT / "presets")
+    ap.add_argument("--shifts", default="-2,0,2")
+    ap.add_argument("--device", default="auto")
+    a = ap.parse_args(argv)
+    try:
+        if not a.codec.is_file():
+            raise CorpusError(f"{a.codec}: no codec file; the shipped one is models/codec.pt")
+        if not (a.latents / a.name / "train.npz").is_file():
+            recs = import_folder(a.corpus, a.name, a.folder)
+            print(f"imported {len(recs)} files")
+            from train.latents import build_cache
+
+            build_cache(a.codec, a.corpus, a.latents, [a.name], [float(s) for s in a.shifts.split(",")])
+        from train import denoiser
+
+        den_file = a.models / "denoisers" / f"{a.name}.pt"
+        denoiser.main(["--instrument", a.name, "--latents", str(a.latents), "--codec", str(a.codec),
+                       "--minutes", str(a.minutes), "--device", a.device])
+        denoiser.main(["--instrument", a.name, "--export", str(den_file)])
+        from export.onnx import export_bundle
+
+        files = [a.codec] + sorted((a.models / "denoisers").glob("*.pt"))
+        meta = export_bundle(files, a.models / "bundle")
+        from live.preset import Preset
+
+        for other in sorted(meta["instruments"]):
+            if other == a.name:
+                continue
+            for src, tgt in ((a.name, other), (other, a.name)):
+                path = a.presets / f"{src}-to-{tgt}.json"
+                if not path.exists():
+                    Preset(name=f"{src}-to-{tgt}", source=src, target=tgt,
+                           bundle="../models/bundle").save(path)
+        print(f"instrument {a.name} ready: presets {a.presets}/{a.name}-to-*.json")
+    except (CorpusError, AudioError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
