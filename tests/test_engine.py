@@ -2,6 +2,7 @@
 ONNX/PyTorch agreement, rendering and its bad inputs."""
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,3 +274,40 @@ def test_window_seams_are_crossfaded_in_latent_space(bundle, tiny_preset):
     # the measure does see seams: without a crossfade they stand out
     hard = _seam_ratio(bundle, dataclasses.replace(p, crossfade=0))
     assert hard > 1.3 and hard > 2 * faded
+
+
+# ------------------------------------------------------------------ the shipped models and presets
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "bundle"
+needs_shipped = pytest.mark.skipif(not (SHIPPED / "bundle.json").is_file(), reason="no shipped bundle in models/")
+
+
+@needs_shipped
+def test_shipped_presets_cover_every_pair_and_run():
+    import itertools
+
+    from live.preset import list_presets
+
+    presets = list_presets()
+    b = Bundle(SHIPPED, provider="cpu", threads=1)
+    pairs = {(p.source, p.target) for p in presets}
+    assert set(itertools.permutations(b.instruments, 2)) <= pairs
+    for p in presets:
+        assert p.bundle_path() == SHIPPED.resolve()
+        e = StreamingEngine(b, p, 48_000)
+        y = e.process(_tone(0.5, 48_000, 440))
+        assert np.isfinite(y).all()
+
+
+@needs_shipped
+def test_no_clicks_with_the_shipped_models():
+    from live.preset import load_preset
+
+    b = Bundle(SHIPPED, provider="cpu", threads=1)
+    p = load_preset("violin-to-flute")
+    e = StreamingEngine(b, p, 24_000)
+    y = _stream(e, _tone(3.0, 24_000, 392.0), [512])
+    at_b, inside = _boundary_and_inside(e, y)
+    assert at_b.max() <= np.percentile(inside, 99.9) * 1.05 + 1e-6
+    hop_len = e.H * e.hop
+    bounds = np.arange(e.prefill + hop_len, len(y), hop_len)[4:]
+    assert np.median(_flux(y, bounds)) <= 1.5 * np.median(_flux(y, bounds - hop_len // 2)) + 1e-6

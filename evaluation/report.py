@@ -1,0 +1,324 @@
+"""Reports of an evaluation: the recommended σmax per pair, results.md, the trade-off plot, preset updates.
+
+    python -m evaluation.report out/eval/results.json [--keep 0.9] [--update-presets presets]
+
+re-derives the recommendations from a saved results.json (e.g. with another --keep), rewrites results.md and
+tradeoff.png next to it, and with --update-presets writes each pair's recommended σmax into the preset files of
+that folder whose source/target match (every other field is kept; the file is replaced atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+RULE = ("Per pair, among the transfer rows at the swept step count closest to the pair's preset steps: a σmax is "
+        "eligible when its pitch accuracy is at least KEEP × that of the codec row (the input through the codec "
+        "alone, no bridge: the melody no σmax can improve on). Of the eligible values the one with the highest "
+        "target-instrument accuracy wins (−FD when there is no classifier; without either, the largest eligible "
+        "σmax), ties going to the smaller σmax. When none is eligible: the best pitch accuracy × target accuracy.")
+
+
+def _num(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    return f
+
+
+def _timbre(row: dict) -> float:
+    """Higher is better: the target accuracy, else −FD, else NaN."""
+    t = _num(row.get("target_acc"))
+    if math.isfinite(t):
+        return t
+    fd = _num(row.get("fd"))
+    return -fd if math.isfinite(fd) else float("nan")
+
+
+def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int = 3) -> dict | None:
+    """The recommended σmax of one pair from its rows (see RULE); None without transfer rows."""
+    sweep = [r for r in rows if r["pair"] == pair and r["kind"] == "transfer"]
+    if not sweep:
+        return None
+    steps = min({int(r["steps"]) for r in sweep}, key=lambda s: (abs(s - preset_steps), s))
+    sweep = sorted((r for r in sweep if int(r["steps"]) == steps), key=lambda r: r["sigma_max"])
+    codec = [r for r in rows if r["pair"] == pair and r["kind"] == "codec"]
+    ref = _num(codec[0]["pitch_acc"]) if codec else float("nan")
+    ref = ref if math.isfinite(ref) else 1.0
+    eligible = [r for r in sweep if _num(r["pitch_acc"]) >= keep * ref]
+    if eligible:
+        scores = [_timbre(r) for r in eligible]
+        if any(math.isfinite(s) for s in scores):
+            best = max(s for s in scores if math.isfinite(s))
+            pick = next(r for r, s in zip(eligible, scores) if math.isfinite(s) and s >= best - 1e-9)
+            why = f"highest timbre score among σmax keeping ≥ {keep:.0%} of the codec's pitch accuracy"
+        else:
+            pick = eligible[-1]
+            why = f"largest σmax keeping ≥ {keep:.0%} of the codec's pitch accuracy (no timbre score)"
+    else:
+        prod = [_num(r["pitch_acc"]) * (_num(r.get("target_acc")) if math.isfinite(_num(r.get("target_acc"))) else 1.0)
+                for r in sweep]
+        if any(math.isfinite(p) for p in prod):
+            best = max(p for p in prod if math.isfinite(p))
+            pick = next(r for r, p in zip(sweep, prod) if math.isfinite(p) and p >= best - 1e-9)
+            why = f"no σmax keeps {keep:.0%} of the codec's pitch accuracy: best pitch × target accuracy"
+        else:
+            pick = sweep[0]
+            why = "no voiced frames to score the melody: the smallest σmax"
+    return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
+                target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
+                eligible=[float(r["sigma_max"]) for r in eligible], why=why)
+
+
+# ---------------------------------------------------------------- markdown
+def _pct(v) -> str:
+    v = _num(v)
+    return f"{100 * v:.1f}%" if math.isfinite(v) else "–"
+
+
+def _f(v, fmt=".2f") -> str:
+    v = _num(v)
+    return format(v, fmt) if math.isfinite(v) else "–"
+
+
+_ORDER = {"lower": 0, "codec": 1, "transfer": 2, "upper": 3, "as-live": 4, "offline-quality": 5}
+_LABEL = {"lower": "lower bound: input unchanged", "codec": "input through the codec (no bridge)",
+          "upper": "upper bound: real target through the codec", "transfer": "transfer",
+          "as-live": "preset as live (streaming)", "offline-quality": "preset, offline quality"}
+
+
+def markdown(results: dict) -> str:
+    cfg, clf = results.get("config", {}), results.get("classifier")
+    lines = ["# Timbre transfer evaluation", ""]
+    lines.append(f"Bundle `{results['bundle']['path']}`; sweep rendered as `{cfg.get('mode')}`; "
+                 f"{'folders' if cfg.get('folders') else 'corpus ' + str(cfg.get('corpus')) + ' split ' + str(cfg.get('split'))}; "
+                 + ", ".join(f"{k}: {len(v)} clips / {results['clip_seconds'][k]:.0f} s"
+                             for k, v in sorted(results["clips"].items())) + ".")
+    if clf:
+        lines.append(f"Classifier `{clf['path']}` (held-out accuracy {_pct(clf.get('test_accuracy'))}, "
+                     f"crops {_pct(clf.get('test_crop_accuracy'))}).")
+    else:
+        lines.append("No classifier: timbre accuracy and FD are not measured.")
+    lines += ["", "Pitch accuracy: frames within 50 cents of the input's f0 (PESTO), on frames voiced in both; "
+              "chroma: the same, octave errors forgiven; pitch distance: mean |Δ| in semitones; voiced overlap: "
+              "frames voiced in both / voiced in the input. Target acc: crops (clips) the classifier labels as the "
+              "target instrument. FD: Fréchet distance of classifier embeddings to real target audio "
+              "(lower is closer). RTF: render time / audio time.", "", "## Recommended σmax", "",
+              "| pair | σmax | steps | pitch acc | target acc | FD | why |", "|---|---|---|---|---|---|---|"]
+    for pair in results["pairs"]:
+        r = results["recommended"].get(pair)
+        if r:
+            lines.append(f"| {pair} | {r['sigma_max']:g} | {r['steps']} | {_pct(r['pitch_acc'])} | "
+                         f"{_pct(r.get('target_acc'))} | {_f(r.get('fd'))} | {r['why']} |")
+    lines += ["", f"Rule: {results.get('rule', RULE)}", ""]
+    head = ["| row | σmax | steps | pitch acc | chroma acc | pitch dist (st) | voiced overlap | target acc "
+            "(crops) | target acc (clips) | FD | RTF |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for pair in results["pairs"]:
+        rows = sorted((r for r in results["rows"] if r["pair"] == pair),
+                      key=lambda r: (_ORDER.get(r["kind"], 9), r.get("steps") or 0, r.get("sigma_max") or 0))
+        lines += [f"## {pair.replace('-to-', ' → ')}", ""] + head
+        for r in rows:
+            lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
+                         f"{r.get('steps') or '–'} | {_pct(r['pitch_acc'])} | {_pct(r['chroma_acc'])} | "
+                         f"{_f(r['pitch_distance'])} | {_pct(r['voiced_overlap'])} | {_pct(r.get('target_acc'))} | "
+                         f"{_pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
+        lines.append("")
+    if results.get("cycle"):
+        lines += ["## Cycle consistency A → B → A", "",
+                  "Whole-clip bridge on the latents there and back; latent MSE against the input's latents, melody "
+                  "of the decoded round trip against the input, and how often the classifier hears A again.", "",
+                  "| pair | σmax | steps | latent MSE | pitch acc | chroma acc | pitch dist (st) | back-to-A acc | FD |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in results["cycle"]:
+            lines.append(f"| {r['pair']} | {_f(r['sigma_max'], 'g')} | {r['steps']} | {_f(r['latent_mse'], '.4f')} | "
+                         f"{_pct(r['pitch_acc'])} | {_pct(r['chroma_acc'])} | {_f(r['pitch_distance'])} | "
+                         f"{_pct(r.get('target_acc'))} | {_f(r.get('fd'))} |")
+        lines.append("")
+    if results.get("examples"):
+        lines += ["## Audio examples", ""] + [f"- `{p}`" for p in results["examples"]] + [""]
+    return "\n".join(lines)
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_markdown(results: dict, path: Path) -> Path:
+    return _atomic_text(path, markdown(results))
+
+
+# ---------------------------------------------------------------- plot
+def plot_tradeoff(results: dict, path: Path) -> Path:
+    """Pitch accuracy (y) against target-instrument accuracy (x; FD or σmax without a classifier), one curve
+    per pair and step count, each point annotated with its σmax; bounds and the recommendation marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    sweep = [r for r in rows if r["kind"] == "transfer"]
+    if any(math.isfinite(_num(r.get("target_acc"))) for r in sweep):
+        xkey, xlabel, scale = "target_acc", "target-instrument accuracy (classifier, crops) %", 100.0
+    elif any(math.isfinite(_num(r.get("fd"))) for r in sweep):
+        xkey, xlabel, scale = "fd", "Fréchet distance to real target audio (lower = closer)", 1.0
+    else:
+        xkey, xlabel, scale = "sigma_max", "σmax", 1.0
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for i, pair in enumerate(results["pairs"]):
+        col = colours[i % len(colours)]
+        ps = [r for r in sweep if r["pair"] == pair]
+        for j, steps in enumerate(sorted({r["steps"] for r in ps})):
+            pts = sorted((r for r in ps if r["steps"] == steps), key=lambda r: r["sigma_max"])
+            xs = [scale * _num(r.get(xkey)) for r in pts]
+            ys = [100 * _num(r["pitch_acc"]) for r in pts]
+            ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col, ms=4,
+                    label=f"{pair.replace('-to-', ' → ')}, {steps} steps")
+            rec_steps = (results.get("recommended", {}).get(pair) or {}).get("steps", min(r["steps"] for r in ps))
+            for x, y, r in zip(xs, ys, pts):
+                if steps == rec_steps and math.isfinite(x) and math.isfinite(y):  # σ labels on one curve
+                    ax.annotate(f"{r['sigma_max']:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                                color=col)
+        for kind, marker in (("lower", "v"), ("upper", "^"), ("as-live", "s"), ("offline-quality", "D")):
+            for r in (r for r in rows if r["pair"] == pair and r["kind"] == kind):
+                x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
+                if xkey == "sigma_max" and kind in ("lower", "upper"):
+                    continue
+                if math.isfinite(x) and math.isfinite(y):
+                    ax.scatter([x], [y], marker=marker, color=col, s=40, edgecolors="k", linewidths=0.5, zorder=3)
+        rec = results.get("recommended", {}).get(pair)
+        if rec:
+            r = next((r for r in ps if r["sigma_max"] == rec["sigma_max"] and r["steps"] == rec["steps"]), None)
+            if r is not None:
+                x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
+                if math.isfinite(x) and math.isfinite(y):
+                    ax.scatter([x], [y], marker="*", s=220, color=col, edgecolors="k", zorder=4)
+    if xkey == "sigma_max":
+        ax.set_xscale("log")
+    elif xkey == "target_acc":
+        ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("pitch accuracy (within 50 cents of the input) %")
+    ax.set_title("σmax trade-off: melody kept vs timbre changed\n"
+                 "▼ input unchanged  ▲ real target via codec  ■ as live  ◆ offline quality  ★ recommended",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- presets
+def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], list[str]]:
+    """Write each pair's recommended σmax into the preset files of `folder` with that source and target.
+
+    Only "sigma_max" changes (other fields and their order are kept); each file is replaced atomically.
+    Returns the files written and the pairs that have no preset file there.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of presets")
+    done, seen = [], set()
+    for p in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"warning: {p}: not read ({e})", file=sys.stderr)
+            continue
+        if not isinstance(data, dict):
+            continue
+        pair = f"{data.get('source')}-to-{data.get('target')}"
+        rec = recommended.get(pair)
+        if not rec:
+            continue
+        seen.add(pair)
+        sigma = float(rec["sigma_max"])
+        if float(data.get("sigma_min", 1e-3)) >= sigma:
+            print(f"warning: {p}: sigma_min {data.get('sigma_min')} is not below the recommended σmax {sigma}; "
+                  "left unchanged", file=sys.stderr)
+            continue
+        data["sigma_max"] = sigma
+        _atomic_text(p, json.dumps(data, indent=2) + "\n")
+        done.append(p)
+    return done, sorted(set(k for k, v in recommended.items() if v) - seen)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m evaluation.report", description=__doc__.split("\n")[0])
+    ap.add_argument("results", type=Path, help="results.json of python -m evaluation")
+    ap.add_argument("--keep", type=float, default=None, help="re-derive recommendations with this pitch fraction")
+    ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR")
+    a = ap.parse_args(argv)
+    try:
+        results = json.loads(a.results.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"error: {a.results}: {e}", file=sys.stderr)
+        return 2
+    if a.keep is not None:
+        steps = {p: (results["recommended"].get(p) or {}).get("steps", 3) for p in results["pairs"]}
+        results["recommended"] = {p: recommend(results["rows"], p, a.keep, steps[p]) for p in results["pairs"]}
+        from evaluation.run import write_json_atomic
+
+        write_json_atomic(a.results, results)
+    out = a.results.parent
+    write_markdown(results, out / "results.md")
+    plot_tradeoff(results, out / "tradeoff.png")
+    print_recommendations(results["recommended"])
+    if a.update_presets:
+        return apply_presets(a.update_presets, results["recommended"])
+    return 0
+
+
+def print_recommendations(recs: dict) -> None:
+    for pair, r in recs.items():
+        if r:
+            print(f"{pair}: σmax {r['sigma_max']:g} ({r['steps']} steps; pitch {_pct(r['pitch_acc'])}, "
+                  f"target {_pct(r.get('target_acc'))}) — {r['why']}")
+
+
+def apply_presets(folder: Path, recs: dict) -> int:
+    try:
+        done, missing = update_presets(folder, recs)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for p in done:
+        print(f"updated {p}")
+    if missing:
+        print(f"no preset in {folder} for: {', '.join(missing)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""evaluation/: melody metrics on known tones, the Fréchet distance's closed forms, the instrument classifier on a
+synthetic two-class task, the σmax recommendation rule, and the whole `python -m evaluation` on the tiny bundle."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pesto")
+
+from evaluation.frechet import frechet_between, frechet_distance  # noqa: E402
+from evaluation.pitch import MelodyScore, PitchTrack, PitchTracker, compare_tracks, melody_score  # noqa: E402
+
+SR = 24_000
+
+
+def sine(freq, seconds=2.0, amp=0.5, sr=SR):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def saw(freq, seconds=1.0, amp=0.5, sr=SR):
+    t = np.arange(int(seconds * sr)) / sr
+    h = np.arange(1, int(sr / 2 / freq) + 1)[:, None]
+    x = (np.sin(2 * np.pi * freq * h * t) / h).sum(axis=0)
+    return (amp * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    return PitchTracker()
+
+
+# ---------------------------------------------------------------- melody
+def test_pitch_metrics_on_pure_tones(tracker):
+    ref = sine(220.0)
+    same = melody_score(ref, ref.copy(), SR, tracker)
+    assert same.both_voiced > 150  # ~2 s of 10 ms frames, all voiced
+    assert same.pitch_acc == 1.0 and same.chroma_acc == 1.0 and same.pitch_distance < 1e-6
+
+    up100 = melody_score(ref, sine(220.0 * 2 ** (1 / 12)), SR, tracker)  # +100 cents
+    assert up100.both_voiced > 150
+    assert up100.pitch_acc == 0.0 and up100.chroma_acc == 0.0
+    assert up100.pitch_distance == pytest.approx(1.0, abs=0.1)
+
+    octave = melody_score(ref, sine(440.0), SR, tracker)
+    assert octave.pitch_acc == 0.0  # raw pitch: an octave is wrong
+    assert octave.chroma_acc == 1.0  # octave-tolerant: right
+    assert octave.pitch_distance == pytest.approx(12.0, abs=0.2)
+
+    quarter = melody_score(ref, sine(220.0 * 2 ** (0.25 / 12)), SR, tracker)  # +25 cents: within 50
+    assert quarter.pitch_acc > 0.95
+
+
+def test_silence_is_unvoiced_and_scores_pool_by_frames(tracker):
+    ref = sine(330.0, 1.0)
+    silent = melody_score(ref, np.zeros_like(ref), SR, tracker)
+    assert silent.ref_voiced > 80 and silent.both_voiced == 0
+    assert math.isnan(silent.pitch_acc) and silent.voiced_overlap == 0.0
+    # compare_tracks on hand-made tracks: only frames voiced in both count (never the first and last frame);
+    # counts add up across clips
+    n = 10
+    a = PitchTrack(np.full(n, 60.0), np.ones(n), np.zeros(n))
+    b = PitchTrack(np.r_[np.full(5, 60.2), np.full(5, 67.0)], np.r_[np.ones(8), np.zeros(2)], np.zeros(n))
+    s = compare_tracks(a, b)
+    assert (s.ref_voiced, s.both_voiced, s.within, s.chroma_within) == (8, 7, 4, 4)
+    assert s.pitch_distance == pytest.approx((4 * 0.2 + 3 * 7.0) / 7)
+    pooled = s + MelodyScore(ref_voiced=2, both_voiced=2, within=2, chroma_within=2, abs_sum=0.0)
+    assert pooled.pitch_acc == pytest.approx(6 / 9) and pooled.voiced_overlap == pytest.approx(9 / 10)
+
+
+# ---------------------------------------------------------------- Fréchet distance
+def test_frechet_distance_closed_forms():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 8))
+    assert frechet_between(x, x) < 1e-6
+    # a pure mean shift of the same set: FD = ‖d‖², and it grows with the shift
+    d = rng.standard_normal(8)
+    fds = [frechet_between(x, x + k * d) for k in (0.5, 1.0, 2.0)]
+    for k, fd in zip((0.5, 1.0, 2.0), fds):
+        assert fd == pytest.approx(k * k * float(d @ d), rel=1e-6)
+    assert fds[0] < fds[1] < fds[2]
+    # two Gaussians with diagonal covariances: ‖μ₁−μ₂‖² + Σ(σ₁−σ₂)²
+    s1, s2 = rng.uniform(0.5, 2, 6), rng.uniform(0.5, 2, 6)
+    mu1, mu2 = rng.standard_normal(6), rng.standard_normal(6)
+    expect = float(np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2))
+    assert frechet_distance(mu1, np.diag(s1 ** 2), mu2, np.diag(s2 ** 2)) == pytest.approx(expect, rel=1e-9)
+    # independent samples of one distribution are close; of a shifted one, far
+    y = rng.standard_normal((400, 8))
+    assert frechet_between(x, y) < 0.5 < frechet_between(x, y + 1.0)
+    assert math.isnan(frechet_between(x[:1], y))
+
+
+# ---------------------------------------------------------------- classifier
+def two_class_set(seed, per_class, seconds=1.0):
+    """'alpha' = sine, 'beta' = sawtooth, random pitch (110–880 Hz) and level."""
+    rng = np.random.default_rng(seed)
+    out = {"alpha": [], "beta": []}
+    for _ in range(per_class):
+        for name, fn in (("alpha", sine), ("beta", saw)):
+            out[name].append(fn(110 * 2 ** rng.uniform(0, 3), seconds, rng.uniform(0.05, 0.5)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from evaluation.classifier import MelConfig, NetConfig, TrainConfig, train_classifier
+
+    torch.manual_seed(0)
+    state = tmp_path_factory.mktemp("clf") / "classifier.train.pt"
+    clf = train_classifier(two_class_set(0, 24), SR, two_class_set(1, 4), TrainConfig(steps=150, batch=16, eval_every=75),
+                           MelConfig(crop=48), NetConfig(channels=(8, 16, 32), emb_dim=16), state_path=state,
+                           progress=False, log=lambda *a: None)
+    return clf, state
+
+
+def test_classifier_learns_sine_vs_sawtooth(trained, tmp_path):
+    from evaluation.classifier import TimbreClassifier, TrainConfig, train_classifier
+
+    clf, state = trained
+    res = clf.score(two_class_set(2, 20), SR)  # held out: other pitches and levels
+    assert res["clips"] == 40
+    assert res["accuracy"] > 0.9 and res["crop_accuracy"] > 0.9, res
+    # saved and loaded, it gives the same logits and embeddings
+    clf.info["test_accuracy"] = res["accuracy"]
+    clf.save(tmp_path / "c.pt")
+    back = TimbreClassifier.load(tmp_path / "c.pt")
+    x = saw(200.0, 1.5)
+    for u, v in zip(clf.analyse(x, SR), back.analyse(x, SR)):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5)
+    assert back.test_accuracy == res["accuracy"] and back.instruments == ["alpha", "beta"]
+    assert back.predict(sine(300.0, 1.0), SR) == "alpha" and back.predict(saw(300.0), SR) == "beta"
+    # resumable: the saved training state is at step 150, so asking for 150 steps resumes and trains nothing
+    logs = []
+    again = train_classifier(two_class_set(0, 24), SR, None, TrainConfig(steps=150, batch=16), clf.cfg, clf.net,
+                             state_path=state, progress=False, log=logs.append)
+    assert any("resuming" in m and "step 150" in m for m in logs) and again.info["steps"] == 150
+
+
+# ---------------------------------------------------------------- recommendation rule
+def _rows(pair="a-to-b", codec_pitch=0.9, sweep=((1, 0.88, 0.2), (5, 0.85, 0.7), (20, 0.6, 0.95))):
+    base = dict(pair=pair, source="a", target="b", steps=3, fd=None, chroma_acc=None, pitch_distance=None,
+                voiced_overlap=None, target_acc_clip=None, rtf=None)
+    rows = [dict(base, kind="codec", sigma_max=None, steps=None, pitch_acc=codec_pitch, target_acc=0.0),
+            dict(base, kind="lower", sigma_max=None, steps=None, pitch_acc=1.0, target_acc=0.0)]
+    rows += [dict(base, kind="transfer", sigma_max=s, pitch_acc=p, target_acc=t) for s, p, t in sweep]
+    return rows
+
+
+def test_recommendation_rule():
+    from evaluation.report import recommend
+
+    r = recommend(_rows(), "a-to-b", keep=0.9)  # eligible: pitch ≥ 0.81 → σ 1 and 5; best timbre: 5
+    assert r["sigma_max"] == 5 and r["eligible"] == [1, 5]
+    assert recommend(_rows(), "a-to-b", keep=0.5)["sigma_max"] == 20
+    # ties in timbre go to the smaller σmax
+    assert recommend(_rows(sweep=((1, 0.9, 1.0), (5, 0.9, 1.0))), "a-to-b")["sigma_max"] == 1
+    # without a timbre score: the largest eligible σmax
+    no_clf = [dict(r, target_acc=None) for r in _rows()]
+    assert recommend(no_clf, "a-to-b", keep=0.9)["sigma_max"] == 5
+    # nothing keeps the melody: best pitch × timbre
+    assert recommend(_rows(codec_pitch=1.0, sweep=((1, 0.5, 0.1), (5, 0.4, 0.9))), "a-to-b")["sigma_max"] == 5
+    assert recommend(_rows(), "x-to-y") is None
+
+
+# ---------------------------------------------------------------- the whole command on the tiny bundle
+def melody_clip(kind, rng, seconds=2.0):
+    notes = []
+    n = int(seconds * SR / 4)
+    for _ in range(4):
+        f = 220 * 2 ** (rng.integers(0, 12) / 12)
+        x = sine(f, n / SR) if kind == "sine" else saw(f, n / SR)
+        ramp = np.minimum(1, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.01 * SR))
+        notes.append(0.6 * x * ramp)
+    return np.concatenate(notes).astype(np.float32)
+
+
+def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
+    from core.audio import write_audio_atomic
+    from evaluation.__main__ import main
+
+    clf, _ = trained
+    clf.save(tmp_path / "classifier.pt")
+    rng = np.random.default_rng(3)
+    for name, kind in (("alpha", "sine"), ("beta", "saw")):
+        for i in range(2):
+            write_audio_atomic(tmp_path / "audio" / name / f"{kind}{i}.flac", melody_clip(kind, rng), SR)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    original = dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2, window=16, hop=4,
+                    crossfade=2, bundle=str(tiny_bundle), description="kept as is")
+    (presets / "alpha-to-beta.json").write_text(json.dumps(original))
+    out = tmp_path / "eval"
+    rc = main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path / 'audio' / 'alpha'}",
+               f"beta={tmp_path / 'audio' / 'beta'}", "--pairs", "alpha:beta,beta:alpha", "--sigmas", "1,20",
+               "--steps", "2", "--cycle-steps", "1,2", "--clips", "2", "--seconds", "1.5",
+               "--classifier", str(tmp_path / "classifier.pt"), "--presets", str(presets),
+               "--update-presets", str(presets), "--out", str(out), "--threads", "1"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["pairs"] == ["alpha-to-beta", "beta-to-alpha"]
+    assert res["clips"] == {"alpha": ["sine0", "sine1"], "beta": ["saw0", "saw1"]}
+    for pair in res["pairs"]:
+        rows = [r for r in res["rows"] if r["pair"] == pair]
+        kinds = [r["kind"] for r in rows]
+        for k in ("lower", "codec", "upper", "as-live", "offline-quality"):
+            assert kinds.count(k) == 1, (pair, kinds)
+        sweep = sorted((r["sigma_max"], r["steps"]) for r in rows if r["kind"] == "transfer")
+        assert sweep == [(1.0, 2), (20.0, 2)]
+        lower = next(r for r in rows if r["kind"] == "lower")
+        # the input unchanged keeps every voiced frame's pitch, and does not sound like the target
+        assert lower["pitch_acc"] == 1.0 and lower["chroma_acc"] == 1.0 and lower["pitch_distance"] == 0.0
+        assert lower["voiced_frames"] > 200 and lower["voiced_overlap"] == 1.0
+        assert lower["target_acc"] < 0.2 and lower["fd"] > 0
+        for r in rows:
+            assert r["clips"] == 2 and 0 <= r["target_acc"] <= 1 and r["fd"] >= 0
+        assert next(r for r in rows if r["kind"] == "offline-quality")["window"] == 128
+        rec = res["recommended"][pair]
+        assert rec["sigma_max"] in (1.0, 20.0) and rec["steps"] == 2
+        cyc = [r for r in res["cycle"] if r["pair"] == pair]
+        assert [r["steps"] for r in cyc] == [1, 2] and all(r["latent_mse"] >= 0 for r in cyc)
+        assert all(r["sigma_max"] == rec["sigma_max"] for r in cyc)
+    md = (out / "results.md").read_text()
+    assert "## alpha → beta" in md and "lower bound: input unchanged" in md and "| 100.0% |" in md
+    assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ex = sorted(p.name for p in (out / "examples" / "alpha-to-beta").iterdir())
+    assert ex == ["input.flac", "sigma-1_steps-2.flac", "sigma-20_steps-2.flac"]
+    import soundfile as sf
+
+    y, sr = sf.read(out / "examples" / "alpha-to-beta" / "input.flac")
+    assert sr == SR and len(y) == int(1.5 * SR) // 640 * 640
+    # the preset got the recommendation and kept every other field
+    new = json.loads((presets / "alpha-to-beta.json").read_text())
+    assert new["sigma_max"] == res["recommended"]["alpha-to-beta"]["sigma_max"]
+    assert {k: v for k, v in new.items() if k != "sigma_max"} == {k: v for k, v in original.items() if k != "sigma_max"}
+    from live.preset import load_preset
+
+    assert load_preset(presets / "alpha-to-beta.json").sigma_max == new["sigma_max"]
+
+
+def test_bad_arguments_are_reported(tiny_bundle, tmp_path, capsys):
+    from evaluation.__main__ import main
+
+    assert main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path}", "--pairs", "alpha:beta",
+                 "--no-classifier", "--out", str(tmp_path / "o")]) == 2
+    assert "no clips" in capsys.readouterr().err
+    assert main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path}", "--pairs", "alpha:oboe",
+                 "--no-classifier"]) == 2
+    assert "oboe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--bundle", str(tiny_bundle), "--pairs", "alpha-beta"])
