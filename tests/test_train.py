@@ -156,16 +156,9 @@ def _den_args(tmp_path, latents_dir, codec_path, steps, run="den"):
 
 
 def test_resuming_gives_the_same_next_step_as_an_uninterrupted_run(tmp_path):
-    from core.codec import Codec
     from train import denoiser as den_train
 
-    codec = Codec.compact(n_filters=2, dimension=8)
-    codec.train_info["latent_stats"] = {"frames": 1}
-    codec.save(tmp_path / "codec.pt")
-    rng = np.random.default_rng(0)
-    (tmp_path / "lat" / "alpha").mkdir(parents=True)
-    np.savez(tmp_path / "lat" / "alpha" / "train.npz", **{f"{i:05d}_+0": rng.normal(size=(8, 40)).astype(np.float16)
-                                                          for i in range(4)})
+    _toy_latent_setup(tmp_path)
     den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 12, "straight"))
     den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 7, "resumed"))
     den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 12, "resumed"))  # resumes at 7
@@ -182,3 +175,44 @@ def test_training_refuses_missing_inputs_clearly(tmp_path):
 
     with pytest.raises(Exception, match="no such checkpoint"):
         den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "nope.pt", 5))
+
+
+def _toy_latent_setup(tmp_path):
+    from core.codec import Codec
+
+    codec = Codec.compact(n_filters=2, dimension=8)
+    codec.train_info["latent_stats"] = {"frames": 1}
+    codec.save(tmp_path / "codec.pt")
+    rng = np.random.default_rng(0)
+    (tmp_path / "lat" / "alpha").mkdir(parents=True)
+    np.savez(tmp_path / "lat" / "alpha" / "train.npz", **{f"{i:05d}_+0": rng.normal(size=(8, 40)).astype(np.float16)
+                                                          for i in range(4)})
+
+
+def test_denoiser_training_under_torchrun_with_two_processes(tmp_path):
+    """Several workers without code changes: torchrun, two CPU processes (gloo), gradients averaged by DDP."""
+    import os
+    import subprocess
+    import sys
+
+    _toy_latent_setup(tmp_path)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "train.denoiser",
+           "--instrument", "alpha", "--latents", str(tmp_path / "lat"), "--codec", str(tmp_path / "codec.pt"),
+           "--run-dir", str(tmp_path / "ddp"), "--channels", "8,8", "--batch", "4", "--frames", "8", "--steps", "6",
+           "--device", "cpu", "--threads", "1", "--valid-every", "1000"]
+    res = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=240,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 6 and ck["meta"]["world"] == 2
+
+
+def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
+    from train import codec as codec_train
+
+    args = codec_train.build_parser().parse_args(
+        ["--corpus", str(tiny_corpus), "--run", str(tmp_path / "adv"), "--n-filters", "2", "--dimension", "8",
+         "--batch", "2", "--steps", "3", "--segment", "0.27", "--adv-start", "1"])
+    codec_train.train(args)
+    ck = torch.load(tmp_path / "adv" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 3 and ck["opt_d"]["state"]  # the discriminator took optimizer steps

@@ -26,7 +26,7 @@ FORMAT = "timbre-codec-training/1"
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m train.codec", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    ap.add_argument("--run", type=Path, default=Path("runs/codec"))
+    ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
     ap.add_argument("--instruments", default=None, help="comma-separated (default: all in the corpus)")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
@@ -103,8 +103,10 @@ def train(args) -> Codec:
         logs = dict(time=l_time.item(), mel=l_mel.item())
         adversarial = state.step >= args.adv_start
         if adversarial:
-            fake_logits, fake_fmaps = disc_p(y)
-            _, real_fmaps = disc_p(x)
+            # generator step: the plain module (its parameter gradients are discarded before the D step)
+            fake_logits, fake_fmaps = disc(y)
+            with torch.no_grad():
+                _, real_fmaps = disc(x)
             l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
             loss = loss + 0.1 * l_g + 0.3 * l_fm
             logs.update(g=l_g.item(), fm=l_fm.item())
@@ -113,9 +115,8 @@ def train(args) -> Codec:
         torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
         opt.step()
         if adversarial:
-            real_logits, _ = disc_p(x)
-            fake_logits, _ = disc_p(y.detach())
-            l_d = hinge_d_loss(real_logits, fake_logits)
+            logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
+            l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
             opt_d.step()

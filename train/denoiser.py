@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--instrument", required=True)
     ap.add_argument("--latents", type=Path, default=Path("data/latents"))
     ap.add_argument("--codec", type=Path, default=Path("models/codec.pt"), help="its latent statistics normalize")
-    ap.add_argument("--run", type=Path, default=None, help="default runs/denoiser-INSTRUMENT")
+    ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=None, help="default runs/denoiser-INSTRUMENT")
     ap.add_argument("--channels", default="64,128,128")
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--frames", default="32,64", help="crop lengths in frames, alternated by step")
