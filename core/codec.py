@@ -110,6 +110,13 @@ class Codec(nn.Module):
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
 
+    def stats_id(self) -> str:
+        """Identity of the normalized latent space: denoisers carry it, and export refuses a mismatch."""
+        import hashlib
+
+        blob = self.latent_mean.float().numpy().tobytes() + self.latent_std.float().numpy().tobytes()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.latent_mean.copy_(mean)
         self.latent_std.copy_(std.clamp_min(1e-5))
@@ -154,10 +161,13 @@ class Codec(nn.Module):
 
     def receptive_field(self) -> int:
         """Samples of past input one latent frame depends on (measured with a gradient: exact for `compact`)."""
-        n = 40 * self.hop_length
-        x = torch.zeros(1, 1, n, requires_grad=True)
+        n = 64 * self.hop_length
+        x = (0.1 * torch.randn(1, 1, n)).requires_grad_(True)
         with torch.enable_grad():
             z = self.encoder(x)
             z[0, :, -1].sum().backward()
         nz = torch.nonzero(x.grad[0, 0].abs() > 0)
-        return int(n - nz.min()) if len(nz) else 0
+        rf = int(n - nz.min()) if len(nz) else 0
+        if rf >= n - self.hop_length:
+            raise CodecError(f"receptive field reaches past the {n} samples measured (an LSTM?): not finite")
+        return rf

@@ -93,21 +93,26 @@ def _max_err(a, b) -> float:
 
 def decoder_context_frames(codec: Codec) -> int:
     """Latent frames before a chunk that its decoded samples still depend on (gradient-measured)."""
-    t = 48
-    z = torch.zeros(1, codec.latent_dim, t, requires_grad=True)
+    t = 64
+    z = torch.randn(1, codec.latent_dim, t, requires_grad=True)
     with torch.enable_grad():
         out = codec.decoder(z)
-        out[0, 0, -codec.hop_length:].abs().sum().backward()  # the last frame's samples
+        out[0, 0, -codec.hop_length:].sum().backward()  # the last frame's samples
     used = torch.nonzero(z.grad[0].abs().sum(0) > 0)
-    return int(t - 1 - used.min()) if len(used) else 0
+    ctx = int(t - 1 - used.min()) if len(used) else 0
+    if ctx >= t - 2:
+        raise ExportError(f"the decoder's context reaches past the {t} frames measured: is it causal?")
+    return ctx
 
 
 def export_codec(codec: Codec, out: Path, real_audio: np.ndarray | None) -> dict:
     codec = fold_weight_norm(codec.float().eval())
     hop = codec.hop_length
-    rf = codec.receptive_field()
-    enc_ctx = -(-rf // hop) * hop
-    dec_ctx = decoder_context_frames(codec)
+    if codec.kind == "compact":  # finite receptive fields: chunked coding is exact
+        rf = codec.receptive_field()
+        enc_ctx, dec_ctx = -(-rf // hop) * hop, decoder_context_frames(codec)
+    else:  # EnCodec's LSTM remembers forever: a second of context makes chunked coding a close approximation
+        rf, enc_ctx, dec_ctx = -1, 75 * hop, 75
     x = torch.randn(1, 1, 32 * hop) * 0.1
     _export(_Encoder(codec), (x,), out / "encoder.onnx", ["audio"], "latents",
             {"audio": {0: "batch", 2: "samples"}, "latents": {0: "batch", 2: "frames"}})
@@ -141,11 +146,16 @@ def export_codec(codec: Codec, out: Path, real_audio: np.ndarray | None) -> dict
     )
 
 
-def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.ndarray | None) -> tuple[str, dict]:
+def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.ndarray | None,
+                    stats_id: str | None = None) -> tuple[str, dict]:
     model, ck = load_denoiser(path)
     if ck["config"]["latent_dim"] != latent_dim:
         raise ExportError(f"{path}: denoiser expects {ck['config']['latent_dim']}-channel latents, the codec makes "
                           f"{latent_dim}")
+    trained_in = ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
+    if stats_id and trained_in and trained_in != stats_id:
+        raise ExportError(f"{path}: trained in latent space {trained_in}, the codec's is {stats_id}: retrain it on "
+                          f"latents of this codec (python -m train.latents, python -m train.denoiser)")
     name = ck["instrument"]
     f = out / f"denoiser-{name}.onnx"
     x, s = torch.randn(1, latent_dim, 32), torch.ones(1)
@@ -208,9 +218,12 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
             with torch.no_grad():
                 real_latents = codec.encode_numpy(real[: 400 * codec.hop_length])
         meta["instruments"] = {}
+        stats_id = (codec.train_info.get("latent_stats") or {}).get("hash")
         for p in checkpoints:
             if kinds[p] == "denoiser":
-                name, info = export_denoiser(p, tmp, codec.latent_dim, real_latents)
+                name, info = export_denoiser(p, tmp, codec.latent_dim, real_latents, stats_id)
+                if name in meta["instruments"]:
+                    raise ExportError(f"two denoiser files for instrument {name!r}")
                 meta["instruments"][name] = info
         problems = [f"{k}: {v:.2e} > {TOLERANCE[k]:.0e}" for k, v in meta["codec"]["parity"].items() if v > TOLERANCE[k]]
         problems += [f"denoiser {n}: {i['parity']:.2e} > {TOLERANCE['denoiser']:.0e}"
@@ -219,9 +232,14 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
             raise ExportError("ONNX and PyTorch disagree: " + "; ".join(problems))
         meta["export_seconds"] = round(time.time() - t0, 1)
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=1))
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
         if out.exists():
-            shutil.rmtree(out)
+            out.rename(old)  # never a moment without a complete bundle at `out` or beside it
         tmp.rename(out)
+        if old.exists():
+            shutil.rmtree(old)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

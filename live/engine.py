@@ -15,6 +15,7 @@ resamplers'; the live path adds a safety margin for compute.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import numpy as np
 
 from core.sampling import bridge
 from live.bundle import Bundle
-from live.preset import Preset
+from live.preset import Preset, PresetError
 from live.rings import History, RingBuffer
 
 LIVE_PARAMS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass", "sigma_min", "rho")
@@ -34,14 +35,17 @@ class EngineStats:
     hops: int = 0
     dry_hops: int = 0  # hops output dry because the bridge missed its deadline
     underruns: int = 0  # callback found the output ring short (samples)
-    overruns: int = 0  # input ring full (samples dropped)
+    overruns: int = 0  # input ring full (samples dropped; counted by the callback)
+    output_overruns: int = 0  # output ring full (counted by the worker)
+    errors: int = 0  # hops that failed inside a model (output dry; see StreamingEngine.error)
     last_hop_ms: float = 0.0
     rtf: float = 0.0  # compute time / audio time, smoothed
     in_peak: float = 0.0
     out_peak: float = 0.0
     in_rms: float = 0.0
     out_rms: float = 0.0
-    timings_ms: dict = field(default_factory=dict)
+    timings_ms: dict = field(default_factory=dict)  # the last hop's encode / bridge / decode
+    total_ms: dict = field(default_factory=dict)  # the same, summed over all hops
 
 
 class StreamResampler:
@@ -58,13 +62,19 @@ class StreamResampler:
         return x if self.identity else self.rs.resample_chunk(np.ascontiguousarray(x, dtype=np.float32))
 
 
-def _holdback(sr_in: int, sr_out: int, quality: str) -> int:
-    """Samples (at sr_out) a fresh streaming resampler holds back: its share of the latency."""
+def _holdback(sr_in: int, sr_out: int, quality: str, chunk: int) -> int:
+    """Most samples (at sr_out) a streaming resampler fed `chunk`-sample pieces is ever behind the ideal
+    output count: its share of the latency. Measured, since soxr's hold-back depends on the chunking."""
     if sr_in == sr_out:
         return 0
-    n = 8 * sr_in // 10
-    produced = len(StreamResampler(sr_in, sr_out, quality)(np.zeros(n, np.float32)))
-    return int(np.ceil(n * sr_out / sr_in)) - produced
+    rs = StreamResampler(sr_in, sr_out, quality)
+    piece = np.zeros(chunk, np.float32)
+    fed = produced = worst = 0
+    for _ in range(max(8, sr_in // chunk)):  # a second of audio
+        produced += len(rs(piece))
+        fed += chunk
+        worst = max(worst, int(np.ceil(fed * sr_out / sr_in)) - produced)
+    return worst
 
 
 class StreamingEngine:
@@ -96,8 +106,10 @@ class StreamingEngine:
         self.r_out = StreamResampler(self.sr, self.device_rate, resample_quality)
         self.pending24 = np.zeros(0, np.float32)  # 24 kHz samples not yet a whole hop
         self.latency_24k = (H + C) * hop  # algorithmic, in 24 kHz samples
-        self.holdback = _holdback(self.device_rate, self.sr, resample_quality) * self.device_rate // self.sr \
-            + _holdback(self.sr, self.device_rate, resample_quality) + 4 * (self.device_rate != self.sr)
+        # input side: device blocks can be tiny; output side: whole hops. +2 samples of rounding per side
+        self.holdback = (int(np.ceil(_holdback(self.device_rate, self.sr, resample_quality, 16) * self.device_rate
+                                     / self.sr)) + _holdback(self.sr, self.device_rate, resample_quality, H * hop)
+                         + 4 * (self.device_rate != self.sr))
         self.margin = int(round(margin_ms * self.device_rate / 1000))
         # The first hop commits frames [−C, H−C): the stream starts C frames early, so H frames of silence
         # ahead of it make the input-to-output delay (H + C) frames (+ resamplers + margin), never short.
@@ -108,7 +120,10 @@ class StreamingEngine:
         self.in_ring, self.out_ring = RingBuffer(cap), RingBuffer(cap)
         self.out_ring.write(np.zeros(self.prefill, np.float32))
         self.stats = EngineStats()
-        self._skip_out = 0
+        self._missing = 0  # output samples the callback could not find (written by the callback only)
+        self._skipped = 0  # of those, how many the worker has dropped since (written by the worker only)
+        self._mix = 0.0 if bypass else float(preset.dry_wet)  # wet share at the end of the last hop
+        self._gain = float(input_gain)
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -126,6 +141,12 @@ class StreamingEngine:
             if k in changes:
                 self.bundle.denoiser(changes[k])  # unknown instrument → BundleError now, not in the worker
         with self._lock:
+            merged = {**self.params, **self._pending, **changes}
+            # check the values here, on the caller's thread: a bad one must never reach the worker
+            dataclasses.replace(self.preset, **{k: merged[k] for k in ("source", "target", "sigma_max", "steps",
+                                                                      "dry_wet", "sigma_min", "rho")}).validate()
+            if not 0.0 <= float(merged["input_gain"]) <= 16.0:
+                raise PresetError(f"input_gain {merged['input_gain']} is outside [0, 16]")
             self._pending.update(changes)
 
     def _apply_pending(self) -> None:
@@ -149,45 +170,76 @@ class StreamingEngine:
         src, tgt = self.bundle.denoiser(p["source"]), self.bundle.denoiser(p["target"])
         return bridge(window, src, tgt, float(p["sigma_max"]), int(p["steps"]), float(p["sigma_min"]), float(p["rho"]))
 
+    def _ramp(self, start: float, stop: float, n: int) -> np.ndarray:
+        """Linear ramp over n samples: gain and dry/wet changes glide across a hop instead of stepping."""
+        return np.linspace(start, stop, n, endpoint=False, dtype=np.float32) if start != stop else np.float32(stop)
+
     def _hop(self, chunk24: np.ndarray, dry_only: bool = False) -> np.ndarray:
-        """H·hop new 24 kHz samples in → H·hop output samples (for frames [t−H−C, t−C)) out."""
+        """H·hop new 24 kHz samples in → H·hop output samples (frames [t−H−C, t−C)) out.
+
+        Committed latent column c holds frame c − C (the first hop commits frames [−C, H−C)); output sample
+        `prefill + c·hop` belongs to column c, so output lags input by `delay` = prefill + C·hop samples.
+        A model that fails leaves the clocks in step: its hop goes out dry and the error is kept in `error`.
+        """
         t0 = time.perf_counter()
         self._apply_pending()
         H, C, W, hop = self.H, self.C, self.W, self.hop
+        n = H * hop
         gain = float(self.params["input_gain"])
-        self.audio24.append(chunk24 * gain)
+        self.audio24.append(chunk24 * self._ramp(self._gain, gain, n))
+        self._gain = gain
         f0 = self.frames_in
-        enc_in = self.audio24.get(f0 * hop - self.enc_ctx, (f0 + H) * hop)
-        self.latents.append(self.bundle.encode(enc_in)[:, -H:])
-        self.frames_in = t = f0 + H
+        t = self.frames_in = f0 + H
+        try:
+            z = self.bundle.encode(self.audio24.get(f0 * hop - self.enc_ctx, t * hop))[:, -H:]
+        except Exception as e:  # noqa: BLE001 - the stream must go on
+            z, dry_only = np.repeat(self.bundle.silence_latent[:, None], H, axis=1), self._fail(e)
+        self.latents.append(z)
         t1 = time.perf_counter()
         bypass = bool(self.params["bypass"])
-        if dry_only or bypass:
-            y = None
-        else:
-            y = self._bridge(self.latents.get(t - W, t))
+        source = self.latents.get(t - W, t)
+        y = source  # dry hops keep the latent timeline going with the source itself, so wet returns smoothly
+        if not (dry_only or bypass):
+            try:
+                y = self._bridge(source)
+            except Exception as e:  # noqa: BLE001
+                dry_only = self._fail(e)
         t2 = time.perf_counter()
-        k0 = t - H - C  # first committed frame
-        if y is None:  # keep the latent timeline going with the source itself (so wet returns smoothly)
-            y = self.latents.get(t - W, t)
         new = y[:, W - H - C: W - C].copy()
         if C and self.tail is not None:
             new[:, :C] = self.tail * (1 - self.fade_in) + new[:, :C] * self.fade_in
         self.tail = y[:, W - C:].copy() if C else None
         self.committed.append(new)
-        dec_in = self.committed.get(k0 - self.dec_ctx, k0 + H)
-        wet = self.bundle.decode(dec_in)[-H * hop:]
+        k0 = t - H - C  # first frame committed now (column t − H)
         dry = self.audio24.get(k0 * hop, (k0 + H) * hop)
         mix = 0.0 if (bypass or dry_only) else float(self.params["dry_wet"])
-        out = (1 - mix) * dry + mix * wet
+        wet = None
+        if mix > 0 or self._mix > 0:
+            try:
+                wet = self.bundle.decode(self.committed.get(t - H - self.dec_ctx, t))[-n:]
+            except Exception as e:  # noqa: BLE001
+                mix, _ = 0.0, self._fail(e)
+        if wet is None:
+            out, self._mix = dry, 0.0
+        else:
+            m = self._ramp(self._mix, mix, n)
+            out, self._mix = (1 - m) * dry + m * wet, mix
         t3 = time.perf_counter()
         st = self.stats
         st.hops += 1
         st.dry_hops += int(dry_only)
         st.last_hop_ms = 1000 * (t3 - t0)
         st.timings_ms = dict(encode=1000 * (t1 - t0), bridge=1000 * (t2 - t1), decode=1000 * (t3 - t2))
-        st.rtf = 0.9 * st.rtf + 0.1 * (t3 - t0) / (H * hop / self.sr) if st.hops > 1 else (t3 - t0) / (H * hop / self.sr)
-        return out.astype(np.float32)
+        for k, v in st.timings_ms.items():
+            st.total_ms[k] = st.total_ms.get(k, 0.0) + v
+        rtf = (t3 - t0) / (n / self.sr)
+        st.rtf = 0.9 * st.rtf + 0.1 * rtf if st.hops > 1 else rtf
+        return np.asarray(out, dtype=np.float32)
+
+    def _fail(self, e: Exception) -> bool:
+        self.error = e
+        self.stats.errors += 1
+        return True
 
     # ------------------------------------------------------------------ stream plumbing
     def push(self, block: np.ndarray) -> None:
@@ -205,7 +257,7 @@ class StreamingEngine:
         missing = self.out_ring.read_into(out)
         if missing:
             self.stats.underruns += missing
-            self._skip_out += missing  # drop as much later so the latency stays what it was
+            self._missing += missing  # the worker drops as much later, so the latency stays what it was
         if n:
             self.stats.out_peak = float(max(out.max(), -out.min()))
             self.stats.out_rms = float(np.sqrt(np.dot(out, out) / n))
@@ -223,10 +275,11 @@ class StreamingEngine:
             # live: if more than two hops are already waiting, this one is late: output it dry to catch up
             late = self.live and len(self.pending24) >= 2 * hop_len
             y = self.r_out(self._hop(chunk, dry_only=late))
-            if self._skip_out:
-                k = min(self._skip_out, len(y))
-                y, self._skip_out = y[k:], self._skip_out - k
-            self.stats.overruns += self.out_ring.write(y)
+            owed = self._missing - self._skipped
+            if owed > 0:
+                k = min(owed, len(y))
+                y, self._skipped = y[k:], self._skipped + k
+            self.stats.output_overruns += self.out_ring.write(y)
             hops += 1
         return hops
 
@@ -261,6 +314,8 @@ class StreamingEngine:
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout=5)
+        if self._worker.is_alive():  # a hop longer than 5 s: keep the handle, start() must not run a second one
+            raise RuntimeError("the engine's worker did not stop within 5 s")
         self._worker = None
         self.live = False
 

@@ -60,6 +60,8 @@ class Preset:
             raise PresetError(f"{where}: sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
         if self.window % time_factor:
             raise PresetError(f"{where}: window ({self.window}) must be a multiple of {time_factor}")
+        if self.crossfade > self.hop:
+            raise PresetError(f"{where}: crossfade ({self.crossfade}) must not exceed hop ({self.hop})")
         if self.hop + self.crossfade > self.window:
             raise PresetError(f"{where}: hop + crossfade ({self.hop} + {self.crossfade}) must fit in window ({self.window})")
         if instruments is not None:

@@ -64,8 +64,8 @@ def test_chunked_decoding_adds_no_seams(bundle, tiny_preset):
     k0 = k_end - 48
     ctx = bundle.decoder_context
     whole = bundle.decode(e.committed.get(k0 - ctx, k_end))[ctx * bundle.hop:]
-    # committed frame k sits at output sample prefill + (k + C)·hop
-    start = e.prefill + (k0 + p.crossfade) * bundle.hop
+    # committed column c (frame c − C) starts at output sample prefill + c·hop
+    start = e.prefill + k0 * bundle.hop
     got = y[start:start + len(whole)]
     assert len(got) > 20 * bundle.hop
     np.testing.assert_allclose(got, whole[: len(got)], atol=1e-4)
@@ -227,7 +227,7 @@ def test_silent_and_clipped_inputs_render_with_a_warning(tmp_path, preset_file):
 
 @pytest.mark.parametrize("patch,message", [
     (dict(sigma_max="loud"), "'sigma_max' must be a number"), (dict(steps=0), "'steps' = 0 is outside"),
-    (dict(window=18), "multiple of"), (dict(hop=16), "must fit in window"), (dict(target="tuba"), "not in the bundle"),
+    (dict(window=18), "multiple of"), (dict(hop=16), "must fit in window"), (dict(crossfade=6), "must not exceed hop"), (dict(target="tuba"), "not in the bundle"),
     (dict(colour="red"), "unknown field"), (dict(sigma_min=0.4, sigma_max=0.3), "below sigma_max"), (dict(steps=2.5), "integer")])
 def test_bad_preset_fields_give_clear_messages(tmp_path, preset_file, patch, message):
     from live.preset import PresetError, load_preset
@@ -261,9 +261,9 @@ def _seam_ratio(bundle, preset):
     lat = lat[:, -n:]
     d = np.linalg.norm(np.diff(lat, axis=1), axis=0)  # d[i]: change from frame i to i+1
     first = e.committed.end - n
-    frames = np.arange(first + 1, e.committed.end)  # frame index each d[i] arrives at
-    # a hop's committed block starts at frames ≡ −C (mod H); the crossfade starts there too
-    seam = ((frames + preset.crossfade) % preset.hop) == 0
+    cols = np.arange(first + 1, e.committed.end)  # committed column each d[i] arrives at
+    # each hop appends H columns starting at a multiple of H; its crossfade starts there too
+    seam = (cols % preset.hop) == 0
     return d[seam].max() / np.percentile(d[~seam], 99)
 
 

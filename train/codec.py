@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core.codec import Codec
 from train.common import (AudioPool, Clock, TrainState, corpus_files, load_training, progress_bar,
-                          save_training, setup_runtime, wrap_ddp)
+                          reseed_rank, save_training, setup_runtime, wrap_ddp, keep_going)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
@@ -71,6 +71,8 @@ def train(args) -> Codec:
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
         if rt.main:
             print(f"resumed from {last} at step {state.step}")
+        if rt.world > 1:
+            reseed_rank(gen, args.seed, rt.rank, state.step)
     elif args.init:
         init = Codec.load(args.init)
         if init.config != codec.config:
@@ -94,7 +96,7 @@ def train(args) -> Codec:
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
-    while state.step < args.steps and (deadline is None or time.time() < deadline):
+    while keep_going(state.step, args.steps, deadline, rt):
         x = pool.crops(args.batch, seg, gen).to(rt.device)
         y = model(x)[..., : x.shape[-1]]
         l_time = (y - x).abs().mean()

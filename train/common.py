@@ -117,6 +117,24 @@ def load_training(path: Path, fmt: str, gen: torch.Generator, **parts) -> TrainS
     return TrainState(s["step"], s["wall_seconds"], s["history"])
 
 
+def keep_going(step: int, steps: int, deadline: float | None, rt: Runtime) -> bool:
+    """The loop condition. Under torchrun every rank must take the same decision (else one waits forever in an
+    all-reduce): the ranks agree on the earliest stop."""
+    go = step < steps and (deadline is None or time.time() < deadline)
+    if rt.world > 1:
+        import torch.distributed as dist
+
+        flag = torch.tensor([0 if go else 1], device=rt.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        go = flag.item() == 0
+    return go
+
+
+def reseed_rank(gen: torch.Generator, seed: int, rank: int, step: int) -> None:
+    """After a resume under torchrun: checkpoints keep rank 0's generator only, so each rank draws anew."""
+    gen.manual_seed(int(seed) * 1_000_003 + 7919 * rank + step)
+
+
 class Clock:
     """Wall time across resumes, and a 'save every N minutes' trigger."""
 

@@ -22,7 +22,8 @@ from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
 from core.io import load_checkpoint, save_atomic
 from core.precond import edm_loss
-from train.common import Clock, TrainState, load_training, progress_bar, save_training, setup_runtime, wrap_ddp
+from train.common import (Clock, TrainState, keep_going, load_training, progress_bar, reseed_rank, save_training,
+                          setup_runtime, wrap_ddp)
 from train.latents import load_latents
 
 FORMAT = "timbre-denoiser-training/1"
@@ -117,6 +118,8 @@ def train(args) -> TrainState:
         state = load_training(last, FORMAT, gen, model=model, ema=ema, opt=opt)
         if rt.main:
             print(f"resumed from {last} at step {state.step}")
+        if rt.world > 1:
+            reseed_rank(gen, args.seed, rt.rank, state.step)
     elif args.init:
         init, ck = load_denoiser(args.init)
         if ck["config"] != cfg:
@@ -141,7 +144,7 @@ def train(args) -> TrainState:
             save_training(last, FORMAT, state, gen, model=model, ema=ema, opt=opt, meta=meta | dict(
                 device=str(rt.device), world=rt.world))
 
-    while state.step < args.steps and (deadline is None or time.time() < deadline):
+    while keep_going(state.step, args.steps, deadline, rt):
         n_frames = frames[state.step % len(frames)]
         x = train_set.crops(args.batch, n_frames, gen).to(rt.device)
         warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up

@@ -35,6 +35,12 @@ def main(argv=None) -> int:
     try:
         if not a.codec.is_file():
             raise CorpusError(f"{a.codec}: no codec file; the shipped one is models/codec.pt")
+        from core.codec import Codec
+
+        if not Codec.load(a.codec).train_info.get("latent_stats"):
+            # fitting them now, on this instrument alone, would move every other denoiser's latent space
+            raise CorpusError(f"{a.codec} has no latent statistics; build them over the corpus first "
+                              f"(python -m train.latents --codec {a.codec})")
         if not (a.latents / a.name / "train.npz").is_file():
             recs = import_folder(a.corpus, a.name, a.folder)
             print(f"imported {len(recs)} files")

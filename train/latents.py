@@ -97,7 +97,8 @@ def build_cache(codec_path: Path, corpus: Path, out: Path, instruments: list[str
         mean, std = fit_stats(stat_pool)
         codec.set_latent_stats(torch.from_numpy(mean).float(), torch.from_numpy(std).float())
         codec.train_info["latent_stats"] = dict(instruments=sorted(instruments or corpus_files(corpus, "train")),
-                                                frames=int(sum(a.shape[1] for a in stat_pool)))
+                                                frames=int(sum(a.shape[1] for a in stat_pool)),
+                                                hash=codec.stats_id())
         codec.save(codec_path)
     return codec
 
