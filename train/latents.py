@@ -1,6 +1,6 @@
 """Latent cache: encode each instrument's audio once (with pitch-shifted copies for training).
 
-    python -m train.latents --codec models/codec.pt --corpus data/corpus --out data/latents [--shifts -2,0,2]
+    python -m train.latents --codec models/codec.pt --corpus data/corpus --out data/latents [--shifts=-2,0,2]
 
 Writes OUT/<instrument>/<split>.npz (raw latents, float16, one array per file and shift) and, when the codec has
 no latent statistics yet, fits the per-channel mean/std on the training latents of every instrument encoded
