@@ -141,11 +141,14 @@ def train(args) -> Codec:
 @torch.no_grad()
 def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: float = 6.0, max_files: int = 3,
                    instruments: list[str] | None = None) -> dict:
-    """Round trip on held-out audio: mel distance, SI-SDR and pitch agreement (pesto) per instrument and overall."""
+    """Round trip on held-out audio: mel distance, SI-SDR and pitch accuracy (PESTO, ±50 cents on frames voiced in
+    both; evaluation.pitch) per instrument and overall."""
     import numpy as np
 
     from core.audio import load_audio
-    from train.pitch import pitch_agreement
+    from evaluation.pitch import PitchTracker, melody_score
+
+    tracker = PitchTracker()
 
     mel = MelLoss(codec.sample_rate)
     codec = codec.float().eval()
@@ -158,7 +161,7 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
             xt = torch.from_numpy(x).view(1, 1, -1)
             y = codec(xt)[..., : xt.shape[-1]]
             r.append(dict(mel=float(mel(y, xt)), si_sdr=float(si_sdr(y[:, 0], xt[:, 0])),
-                          pitch=pitch_agreement(x, y[0, 0].numpy(), codec.sample_rate)))
+                          pitch=melody_score(x, y[0, 0].numpy(), codec.sample_rate, tracker).pitch_acc))
         per[inst] = {k: float(np.mean([v[k] for v in r])) for k in ("mel", "si_sdr", "pitch")}
         rows += r
     overall = {k: float(np.mean([v[k] for v in rows])) for k in ("mel", "si_sdr", "pitch")}
