@@ -54,7 +54,8 @@ def denoiser_section(paths: list[Path]) -> list[str]:
     out = ["## Denoisers", "",
            "EDM denoisers (Karras preconditioning, σ_data = 1, log-normal σ: P_mean −1.2, P_std 1.2), a 1-D U-Net "
            "over normalized latents with per-frame channel norm, trained per instrument on that instrument alone "
-           "(crops of 32 and 64 frames, pitch-shift augmentation by resampling, EMA 0.999; shipped weights are the EMA, fp16).",
+           "(crops of 32 and 64 frames, pitch-shift augmentation by resampling, EMA 0.999; shipped weights are the EMA, fp16). "
+           "Wall time is per run; the shipped runs trained side by side, one thread each, on one 2-core CPU.",
            "", "| instrument | params | steps | wall time | device | training frames | validation loss by σ (0.01 / 0.1 / 1 / 10 / 100) |",
            "|---|---|---|---|---|---|---|"]
     for p in paths:

@@ -162,9 +162,10 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
             y = codec(xt)[..., : xt.shape[-1]]
             r.append(dict(mel=float(mel(y, xt)), si_sdr=float(si_sdr(y[:, 0], xt[:, 0])),
                           pitch=melody_score(x, y[0, 0].numpy(), codec.sample_rate, tracker).pitch_acc))
-        per[inst] = {k: float(np.mean([v[k] for v in r])) for k in ("mel", "si_sdr", "pitch")}
+        per[inst] = {k: float(np.nanmean([v[k] for v in r])) for k in ("mel", "si_sdr", "pitch")}
         rows += r
-    overall = {k: float(np.mean([v[k] for v in rows])) for k in ("mel", "si_sdr", "pitch")}
+    # a clip with no frame voiced in both has no pitch score (nan): it is left out, not counted as 0
+    overall = {k: float(np.nanmean([v[k] for v in rows])) for k in ("mel", "si_sdr", "pitch")}
     return dict(split=split, seconds_per_file=seconds, files_per_instrument=max_files, overall=overall,
                 per_instrument=per)
 
