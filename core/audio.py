@@ -74,11 +74,18 @@ def write_audio_atomic(path: str | os.PathLike, x: np.ndarray, sr: int, subtype:
     os.close(fd)
     try:
         sf.write(tmp, np.asarray(x, dtype=np.float32), sr, format=fmt, subtype=subtype)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a rendered file gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def list_audio_files(folder: str | os.PathLike) -> list[Path]:
