@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from core.io import atomic_output
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 
@@ -47,8 +48,8 @@ def prepare(x: np.ndarray, sr: int, target_sr: int, what: str = "audio") -> np.n
     return check_audio(resample(check_audio(to_mono(x), what), sr, target_sr), what)
 
 
-def load_audio(path: str | os.PathLike, target_sr: int) -> np.ndarray:
-    """Read a WAV/FLAC/OGG/AIFF file → mono float32 at target_sr, or AudioError with the reason."""
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a WAV/FLAC/OGG/AIFF file → (validated mono float32, its sample rate), or AudioError with the reason."""
     import soundfile as sf
 
     path = Path(path)
@@ -58,6 +59,12 @@ def load_audio(path: str | os.PathLike, target_sr: int) -> np.ndarray:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile's messages are terse; keep them but say which file
         raise AudioError(f"{path}: cannot read audio ({e})") from None
+    return check_audio(to_mono(x), str(path)), int(sr)
+
+
+def load_audio(path: str | os.PathLike, target_sr: int) -> np.ndarray:
+    """Read a WAV/FLAC/OGG/AIFF file → mono float32 at target_sr, or AudioError with the reason."""
+    x, sr = read_audio(path)
     return prepare(x, sr, target_sr, what=str(path))
 
 
@@ -66,26 +73,12 @@ def write_audio_atomic(path: str | os.PathLike, x: np.ndarray, sr: int, subtype:
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}.get(path.suffix.lower())
     if fmt is None:
         raise AudioError(f"{path}: unsupported output format (use one of {', '.join(AUDIO_SUFFIXES)})")
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         sf.write(tmp, np.asarray(x, dtype=np.float32), sr, format=fmt, subtype=subtype)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a rendered file gets the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def list_audio_files(folder: str | os.PathLike) -> list[Path]:

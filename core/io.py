@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -10,20 +11,31 @@ class CheckpointError(RuntimeError):
     pass
 
 
-def save_atomic(obj, path: str | Path) -> Path:
-    import torch
-
+@contextmanager
+def atomic_output(path: str | Path):
+    """Yield a temporary path beside `path` to write; on success it replaces `path` (with the permissions a new
+    file gets), on any failure it is removed: readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".pt", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        yield Path(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def save_atomic(obj, path: str | Path) -> Path:
+    import torch
+
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path, expected_format: str, map_location="cpu") -> dict:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from core.io import atomic_output
 
 RULE = ("Per pair, among the transfer rows at the swept step count closest to the pair's preset steps: a σmax is "
         "eligible when its pitch accuracy is at least KEEP × that of the codec row (the input through the codec "
@@ -145,17 +145,9 @@ def markdown(results: dict) -> str:
 
 
 def _atomic_text(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def write_markdown(results: dict, path: Path) -> Path:
@@ -224,19 +216,12 @@ def plot_tradeoff(results: dict, path: Path) -> Path:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-    return path
+    return Path(path)
 
 
 # ---------------------------------------------------------------- presets

@@ -384,21 +384,11 @@ def _clean(o):
 
 
 def write_json_atomic(path: Path, obj) -> Path:
-    import os
-    import tempfile
+    from core.io import atomic_output
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(obj), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(_clean(obj), indent=2) + "\n")
+    return Path(path)
 
 
 def write_examples(out: Path, examples: dict, recs: dict, sr: int) -> list[Path]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+from core.io import atomic_output
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 
@@ -81,15 +82,8 @@ class Preset:
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         self.validate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_json(), f, indent=2)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=2))
         self.path = path
         return path
 

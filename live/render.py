@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.audio import AUDIO_SUFFIXES, AudioError, list_audio_files, write_audio_atomic
+from core.audio import AUDIO_SUFFIXES, AudioError, list_audio_files, read_audio, write_audio_atomic
 from live.bundle import Bundle, BundleError
 from live.engine import StreamingEngine
 from live.preset import Preset, PresetError, load_preset
@@ -32,17 +32,7 @@ def offline_preset(preset: Preset) -> Preset:
 
 def read_input(path: Path) -> tuple[np.ndarray, int, list[str]]:
     """Mono float32 at the file's rate, plus warnings (silent, clipped); AudioError for unusable files."""
-    import soundfile as sf
-
-    from core.audio import check_audio, to_mono
-
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(f"{path}: cannot read audio ({e})") from None
-    x = check_audio(to_mono(x), str(path))
+    x, sr = read_audio(path)
     warnings = []
     peak = float(np.max(np.abs(x)))
     if peak < 1e-4:
@@ -50,7 +40,7 @@ def read_input(path: Path) -> tuple[np.ndarray, int, list[str]]:
     clipped = int(np.sum(np.abs(x) >= 0.999))
     if clipped > 0.001 * len(x):
         warnings.append(f"{path}: {clipped} samples sit at full scale: the input is clipped, expect artefacts")
-    return x, int(sr), warnings
+    return x, sr, warnings
 
 
 def render_array(x: np.ndarray, sr: int, engine_factory: Callable[[int], StreamingEngine], block: int = 512,

@@ -25,6 +25,7 @@ import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
+from core.io import atomic_output
 
 SAMPLE_RATE = 24_000
 SOUNDFONT_CANDIDATES = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
@@ -221,9 +222,8 @@ def write_manifest(root: Path, records: list[dict]) -> None:
     f = Path(root) / "manifest.jsonl"
     old = {r["path"]: r for r in read_manifest(root)} if f.is_file() else {}
     old.update({r["path"]: r for r in records})
-    tmp = f.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(old.values(), key=lambda r: r["path"])))
-    tmp.replace(f)
+    with atomic_output(f) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(old.values(), key=lambda r: r["path"])))
 
 
 def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voices_per_chorale: int = 1,
