@@ -57,6 +57,8 @@ def edm_loss(denoiser, x, generator=None, p_mean: float = -1.2, p_std: float = 1
 
     if sigma is None:
         sigma = sample_training_sigma((x.shape[0],), generator, p_mean, p_std).to(x)
+    else:
+        sigma = sigma.to(x)  # a σ built on the CPU still meets CUDA data
     n = torch.randn(x.shape, generator=generator).to(x) if generator is not None else torch.randn_like(x)
     s = sigma.view(-1, *([1] * (x.dim() - 1)))
     d = denoiser(x + s * n, sigma)

@@ -5,7 +5,7 @@
                        [--presets presets] [--update-presets presets] [--out out/eval] [--quick]
     python -m evaluation --bundle models/bundle --folders violin=my/violin flute=my/flute --pairs violin:flute
 
-Scores the held-out test split of the corpus (or your folders of audio) for each instrument pair over a sweep
+Scores the held-out split of the corpus (unseen chorales in the held-out soundfont) (or your folders of audio) for each instrument pair over a sweep
 of σmax and step counts: melody (PESTO f0 of input vs output), timbre (instrument classifier accuracy and
 Fréchet distance of its embeddings to real target audio), bounds (input unchanged, real target through the
 codec), cycle consistency A → B → A and streaming ("as live") against offline quality. Writes results.json,
@@ -62,7 +62,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="ONNX bundle (python -m export.onnx)")
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="heldout",
+                    help="corpus split (default heldout: unseen chorales in a soundfont no model trained on)")
     ap.add_argument("--folders", type=_folder, nargs="+", default=None, metavar="NAME=DIR",
                     help="your audio per instrument instead of the corpus")
     ap.add_argument("--pairs", type=_pairs, default=None, help="SOURCE:TARGET,... (default: every ordered pair)")
@@ -72,8 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cycle-sigma", type=float, default=None, help="σmax of the cycle (default: the recommended)")
     ap.add_argument("--mode", choices=MODES, default="offline",
                     help="how the sweep renders: the engine with offline windows (default), as live, or whole clips")
-    ap.add_argument("--clips", type=int, default=None, help="clips per instrument (default 6)")
-    ap.add_argument("--seconds", type=float, default=None, help="seconds per clip (default 6)")
+    ap.add_argument("--clips", type=int, default=None, help="clips per instrument (default 8)")
+    ap.add_argument("--seconds", type=float, default=None, help="seconds per clip (default 8)")
     ap.add_argument("--classifier", type=Path, default=None,
                     help=f"instrument classifier (default {DEFAULT_PATH} when it exists)")
     ap.add_argument("--no-classifier", action="store_true", help="skip the timbre metrics")
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     from evaluation.report import apply_presets, print_recommendations
     from evaluation.run import evaluate
     from live.bundle import BundleError
-    from train.corpus import CorpusError
+    from core.manifest import CorpusError
 
     torch.set_num_threads(a.threads)
     q = QUICK if a.quick else {}
@@ -145,4 +146,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

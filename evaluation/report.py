@@ -16,11 +16,12 @@ from pathlib import Path
 
 from core.io import atomic_output
 
-RULE = ("Per pair, among the transfer rows at the swept step count closest to the pair's preset steps: a σmax is "
-        "eligible when its pitch accuracy is at least KEEP × that of the codec row (the input through the codec "
-        "alone, no bridge: the melody no σmax can improve on). Of the eligible values the one with the highest "
-        "target-instrument accuracy wins (−FD when there is no classifier; without either, the largest eligible "
-        "σmax), ties going to the smaller σmax. When none is eligible: the best pitch accuracy × target accuracy.")
+RULE = ("Per pair, among the transfer rows at the swept step count closest to the pair's preset steps, favouring "
+        "the melody: the lowest σmax whose target-instrument recognition is within MARGIN (10 points) of the best "
+        "σmax's. Without a classifier: a σmax is eligible when its pitch accuracy is at least KEEP × that of the "
+        "codec row (the input through the codec alone, no bridge); of those the lowest FD wins (without FD, the "
+        "largest eligible σmax); when none is eligible, the best pitch accuracy.")
+MARGIN = 0.10
 
 
 def _num(v) -> float:
@@ -40,7 +41,8 @@ def _timbre(row: dict) -> float:
     return -fd if math.isfinite(fd) else float("nan")
 
 
-def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int = 3) -> dict | None:
+def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int = 3, margin: float = MARGIN
+              ) -> dict | None:
     """The recommended σmax of one pair from its rows (see RULE); None without transfer rows."""
     sweep = [r for r in rows if r["pair"] == pair and r["kind"] == "transfer"]
     if not sweep:
@@ -51,7 +53,12 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     ref = _num(codec[0]["pitch_acc"]) if codec else float("nan")
     ref = ref if math.isfinite(ref) else 1.0
     eligible = [r for r in sweep if _num(r["pitch_acc"]) >= keep * ref]
-    if eligible:
+    target = [_num(r.get("target_acc")) for r in sweep]
+    if any(math.isfinite(t) for t in target):  # the judge heard the rows: lowest σmax near the best recognition
+        best = max(t for t in target if math.isfinite(t))
+        pick = next(r for r, t in zip(sweep, target) if math.isfinite(t) and t >= best - margin - 1e-9)
+        why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
+    elif eligible:
         scores = [_timbre(r) for r in eligible]
         if any(math.isfinite(s) for s in scores):
             best = max(s for s in scores if math.isfinite(s))

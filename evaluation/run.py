@@ -13,7 +13,7 @@ For every pair A → B (source clips of A, real clips of B as the timbre referen
 and cycle rows A → B → A (whole-clip bridge on the latents, at the recommended σmax or --cycle-sigma) for
 each of `cycle_steps`: latent MSE against the input latents and the melody scores of the decoded cycle.
 
-Every row carries the melody scores of evaluation.pitch against the input clip (the reference for `upper` is
+Every row carries the melody scores of core.pitch against the input clip (the reference for `upper` is
 the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B), `target_acc_clip`
 (one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's audio and of the
 real B clips). `rtf` is render time / audio time on this machine.
@@ -31,7 +31,7 @@ import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from evaluation.frechet import frechet_between
-from evaluation.pitch import CONFIDENCE, GATE_DB, MelodyScore, PitchTracker, compare_tracks
+from core.pitch import CONFIDENCE, GATE_DB, MelodyScore, PitchTracker, compare_tracks
 
 SWEEP_SIGMAS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 MODES = ("offline", "as-live", "whole")
@@ -43,15 +43,15 @@ class EvalConfig:
     out: Path = Path("out/eval")
     corpus: Path | None = Path("data/corpus")
     folders: dict[str, Path] | None = None  # instrument → folder of audio (instead of the corpus)
-    split: str = "test"
+    split: str = "heldout"
     pairs: list[tuple[str, str]] | None = None  # default: every ordered pair of bundle instruments with clips
     sigmas: list[float] = field(default_factory=lambda: list(SWEEP_SIGMAS))
     steps: list[int] = field(default_factory=lambda: [3, 8])
     cycle_steps: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     cycle_sigma: float | None = None  # default: the pair's recommended σmax
     mode: str = "offline"
-    clips: int = 6  # per instrument
-    seconds: float = 6.0  # per clip
+    clips: int = 8  # per instrument
+    seconds: float = 8.0  # per clip
     classifier: Path | None = None
     presets: Path | None = None  # presets to stream with (pairs without one use the Preset defaults)
     keep: float = 0.9  # recommendation rule: see evaluation.report.recommend
@@ -96,7 +96,7 @@ def load_clips(cfg: EvalConfig, instruments: list[str], sr: int, unit: int) -> d
     if cfg.folders:
         files = {name: list_audio_files(d) for name, d in cfg.folders.items() if name in instruments}
     else:
-        from train.common import corpus_files
+        from core.manifest import corpus_files
 
         files = {k: sorted(v) for k, v in corpus_files(Path(cfg.corpus), cfg.split, instruments).items()}
     n = int(round(cfg.seconds * sr))
@@ -204,7 +204,10 @@ class Evaluator:
         from live.engine import StreamingEngine
         from live.render import render_array
 
-        return render_array(x, self.sr, lambda rate: StreamingEngine(self.bundle, preset, rate), self.cfg.block)
+        # fail_fast: a quality figure is never computed over a dry copy of the input
+        y, _ = render_array(x, self.sr, lambda rate: StreamingEngine(self.bundle, preset, rate, fail_fast=True),
+                            self.cfg.block)
+        return y
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.bundle.encode(x)
@@ -213,13 +216,11 @@ class Evaluator:
         return self.bundle.decode(z)
 
     def bridge(self, z: np.ndarray, a: str, b: str, sigma: float, steps: int) -> np.ndarray:
-        from core.sampling import bridge
-
         t = z.shape[1]
         pad = -t % self.tf
         if pad:  # whole-clip denoising needs a multiple of the time factor: pad with silence, cut after
             z = np.concatenate([z, np.repeat(self.bundle.silence_latent[:, None], pad, axis=1)], axis=1)
-        y = bridge(z, self.bundle.denoiser(a), self.bundle.denoiser(b), float(sigma), int(steps))
+        y = self.bundle.transfer(z, a, b, float(sigma), int(steps))  # each instrument in its own latent space
         return np.asarray(y, dtype=np.float32)[:, :t]
 
     # -------------------------------------------------- scoring

@@ -170,10 +170,18 @@ def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.nda
     with torch.no_grad():
         for xi, si in cases:
             err = max(err, _max_err(model(xi, si).numpy(), sess.run(None, {"x": xi.numpy(), "sigma": si.numpy()})[0]))
+    space = (ck.get("train_info") or {}).get("latent_space") or dict(kind="shared")
+    if space["kind"] not in ("shared", "instrument") or (space["kind"] == "instrument" and not (
+            len(space.get("mean", [])) == len(space.get("std", [])) == latent_dim)):
+        raise ExportError(f"{path}: malformed latent_space record {str(space)[:120]}")
     info = dict(file=f.name, config=ck["config"], sigma_data=ck.get("sigma_data", 1.0),
+                # shared: the bundle's normalization; instrument: its own mean/std of raw latents
+                latent_space={k: v for k, v in space.items() if k in ("kind", "mean", "std", "frames")}
+                if space["kind"] == "instrument" else dict(kind="shared"),
                 time_factor=model.time_factor, receptive_field_frames=model.receptive_field(),
                 params=int(sum(p.numel() for p in model.parameters())),
-                train_info={k: v for k, v in ck.get("train_info", {}).items() if k != "history"}, parity=err)
+                train_info={k: v for k, v in ck.get("train_info", {}).items() if k not in ("history", "latent_space")},
+                parity=err)
     return name, info
 
 
@@ -268,4 +276,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

@@ -103,6 +103,7 @@ class ControlPanel(QWidget):
         self._devices: list = []
         self._loading = False
         self._errors = 0  # error messages shown so far
+        self._model_errors_shown = 0  # the engine's error count when the panel last reported it
         self.setWindowTitle("Timbre bridge")
         self._build()
         self._sync_timer = QTimer(self, singleShot=True, interval=500, timeout=self.settings.sync)
@@ -419,7 +420,7 @@ class ControlPanel(QWidget):
             if scan:
                 audio.rescan()
             self._devices = audio.list_devices()
-        except audio.AudioError as e:
+        except audio.AudioDeviceError as e:
             self._devices = []
             self._status(str(e), error=True)
         keep = (self.input_box.currentText(), self.output_box.currentText())
@@ -760,7 +761,7 @@ class ControlPanel(QWidget):
 
     def start(self) -> bool:
         """Open the chosen devices and run the engine; False (and a message in the status line) when it cannot."""
-        from live.audio import AudioError, LiveSession
+        from live.audio import AudioDeviceError, LiveSession
 
         if self.running:
             return True
@@ -780,7 +781,7 @@ class ControlPanel(QWidget):
                 session.bundle = self._bundle_for(preset)
                 session.start()
                 ok = True
-            except AudioError as e:
+            except AudioDeviceError as e:
                 self._status(f"Cannot start audio: {e}", error=True)
             except Exception as e:  # noqa: BLE001 - BundleError, PresetError, onnxruntime
                 self._status(f"Cannot start: {e}", error=True)
@@ -839,6 +840,9 @@ class ControlPanel(QWidget):
             if st.error:
                 self.stop()  # says why in the status line
                 return
+            if st.model_error and st.model_errors != self._model_errors_shown:  # audio goes on dry; say so now
+                self._model_errors_shown = st.model_errors
+                self._status(f"A model failed ({st.model_errors} hops went out dry): {st.model_error}", error=True)
             self.in_meter.setLevels(10 ** (st.in_peak_db / 20), 10 ** (st.in_rms_db / 20))
             self.out_meter.setLevels(10 ** (st.out_peak_db / 20), 10 ** (st.out_rms_db / 20))
             self.in_db_label.setText(_db_text(st.in_peak_db))

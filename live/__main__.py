@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from live.audio import DEFAULT_BLOCK, DEFAULT_MARGIN_MS, AudioError, LiveSession, format_device_list
-from live.preset import PRESET_DIR, PresetError, load_preset
+from live.audio import DEFAULT_BLOCK, DEFAULT_MARGIN_MS, AudioDeviceError, LiveSession, format_device_list
+from core.cli import ranged
+from live.preset import PRESET_DIR, Preset, PresetError, load_preset
 
 DEFAULT_PRESET = "violin-to-flute"  # used when --preset is not given and it exists, else the first one
 
@@ -36,24 +37,26 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="input device: index or name (default: the system default)")
     ap.add_argument("--output", "-o", type=_device, default=None,
                     help="output device: index or name (default: the system default)")
-    ap.add_argument("--rate", type=int, default=None, help="device sample rate (default: the output device's)")
-    ap.add_argument("--block", type=int, default=DEFAULT_BLOCK,
+    ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=None, help="device sample rate (default: the output device's)")
+    ap.add_argument("--block", type=ranged(int, 0, 16384), default=DEFAULT_BLOCK,
                     help=f"audio block size in frames (default {DEFAULT_BLOCK})")
     ap.add_argument("--in-channels", type=int, default=None,
                     help="input channels, mixed down to mono (default: up to 2)")
     ap.add_argument("--out-channels", type=int, default=None,
                     help="output channels, all get the same signal (default: up to 2)")
     ap.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds (default low)")
-    ap.add_argument("--margin-ms", type=float, default=DEFAULT_MARGIN_MS,
+    ap.add_argument("--margin-ms", type=ranged(float, 0.0, 2000.0), default=DEFAULT_MARGIN_MS,
                     help=f"extra output delay that absorbs compute jitter (default {DEFAULT_MARGIN_MS:g})")
     ap.add_argument("--source", default=None, help="override the preset's source instrument")
     ap.add_argument("--target", default=None, help="override the preset's target instrument")
-    ap.add_argument("--sigma-max", type=float, default=None, help="override σmax (how far the bridge goes)")
-    ap.add_argument("--steps", type=int, default=None, help="override the number of ODE steps")
-    ap.add_argument("--dry-wet", type=float, default=None, help="override the mix, 0 dry … 1 wet")
-    ap.add_argument("--input-gain", type=float, default=1.0, help="linear input gain (default 1)")
+    ap.add_argument("--sigma-max", type=ranged(float, *Preset._RULES["sigma_max"][1:]), default=None,
+                    help="override σmax (how far the bridge goes)")
+    ap.add_argument("--steps", type=ranged(int, *Preset._RULES["steps"][1:]), default=None,
+                    help="override the number of ODE steps")
+    ap.add_argument("--dry-wet", type=ranged(float, 0.0, 1.0), default=None, help="override the mix, 0 dry … 1 wet")
+    ap.add_argument("--input-gain", type=ranged(float, 0.0, 16.0), default=1.0, help="linear input gain (default 1)")
     ap.add_argument("--bypass", action="store_true", help="start bypassed (dry signal through the same latency)")
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads per model (default 2)")
+    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2, help="onnxruntime threads per model (default 2)")
     ap.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="onnxruntime provider")
     ap.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--quiet", "-q", action="store_true", help="no status lines")
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
         if session is not None:
             session.stop()
         return 130
-    except (AudioError, PresetError, ValueError) as e:
+    except (AudioDeviceError, PresetError, ValueError) as e:
         print(f"error: {e}", file=err)
         return 2
     except RuntimeError as e:  # BundleError and friends: the model bundle cannot be opened
@@ -107,6 +110,7 @@ def main(argv=None) -> int:
           flush=True)
     tty = sys.stdout.isatty()
     code = 0
+    model_error_shown = False
     t_end = None if args.seconds is None else time.monotonic() + args.seconds
     try:
         next_line = time.monotonic() + 1.0
@@ -120,6 +124,10 @@ def main(argv=None) -> int:
                 print(("\n" if tty else "") + f"error: {st.error}", file=err, flush=True)
                 code = 1
                 break
+            if st.model_error and not model_error_shown:  # the audio goes on (dry hops), the player is told now
+                print(("\n" if tty else "") + f"error: a model failed, its hops go out dry: {st.model_error}",
+                      file=err, flush=True)
+                model_error_shown, code = True, 1
             if time.monotonic() >= next_line:
                 next_line += 1.0
                 if not args.quiet:
@@ -146,4 +154,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

@@ -5,7 +5,7 @@ The audio callback only moves samples: mix the input down to mono into a preallo
 worker thread. `LiveSession` owns the stream(s) and the engine and is shared by `python -m live` and the GUI.
 
     session = LiveSession(preset, input="USB", output=None, block=256, margin_ms=40)
-    session.start()            # AudioError (one clear line) when a device is missing or refuses the settings
+    session.start()            # AudioDeviceError (one clear line) when a device is missing or refuses the settings
     print(session.status().line())
     session.engine.set(sigma_max=8.0)
     session.stop()
@@ -33,15 +33,15 @@ DEFAULT_MARGIN_MS = 40.0
 _ABANDONED: list = []
 
 
-class AudioError(RuntimeError):
+class AudioDeviceError(RuntimeError):
     """Audio I/O cannot start or went away; the message is one line meant for the user."""
 
 
-class NoDeviceError(AudioError):
+class NoDeviceError(AudioDeviceError):
     """No such device (or none at all)."""
 
 
-class UnsupportedSettingsError(AudioError):
+class UnsupportedSettingsError(AudioDeviceError):
     """The device exists but refuses the sample rate / channel count."""
 
 
@@ -119,14 +119,14 @@ def _exit_guard() -> None:
 def rescan() -> None:
     """Make PortAudio enumerate the devices again (e.g. after a JACK server or a USB interface appeared).
 
-    Only call it while no stream of this process is open. AudioError when PortAudio cannot be restarted in this
+    Only call it while no stream of this process is open. AudioDeviceError when PortAudio cannot be restarted in this
     process (a device vanished while in use, or the JACK server it was connected to went away)."""
     sd = _sd()
     if _ABANDONED:
-        raise AudioError("an audio device was lost while in use and PortAudio still holds its stream; "
+        raise AudioDeviceError("an audio device was lost while in use and PortAudio still holds its stream; "
                          "restart the program to scan for devices again")
     if not _terminate_is_safe(sd):
-        raise AudioError("the JACK server went away; PortAudio cannot scan again in this process - "
+        raise AudioDeviceError("the JACK server went away; PortAudio cannot scan again in this process - "
                          "restart the program")
     sd._terminate()
     sd._initialize()
@@ -235,7 +235,9 @@ def dbfs(x: float) -> float:
 @dataclass
 class SessionStatus:
     running: bool = False
-    error: str | None = None
+    error: str | None = None  # the stream stopped or cannot go on (device, callback)
+    model_error: str | None = None  # a model failed: the audio goes on, those hops dry (shown, never silent)
+    model_errors: int = 0
     latency_ms: float = 0.0  # input to output: engine (algorithmic + resamplers + margin) + device buffers
     engine_latency_ms: float = 0.0
     device_latency_ms: float = 0.0
@@ -261,6 +263,7 @@ class SessionStatus:
         s = (f"{self.seconds:6.1f}s  latency {self.latency_ms:5.1f} ms  RTF {self.rtf:4.2f}  "
              f"CPU {100 * self.cpu_load:3.0f}%  under {self.underruns} over {self.overruns} dry {self.dry_hops} "
              f"xrun {self.xruns}  in {self.in_peak_db:6.1f} dBFS  out {self.out_peak_db:6.1f} dBFS")
+        s += f"  MODEL ERROR ({self.model_errors} hops dry): {self.model_error}" if self.model_error else ""
         return s + (f"  ERROR: {self.error}" if self.error else "")
 
 
@@ -305,7 +308,10 @@ class _AudioIO:
         if eng.stats.in_peak > self.in_peak:
             self.in_peak = eng.stats.in_peak
 
-    # the callbacks (real-time thread: no locks, no waiting)
+    # the callbacks (PortAudio's real-time thread): they copy between preallocated rings and never wait on the
+    # worker. Not strictly lock-free: being Python they take the GIL, and engine.push wakes the worker with
+    # threading.Event.set(), which holds the Event's internal lock for a few instructions (never contended for
+    # long: the worker only holds it inside Event.wait/clear).
     def duplex(self, indata, outdata, frames, _time, status) -> None:
         self.callbacks += 1
         if status:
@@ -341,7 +347,7 @@ class _AudioIO:
 
 class LiveSession:
     """Stream(s) + engine. `start()` checks devices and settings before anything is built or started, so a bad
-    device fails fast with AudioError and leaves no thread behind; `stop()` always returns promptly (a stream
+    device fails fast with AudioDeviceError and leaves no thread behind; `stop()` always returns promptly (a stream
     PortAudio cannot close on a vanished device is abandoned after `close_timeout` seconds)."""
 
     STALL_S = 2.0  # no callback for this long while running → the device is gone
@@ -419,7 +425,7 @@ class LiveSession:
         try:
             same_api = self.input_device.hostapi == self.output_device.hostapi
             if self.duplex and not same_api:
-                raise AudioError(f"a duplex stream needs both devices on one host API "
+                raise AudioDeviceError(f"a duplex stream needs both devices on one host API "
                                  f"({self.input_device.hostapi} vs {self.output_device.hostapi})")
             if self.duplex if self.duplex is not None else same_api:  # one duplex stream: one clock, one callback
                 self.streams = [sd.Stream(device=(self.input_device.index, self.output_device.index),
@@ -429,11 +435,11 @@ class LiveSession:
                                                callback=io.input, **common),
                                 sd.OutputStream(device=self.output_device.index, channels=self.out_ch,
                                                 callback=io.output, **common)]
-        except AudioError:
+        except AudioDeviceError:
             raise
         except Exception as e:  # noqa: BLE001 - PortAudioError, ValueError
             self._close_streams()
-            raise AudioError(f"cannot open audio ({self.input_device.label} -> {self.output_device.label} at "
+            raise AudioDeviceError(f"cannot open audio ({self.input_device.label} -> {self.output_device.label} at "
                              f"{self.rate} Hz, block {self.block}): {str(e).splitlines()[0]}") from None
 
     # ------------------------------------------------------------------ control
@@ -442,7 +448,7 @@ class LiveSession:
         if self._running:
             return self
         self.error = None
-        self._resolve()  # AudioError before anything is built
+        self._resolve()  # AudioDeviceError before anything is built
         self.engine = self._build_engine()
         try:
             self._open_streams()
@@ -455,12 +461,12 @@ class LiveSession:
                 sys.setswitchinterval(self.switch_interval)
             for s in self.streams:
                 s.start()
-        except AudioError:
+        except AudioDeviceError:
             self.stop()
             raise
         except Exception as e:  # noqa: BLE001 - PortAudioError on start
             self.stop()
-            raise AudioError(f"cannot start audio: {str(e).splitlines()[0]}") from None
+            raise AudioDeviceError(f"cannot start audio: {str(e).splitlines()[0]}") from None
         return self
 
     @property
@@ -528,8 +534,6 @@ class LiveSession:
             self.error = "the audio stream stopped (device disconnected or sound server gone?)"
         elif now - self._last_cb_change > self.STALL_S:
             self.error = f"no audio callback for {now - self._last_cb_change:.1f} s (device disconnected?)"
-        elif self.engine is not None and self.engine.error is not None:
-            self.error = f"engine failed, now bypassed: {self.engine.error!r}"
 
     def status(self, reset_peaks: bool = True) -> SessionStatus:
         """A snapshot; levels are the highest block peak since the last status() (reset_peaks=False: peek)."""
@@ -545,6 +549,8 @@ class LiveSession:
             st.engine_latency_ms = eng.latency_ms
             st.rtf, st.hops = es.rtf, es.hops
             st.underruns, st.overruns, st.dry_hops = es.underruns, es.overruns, es.dry_hops
+            if eng.error is not None:  # live keeps playing (dry hops) and says so at once
+                st.model_error, st.model_errors = f"{type(eng.error).__name__}: {eng.error}", es.errors
             in_pk, out_pk = es.in_peak, es.out_peak
             if io is not None and self._running:
                 in_pk, out_pk = max(in_pk, io.in_peak), max(out_pk, io.out_peak)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cli import comma_list, ranged
 from live.bundle import Bundle
 from live.engine import StreamingEngine
 from live.preset import Preset, PRESET_DIR, list_presets, load_preset
@@ -38,17 +39,24 @@ def test_signal(seconds: float, rate: int) -> np.ndarray:
 
 
 def measure_rtf(bundle: Bundle, preset: Preset, x: np.ndarray, rate: int, block: int) -> dict:
-    warm = StreamingEngine(bundle, preset, rate)
+    # fail_fast: a figure measured over hops that went out dry (a model raising) would be a lie
+    warm = StreamingEngine(bundle, preset, rate, fail_fast=True)
     warm.process(x[: 3 * preset.hop * bundle.hop * rate // bundle.sample_rate])  # first runs allocate: not timed
-    e = StreamingEngine(bundle, preset, rate)
+    e = StreamingEngine(bundle, preset, rate, fail_fast=True)
+    hop_times = []
     t0 = time.perf_counter()
     for i in range(0, len(x), block):
+        before = e.stats.hops
         e.process(x[i:i + block])
+        if e.stats.hops > before:
+            hop_times.append(e.stats.last_hop_ms)
     wall = time.perf_counter() - t0
     hops = max(e.stats.hops, 1)
     hop_ms = 1000 * preset.hop * bundle.hop / bundle.sample_rate
+    p50, p99 = (np.percentile(hop_times, [50, 99]) if hop_times else (float("nan"),) * 2)
     return dict(rtf=wall / (len(x) / rate), hop_ms=hop_ms, per_hop_ms={k: v / hops for k, v in e.stats.total_ms.items()},
-                underruns=e.stats.underruns)
+                hop_p50_ms=float(p50), hop_p99_ms=float(p99), underruns=e.stats.underruns, errors=e.stats.errors,
+                dry_hops=e.stats.dry_hops)
 
 
 def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int, margin_ms: float = 0.0) -> float:
@@ -59,7 +67,7 @@ def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int, margi
     on = rate
     t = np.arange(n - on) / rate
     x[on:] = 0.5 * np.sin(2 * np.pi * 330 * t) * np.minimum(1, t / 0.002)
-    e = StreamingEngine(bundle, p, rate, margin_ms=margin_ms)
+    e = StreamingEngine(bundle, p, rate, margin_ms=margin_ms, fail_fast=True)
     y = np.concatenate([e.process(x[i:i + block]) for i in range(0, n, block)])
     env = np.convolve(np.abs(y), np.ones(48) / 48, mode="same")
     floor = np.max(env[: on // 2]) if on else 0.0
@@ -80,13 +88,15 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
                          crossfade=p.crossfade, rtf=round(r["rtf"], 3), latency_ms=round(lat, 1),
                          live_latency_ms=round(lat + 2000 * block / rate, 1),  # + input and output buffers
                          evals_per_hop=4 * n, **{f"{k}_ms": round(v, 2) for k, v in r["per_hop_ms"].items()},
-                         underruns=r["underruns"]))
+                         hop_p50_ms=round(r["hop_p50_ms"], 2), hop_p99_ms=round(r["hop_p99_ms"], 2),
+                         hop_budget_ms=round(r["hop_ms"], 2), underruns=r["underruns"], errors=r["errors"],
+                         dry_hops=r["dry_hops"]))
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
     cols = ["preset", "steps", "window", "hop", "crossfade", "rtf", "latency_ms", "live_latency_ms", "encode_ms",
-            "bridge_ms", "decode_ms"]
+            "bridge_ms", "decode_ms", "hop_p50_ms", "hop_p99_ms", "hop_budget_ms"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:
@@ -120,12 +130,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m live.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", action="append", default=None, help="preset name(s); default: all")
     ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
-    ap.add_argument("--steps", default=None, help="comma-separated step counts (default: the preset's, and 2,4)")
-    ap.add_argument("--rate", type=int, default=48_000, help="device sample rate")
-    ap.add_argument("--block", type=int, default=256)
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--margin-ms", type=float, default=40.0, help="live compute margin (as python -m live)")
+    ap.add_argument("--steps", type=comma_list(ranged(int, *Preset._RULES["steps"][1:])), default=None,
+                    help="comma-separated step counts (default: the preset's, and 2,4)")
+    ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=48_000, help="device sample rate")
+    ap.add_argument("--block", type=ranged(int, 1, 16384), default=256)
+    ap.add_argument("--seconds", type=ranged(float, 0.5, 3600), default=8.0)
+    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
+    ap.add_argument("--margin-ms", type=ranged(float, 0, 2000), default=40.0, help="live compute margin (as python -m live)")
     ap.add_argument("--provider", default="auto")
     ap.add_argument("--sweep", action="store_true", help="latency/cost sweep over window, hop and steps")
     ap.add_argument("--json", type=Path, default=None)
@@ -142,7 +153,7 @@ def main(argv=None) -> int:
     if a.sweep:
         base = presets[0]
         grid = [(w, h) for w in (16, 32, 64) for h in (4, 8, 16) if h + 2 <= w]
-        steps = [int(s) for s in (a.steps or "2,3,4").split(",")]
+        steps = a.steps or [2, 3, 4]
         for w, h in grid:
             p = dataclasses.replace(base, window=w, hop=h, crossfade=min(4, w - h))
             rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds, a.margin_ms)
@@ -152,7 +163,7 @@ def main(argv=None) -> int:
             print(f"plot → {a.plot}")
     else:
         for p in presets:
-            steps = sorted({p.steps, *(int(s) for s in a.steps.split(","))} if a.steps else {p.steps, 2, 4})
+            steps = sorted({p.steps, *a.steps} if a.steps else {p.steps, 2, 4})
             rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds, a.margin_ms)
         print_table(rows)
     if a.json:
@@ -164,4 +175,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+    from live.bundle import BundleError
+    from live.preset import PresetError
+
+    sys.exit(run_main(main, errors=(PresetError, BundleError)))

@@ -34,10 +34,10 @@ def make_session(path: Path, provider: str = "auto", threads: int = 2):
     want_cuda = provider == "cuda" or (provider == "auto" and not _CUDA_FAILED
                                        and "CUDAExecutionProvider" in ort.get_available_providers())
     if not want_cuda:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return _open(ort, path, so, ["CPUExecutionProvider"])
     ort.set_default_logger_severity(4)
     try:
-        sess = ort.InferenceSession(str(path), so, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        sess = _open(ort, path, so, ["CUDAExecutionProvider", "CPUExecutionProvider"])
     finally:
         ort.set_default_logger_severity(2)
     if sess.get_providers()[0] != "CUDAExecutionProvider":
@@ -47,12 +47,51 @@ def make_session(path: Path, provider: str = "auto", threads: int = 2):
     return sess
 
 
-class OnnxDenoiser:
-    """D(x, σ) on numpy: x [C, T] or [B, C, T] float32, σ a float."""
+def _open(ort, path: Path, so, providers: list[str]):
+    """An InferenceSession, or BundleError naming the file (a truncated or foreign file is not a traceback)."""
+    try:
+        return ort.InferenceSession(str(path), so, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BundleError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {reason[:200]})") from None
 
-    def __init__(self, session, name: str, info: dict):
+
+def check_io(session, path: Path, names: dict[str, int | None]) -> None:
+    """Each named input/output has rank 3 and, where the model fixes it, `names[n]` channels (the latent size)."""
+    shapes = {a.name: a.shape for a in list(session.get_inputs()) + list(session.get_outputs())}
+    for name, channels in names.items():
+        if name not in shapes:
+            raise BundleError(f"{path}: has no input or output named {name!r} (it has {', '.join(shapes)})")
+        shape = shapes[name]
+        if len(shape) != 3:
+            raise BundleError(f"{path}: {name!r} has shape {shape}, expected [batch, channels, time]")
+        if channels is not None and isinstance(shape[1], int) and shape[1] != channels:
+            raise BundleError(f"{path}: {name!r} has {shape[1]} channels but bundle.json says latent_dim {channels}")
+
+
+class OnnxDenoiser:
+    """D(x, σ) on numpy: x [C, T] or [B, C, T] float32, σ a float; in its own latent space (see to_own)."""
+
+    def __init__(self, session, name: str, info: dict, shared_mean=None, shared_std=None):
         self.session, self.name, self.info = session, name, info
         self.time_factor = int(info.get("time_factor", 1))
+        space = info.get("latent_space") or {"kind": "shared"}
+        self.space = space["kind"]
+        self.scale = self.shift = None  # own = scale·shared + shift (None: the shared space itself)
+        if self.space == "instrument":
+            m, s = np.asarray(space["mean"], np.float64), np.asarray(space["std"], np.float64)
+            if shared_mean is None or m.shape != np.shape(shared_mean):
+                raise BundleError(f"denoiser {name}: its latent statistics do not match the codec's latent size")
+            # z_shared = (z_raw − μ)/σ and z_own = (z_raw − μ_i)/σ_i  ⇒  z_own = (σ/σ_i)·z_shared + (μ − μ_i)/σ_i
+            self.scale = (np.asarray(shared_std) / s).astype(np.float32)[:, None]
+            self.shift = ((np.asarray(shared_mean) - m) / s).astype(np.float32)[:, None]
+
+    def to_own(self, z: np.ndarray) -> np.ndarray:
+        """Latents normalized with the codec's shared statistics → this instrument's normalized space."""
+        return z if self.scale is None else self.scale * z + self.shift
+
+    def from_own(self, z: np.ndarray) -> np.ndarray:
+        return z if self.scale is None else (z - self.shift) / self.scale
 
     def __call__(self, x: np.ndarray, sigma: float) -> np.ndarray:
         single = x.ndim == 2
@@ -74,19 +113,31 @@ class Bundle:
             self.meta = json.loads(f.read_text())
         except json.JSONDecodeError as e:
             raise BundleError(f"{f}: not valid JSON ({e})") from None
-        if self.meta.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"{f}: format {self.meta.get('format')!r}, expected {BUNDLE_FORMAT!r}")
-        c = self.meta["codec"]
-        self.sample_rate, self.hop, self.latent_dim = int(c["sample_rate"]), int(c["hop_length"]), int(c["latent_dim"])
-        self.encoder_context = int(c["encoder"]["context_samples"])
-        self.decoder_context = int(c["decoder"]["context_frames"])
-        self.silence_latent = np.asarray(c["silence_latent"], dtype=np.float32)
+        if not isinstance(self.meta, dict) or self.meta.get("format") != BUNDLE_FORMAT:
+            got = self.meta.get("format") if isinstance(self.meta, dict) else type(self.meta).__name__
+            raise BundleError(f"{f}: format {got!r}, expected {BUNDLE_FORMAT!r}")
+        try:  # a hand-edited or truncated bundle.json names the field it lacks, not a KeyError
+            c = self.meta["codec"]
+            self.sample_rate, self.hop, self.latent_dim = int(c["sample_rate"]), int(c["hop_length"]), int(c["latent_dim"])
+            self.encoder_context = int(c["encoder"]["context_samples"])
+            self.decoder_context = int(c["decoder"]["context_frames"])
+            self.silence_latent = np.asarray(c["silence_latent"], dtype=np.float32)
+            files = [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in self.meta["instruments"].values()]
+        except KeyError as e:
+            raise BundleError(f"{f}: missing field {e.args[0]!r}; re-export the bundle (python -m export.onnx)") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise BundleError(f"{f}: malformed field ({e})") from None
+        if self.silence_latent.shape != (self.latent_dim,):
+            raise BundleError(f"{f}: silence_latent has shape {self.silence_latent.shape}, latent_dim is {self.latent_dim}")
         self.provider, self.threads = provider, threads
-        for needed in [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in self.meta["instruments"].values()]:
+        for needed in files:
             if not (self.folder / needed).is_file():
                 raise BundleError(f"{self.folder}: {needed} is missing")
-        self._enc = make_session(self.folder / c["encoder"]["file"], provider, threads)
-        self._dec = make_session(self.folder / c["decoder"]["file"], provider, threads)
+        enc_path, dec_path = self.folder / c["encoder"]["file"], self.folder / c["decoder"]["file"]
+        self._enc = make_session(enc_path, provider, threads)
+        check_io(self._enc, enc_path, {"audio": 1, "latents": self.latent_dim})
+        self._dec = make_session(dec_path, provider, threads)
+        check_io(self._dec, dec_path, {"latents": self.latent_dim, "audio": 1})
         self._denoisers: dict[str, OnnxDenoiser] = {}
 
     @property
@@ -106,9 +157,21 @@ class Bundle:
             raise BundleError(f"no instrument {name!r} in {self.folder}; it has: {', '.join(self.instruments)}")
         if name not in self._denoisers:
             info = self.meta["instruments"][name]
-            self._denoisers[name] = OnnxDenoiser(make_session(self.folder / info["file"], self.provider, self.threads),
-                                                 name, info)
+            path = self.folder / info["file"]
+            session = make_session(path, self.provider, self.threads)
+            check_io(session, path, {"x": self.latent_dim, "denoised": self.latent_dim})
+            norm = self.meta["codec"].get("normalization") or {}
+            self._denoisers[name] = OnnxDenoiser(session, name, info, norm.get("mean"), norm.get("std"))
         return self._denoisers[name]
+
+    def transfer(self, z: np.ndarray, source: str, target: str, sigma_max: float, steps: int,
+                 sigma_min: float = 1e-3, rho: float = 7.0) -> np.ndarray:
+        """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
+        ODE to σmax, down the target's, out of the target's space (identity moves for shared statistics)."""
+        from core.sampling import bridge
+
+        src, tgt = self.denoiser(source), self.denoiser(target)
+        return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho)))
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
         """Samples [N] (N a multiple of the hop) → normalized latents [C, N/hop]."""

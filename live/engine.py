@@ -22,12 +22,73 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.sampling import bridge
 from live.bundle import Bundle
 from live.preset import Preset, PresetError
 from live.rings import History, RingBuffer
 
 LIVE_PARAMS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass", "sigma_min", "rho")
+GATE_THRESHOLD_DB = -55.0  # input RMS (dBFS, over 160-sample blocks) below which the wet path is turned down
+GATE_RATIO = 4.0  # below the threshold, each dB less input gives GATE_RATIO dB less wet (a downward expander)
+GATE_RELEASE_MS = 60.0  # the gate closes this slowly (it opens at once), so note tails are not chopped
+DC_CUTOFF_HZ = 20.0  # the decoder's output is high-passed here: the codec leaves a small DC offset
+
+
+class EngineError(RuntimeError):
+    """A model failed inside the engine while it was asked to fail loudly (offline rendering)."""
+
+
+class DCBlocker:
+    """y[n] = x[n] − x[n−1] + R·y[n−1] (one-pole high-pass), state kept across calls: chunking never changes y."""
+
+    def __init__(self, sample_rate: int, cutoff_hz: float = DC_CUTOFF_HZ, piece: int = 1024):
+        self.R = float(np.exp(-2 * np.pi * cutoff_hz / sample_rate))
+        self.x1 = self.y1 = 0.0
+        self.piece = piece  # closed form per piece; R^-piece stays far from overflow
+        k = np.arange(piece)
+        self._up, self._down = self.R ** (-k.astype(np.float64)), self.R ** k.astype(np.float64)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        out = np.empty_like(x)
+        for i in range(0, len(x), self.piece):
+            seg = x[i:i + self.piece]
+            n = len(seg)
+            d = np.diff(seg, prepend=self.x1)  # x[n] − x[n−1]
+            # y[n] = R^(n+1)·y[−1] + Σ_{k≤n} R^(n−k)·d[k]
+            y = self._down[:n] * (self.R * self.y1 + np.cumsum(d * self._up[:n]))
+            out[i:i + n] = y
+            self.x1, self.y1 = float(seg[-1]), float(y[-1])
+        return out.astype(np.float32)
+
+
+class InputGate:
+    """The wet path's level follows the input's: a downward expander keyed by the dry input's RMS per block.
+
+    Gain per block of `block` samples: 1 at or above the threshold, (rms/threshold)^(ratio−1) below (so digital
+    silence gives exactly 0); it opens at once and closes with `release_ms`; linear between block centres.
+    """
+
+    def __init__(self, sample_rate: int, threshold_db: float = GATE_THRESHOLD_DB, ratio: float = GATE_RATIO,
+                 release_ms: float = GATE_RELEASE_MS, block: int = 160):
+        self.block, self.threshold = block, 10 ** (threshold_db / 20)
+        self.ratio = ratio
+        self.fall = float(np.exp(-block / (release_ms * 1e-3 * sample_rate)))  # per-block release factor
+        self.g = 1.0  # the last block's gain
+
+    def __call__(self, dry: np.ndarray) -> np.ndarray:
+        n = len(dry) // self.block * self.block
+        rms = np.sqrt(np.mean(np.asarray(dry[:n], np.float64).reshape(-1, self.block) ** 2, axis=1))
+        target = np.minimum(1.0, (rms / self.threshold) ** (self.ratio - 1))
+        gains = np.empty(len(target))
+        g = self.g
+        for i, t in enumerate(target):  # a handful of blocks per hop
+            g = t if t >= g else max(t, g * self.fall)
+            gains[i] = g
+        prev, self.g = self.g, g
+        knots = np.concatenate([[prev], gains])
+        pos = np.concatenate([[-0.5], np.arange(len(gains)) + 0.5]) * self.block
+        curve = np.interp(np.arange(len(dry)), pos, knots)
+        return curve.astype(np.float32)
 
 
 @dataclass
@@ -38,6 +99,7 @@ class EngineStats:
     overruns: int = 0  # input ring full (samples dropped; counted by the callback)
     output_overruns: int = 0  # output ring full (counted by the worker)
     errors: int = 0  # hops that failed inside a model (output dry; see StreamingEngine.error)
+    gated_hops: int = 0  # hops whose wet path the input gate turned down (quiet input)
     last_hop_ms: float = 0.0
     rtf: float = 0.0  # compute time / audio time, smoothed
     in_peak: float = 0.0
@@ -79,7 +141,12 @@ def _holdback(sr_in: int, sr_out: int, quality: str, chunk: int) -> int:
 
 class StreamingEngine:
     def __init__(self, bundle: Bundle, preset: Preset, device_rate: int | None = None, margin_ms: float = 0.0,
-                 resample_quality: str = "LQ", input_gain: float = 1.0, bypass: bool = False):
+                 resample_quality: str = "LQ", input_gain: float = 1.0, bypass: bool = False,
+                 fail_fast: bool = False, gate_threshold_db: float | None = GATE_THRESHOLD_DB,
+                 dc_cutoff_hz: float | None = DC_CUTOFF_HZ):
+        """fail_fast: a model error raises EngineError (offline rendering) instead of sending the hop out dry
+        (live, where the audio must go on). gate_threshold_db / dc_cutoff_hz: None turns the input gate / the
+        DC blocker on the wet path off."""
         preset.validate(bundle.instruments, max(bundle.denoiser(n).time_factor for n in (preset.source, preset.target)))
         self.bundle, self.preset = bundle, preset
         self.sr, self.hop = bundle.sample_rate, bundle.hop
@@ -90,6 +157,9 @@ class StreamingEngine:
                            sigma_min=preset.sigma_min, rho=preset.rho)
         self._pending: dict = {}
         self._lock = threading.Lock()
+        self.fail_fast = fail_fast
+        self.gate = InputGate(bundle.sample_rate, gate_threshold_db) if gate_threshold_db is not None else None
+        self.dc_blocker = DCBlocker(bundle.sample_rate, dc_cutoff_hz) if dc_cutoff_hz else (lambda w: w)
         hop, H, C, W = self.hop, self.H, self.C, self.W
         self.enc_ctx = -(-bundle.encoder_context // hop) * hop  # whole frames of left context
         self.dec_ctx = bundle.decoder_context
@@ -167,8 +237,8 @@ class StreamingEngine:
     # ------------------------------------------------------------------ one hop
     def _bridge(self, window: np.ndarray) -> np.ndarray:
         p = self.params
-        src, tgt = self.bundle.denoiser(p["source"]), self.bundle.denoiser(p["target"])
-        return bridge(window, src, tgt, float(p["sigma_max"]), int(p["steps"]), float(p["sigma_min"]), float(p["rho"]))
+        return self.bundle.transfer(window, p["source"], p["target"], p["sigma_max"], p["steps"], p["sigma_min"],
+                                    p["rho"])
 
     def _ramp(self, start: float, stop: float, n: int) -> np.ndarray:
         """Linear ramp over n samples: gain and dry/wet changes glide across a hop instead of stepping."""
@@ -216,9 +286,13 @@ class StreamingEngine:
         wet = None
         if mix > 0 or self._mix > 0:
             try:
-                wet = self.bundle.decode(self.committed.get(t - H - self.dec_ctx, t))[-n:]
+                wet = self.dc_blocker(self.bundle.decode(self.committed.get(t - H - self.dec_ctx, t))[-n:])
             except Exception as e:  # noqa: BLE001
                 mix, _ = 0.0, self._fail(e)
+        if wet is not None and self.gate is not None:
+            g = self.gate(dry)
+            self.stats.gated_hops += int(g.min() < 0.5)
+            wet = wet * g
         if wet is None:
             out, self._mix = dry, 0.0
         else:
@@ -239,11 +313,14 @@ class StreamingEngine:
     def _fail(self, e: Exception) -> bool:
         self.error = e
         self.stats.errors += 1
+        if self.fail_fast:
+            raise EngineError(f"a model failed at hop {self.stats.hops}: {type(e).__name__}: {e}") from e
         return True
 
     # ------------------------------------------------------------------ stream plumbing
     def push(self, block: np.ndarray) -> None:
-        """Audio callback side: queue device-rate input (mono float32)."""
+        """Audio callback side: queue device-rate input (mono float32). Takes no lock of the engine's; waking
+        the worker (Event.set) holds the Event's own lock for a few instructions."""
         x = np.asarray(block, dtype=np.float32).reshape(-1)
         if x.size:  # reductions only: nothing allocated per block
             self.stats.in_peak = float(max(x.max(), -x.min()))

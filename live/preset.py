@@ -106,7 +106,7 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise PresetError(f"{p}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    missing = [k for k in ("name", "source", "target") if k not in data]
+    missing = [k for k in ("name", "source", "target", "sigma_max") if k not in data]
     if missing:
         raise PresetError(f"{p}: missing field(s) {', '.join(missing)}")
     preset = Preset(**data)
@@ -115,11 +115,35 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
 
 
 def list_presets(preset_dir: Path = PRESET_DIR) -> list[Preset]:
-    return [load_preset(p) for p in sorted(Path(preset_dir).glob("*.json"))]
+    """Every preset in the folder; the first bad one raises (see scan_presets to keep going)."""
+    good, bad = scan_presets(preset_dir)
+    if bad:
+        raise bad[0]
+    return good
+
+
+def scan_presets(preset_dir: Path = PRESET_DIR) -> tuple[list[Preset], list[PresetError]]:
+    """(the valid presets, one PresetError per bad file); PresetError when the folder does not exist."""
+    preset_dir = Path(preset_dir)
+    if not preset_dir.is_dir():
+        raise PresetError(f"{preset_dir}: no such preset folder")
+    good, bad = [], []
+    for f in sorted(preset_dir.glob("*.json")):
+        try:
+            good.append(load_preset(f, preset_dir))
+        except PresetError as e:
+            bad.append(e)
+    return good, bad
 
 
 def main(argv=None) -> int:
-    """python -m live.preset: list the presets and the instruments of their bundles."""
+    """python -m live.preset: list the presets and the instruments of their bundles; exit 1 if any is bad."""
+    from core.cli import run_main
+
+    return run_main(_main, argv, errors=(PresetError,))
+
+
+def _main(argv=None) -> int:
     import argparse
     import sys
 
@@ -128,21 +152,26 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m live.preset", description="List presets and instruments.")
     ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
     a = ap.parse_args(argv)
-    try:
-        presets = list_presets(a.preset_dir)
-    except PresetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    presets, bad = scan_presets(a.preset_dir)
+    if not presets and not bad:
+        raise PresetError(f"{a.preset_dir}: no presets (*.json) in this folder")
     bundles = {}
     for p in presets:
         print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} steps {p.steps}  "
               f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
         bundles.setdefault(p.bundle_path(), p)
+    broken = 0
     for path in bundles:
         try:
             print(f"\ninstruments in {path}: {', '.join(Bundle(path, provider='cpu', threads=1).instruments)}")
         except BundleError as e:
-            print(f"\n{path}: {e}")
+            broken += 1
+            print(f"error: {e}", file=sys.stderr)
+    for e in bad:
+        print(f"error: {e}", file=sys.stderr)
+    if bad or broken:
+        print(f"{len(bad)} bad preset(s), {broken} unusable bundle(s)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -24,3 +24,15 @@ def tiny_preset(tiny_bundle):
 
     return Preset(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2, window=16, hop=4,
                   crossfade=2, bundle=str(tiny_bundle))
+
+
+@pytest.fixture
+def preset_file(tmp_path, tiny_bundle):
+    """The tiny preset as a JSON file in tmp_path/presets (what the command-line tools take)."""
+    import json
+
+    p = tmp_path / "presets" / "alpha-to-beta.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps(dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2,
+                                 window=16, hop=4, crossfade=2, bundle=str(tiny_bundle))))
+    return p

@@ -4,7 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def make_tiny_bundle(folder: Path, instruments=("alpha", "beta"), latent_dim: int = 8, seed: int = 0) -> Path:
+def make_tiny_bundle(folder: Path, instruments=("alpha", "beta"), latent_dim: int = 8, seed: int = 0,
+                     spaces: dict | None = None) -> Path:
+    """spaces: instrument → latent_space record (default shared) stored in its denoiser file, as
+    `python -m train.denoiser --stats instrument` does."""
     import torch
 
     from core.codec import Codec
@@ -24,8 +27,11 @@ def make_tiny_bundle(folder: Path, instruments=("alpha", "beta"), latent_dim: in
         with torch.no_grad():
             for p in m.parameters():  # non-zero output layers: instruments really differ
                 p.add_(0.1 * torch.randn_like(p))
+        info = {"steps": 0}
+        if spaces and name in spaces:
+            info["latent_space"] = spaces[name]
         save_atomic(dict(format=MODEL_FORMAT, instrument=name, config=m.config, sigma_data=1.0,
-                         state_dict=m.state_dict(), train_info={"steps": 0}), folder / f"{name}.pt")
+                         state_dict=m.state_dict(), train_info=info), folder / f"{name}.pt")
         files.append(folder / f"{name}.pt")
     export_bundle(files, folder / "bundle")
     return folder / "bundle"

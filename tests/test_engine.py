@@ -26,6 +26,21 @@ def _stream(engine, x, blocks):
     return np.concatenate(out)
 
 
+@pytest.fixture(autouse=True)
+def models_must_run(monkeypatch):
+    """Every test here claims something about output the models made: a model error (a dry hop) fails it."""
+    failures = []
+    fail = StreamingEngine._fail
+
+    def record(self, e):
+        failures.append(e)
+        return fail(self, e)
+
+    monkeypatch.setattr(StreamingEngine, "_fail", record)
+    yield
+    assert not failures, f"a model failed during the test (its hops went out dry): {failures[0]!r}"
+
+
 @pytest.fixture(scope="module")
 def bundle(tiny_bundle):
     return Bundle(tiny_bundle, provider="cpu", threads=1)
@@ -35,13 +50,17 @@ def bundle(tiny_bundle):
 def test_output_is_the_same_whatever_the_block_sizes(bundle, tiny_preset, rate):
     x = _tone(1.5, rate) + 0.05 * np.random.default_rng(0).normal(size=int(1.5 * rate)).astype(np.float32)
     rand = list(np.random.default_rng(1).integers(1, 3000, size=400))
-    outs = [_stream(StreamingEngine(bundle, tiny_preset, rate), x, b) for b in ([64], [4096], rand)]
+    engines = [StreamingEngine(bundle, tiny_preset, rate) for _ in range(3)]
+    outs = [_stream(e, x, b) for e, b in zip(engines, ([64], [4096], rand))]
     assert np.abs(outs[0]).max() > 1e-3
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], outs[2])
-    # and the offline "as live" render is that same stream
-    np.testing.assert_array_equal(render_array(x, rate, lambda r: StreamingEngine(bundle, tiny_preset, r), 777,
-                                               keep_latency=True)[: len(outs[0])], outs[0])
+    # and the offline "as live" render (not primed: a live stream starts from silence) is that same stream
+    y, e = render_array(x, rate, lambda r: StreamingEngine(bundle, tiny_preset, r), 777, keep_latency=True,
+                        prime=False)
+    np.testing.assert_array_equal(y[: len(outs[0])], outs[0])
+    for e in engines + [e]:  # the models ran: no hop went out dry
+        assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0
 
 
 def test_streamed_latents_equal_whole_file_latents(bundle, tiny_preset):
@@ -57,7 +76,7 @@ def test_streamed_latents_equal_whole_file_latents(bundle, tiny_preset):
 def test_chunked_decoding_adds_no_seams(bundle, tiny_preset):
     """The wet output is exactly the decoding of the committed latent sequence as a whole."""
     p = dataclasses.replace(tiny_preset, dry_wet=1.0)
-    e = StreamingEngine(bundle, p, 24_000)
+    e = StreamingEngine(bundle, p, 24_000, gate_threshold_db=None, dc_cutoff_hz=None)  # the decoder's own output
     x = _tone(1.0, 24_000, 440)
     y = _stream(e, x, [512])
     k_end = e.committed.end
@@ -104,6 +123,7 @@ def _assert_no_clicks(e, y):
 def test_no_clicks_at_window_boundaries_for_a_steady_tone(bundle, tiny_preset):
     e = StreamingEngine(bundle, tiny_preset, 24_000)
     _assert_no_clicks(e, _stream(e, _tone(3.0, 24_000, 261.6), [256]))
+    assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0
 
 
 @pytest.mark.parametrize("change", [dict(sigma_max=40.0), dict(target="alpha"), dict(steps=4, sigma_max=0.5)])
@@ -157,15 +177,6 @@ def test_bypass_and_dry_wet_zero_give_the_delayed_input(bundle, tiny_preset):
 
 
 # ------------------------------------------------------------------ rendering and bad input
-@pytest.fixture
-def preset_file(tmp_path, tiny_bundle):
-    p = tmp_path / "presets" / "alpha-to-beta.json"
-    p.parent.mkdir()
-    p.write_text(json.dumps(dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2,
-                                 window=16, hop=4, crossfade=2, bundle=str(tiny_bundle))))
-    return p
-
-
 def test_render_files_at_any_rate_and_channel_count(tmp_path, preset_file):
     import soundfile as sf
 
@@ -177,7 +188,7 @@ def test_render_files_at_any_rate_and_channel_count(tmp_path, preset_file):
     for mode in ("as-live", "offline"):
         seen = []
         out = tmp_path / f"out-{mode}.flac"
-        render_file(tmp_path / "in.ogg", out, preset, mode=mode, progress=seen.append, threads=1)
+        render_file(tmp_path / "in.ogg", out, preset, mode=mode, progress=seen.append, threads=1)  # raises on a model error
         y, sr = sf.read(out)
         assert sr == 44_100 and y.ndim == 1 and abs(len(y) - 44_100) < 10
         assert np.isfinite(y).all() and np.abs(y).max() > 1e-4
@@ -299,6 +310,7 @@ def test_shipped_presets_cover_every_pair_and_run():
         e = StreamingEngine(b, p, 48_000)
         y = e.process(_tone(0.5, 48_000, 440))
         assert np.isfinite(y).all()
+        assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0, (p.name, e.error)
 
 
 @needs_shipped
@@ -309,3 +321,4 @@ def test_no_clicks_with_the_shipped_models():
     p = load_preset("violin-to-flute")
     e = StreamingEngine(b, p, 24_000)
     _assert_no_clicks(e, _stream(e, _tone(3.0, 24_000, 392.0), [512]))
+    assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0

@@ -235,3 +235,20 @@ def test_render_a_file_through_the_panel(panel, qtbot, tmp_path):
     assert out.is_file() and sf.info(str(out)).frames > 0
     assert panel.render_progress.value() == 100
     assert seen == sorted(seen) and seen[-1] == 100
+
+
+def test_a_model_error_is_shown_at_once_while_the_audio_goes_on(panel):
+    from live.audio import SessionStatus
+
+    class PlayingWithAFailingModel:
+        def status(self, reset_peaks=True):
+            return SessionStatus(running=True, model_error="RuntimeError: the model exploded", model_errors=3)
+
+        def stop(self):
+            raise AssertionError("a model error must not stop the audio")
+
+    session = panel.session = PlayingWithAFailingModel()
+    panel._poll()
+    assert panel.session is session  # still playing (dry hops) …
+    assert "exploded" in panel.status_label.text() and "3 hops" in panel.status_label.text()  # … and said at once
+    panel.session = None

@@ -35,7 +35,7 @@ class JackServer:
             pytest.skip("jackd is not installed (apt install jackd2) - no PortAudio device to test with")
         try:
             audio._sd()
-        except audio.AudioError as e:
+        except audio.AudioDeviceError as e:
             pytest.skip(str(e))
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
         self.log = open(self.log_path, "wb")

@@ -11,8 +11,13 @@ torch = pytest.importorskip("torch")
 from core.instruments import INSTRUMENTS, get_instrument  # noqa: E402
 from train import corpus  # noqa: E402
 
-needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not any(
-    Path(p).is_file() for p in corpus.SOUNDFONT_CANDIDATES), reason="fluidsynth + fluid-soundfont-gm not installed")
+def _have_fonts(*names) -> bool:
+    return shutil.which("fluidsynth") is not None and all(
+        any(Path(p).is_file() for p in corpus.SOUNDFONTS[n].paths) for n in names)
+
+
+needs_fluidsynth = pytest.mark.skipif(not _have_fonts("fluidr3"), reason="fluidsynth + fluid-soundfont-gm not installed")
+needs_all_fonts = pytest.mark.skipif(not _have_fonts(*corpus.SOUNDFONTS), reason="the Debian soundfonts are not installed")
 
 
 def test_splits_are_disjoint_by_chorale_and_deterministic():
@@ -22,12 +27,29 @@ def test_splits_are_disjoint_by_chorale_and_deterministic():
     assert a == b
     counts = {s: sum(v == s for v in a.values()) for s in corpus.SPLITS}
     assert counts["train"] > 300 and counts["valid"] > 30 and counts["test"] > 30
-    jobs = corpus.plan_render(Path("/tmp/x"), ["violin", "flute", "cello"], (20, 5, 5), 2, 0, Path("sf2"))
+    fonts = {"violin": ["fluidr3", "csound"], "flute": ["fluidr3"], "cello": ["fluidr3"]}
+    jobs = corpus.plan_render(Path("/tmp/x"), ["violin", "flute", "cello"], (20, 5, 5), 2, 0, fonts, "timgm6mb")
     by_chorale = {}
     for j in jobs:
-        by_chorale.setdefault(j["chorale"], set()).add(j["split"])
-        assert a[j["chorale"]] == j["split"]
+        split = "test" if j["split"] == corpus.HELDOUT else j["split"]
+        by_chorale.setdefault(j["chorale"], set()).add(split)
+        assert a[j["chorale"]] == split
+        # the held-out font renders only the held-out split, and nothing else is rendered with it
+        assert (j["font"] == "timgm6mb") == (j["split"] == corpus.HELDOUT)
     assert all(len(s) == 1 for s in by_chorale.values())
+    n = {(i, s): sum(j["instrument"] == i and j["split"] == s for j in jobs) for i in fonts for s in ("train", "heldout")}
+    assert n["violin", "train"] == 2 * 20 * 2 and n["flute", "train"] == 20 * 2 and n["flute", "heldout"] == 5 * 2
+    assert len({j["out"] for j in jobs}) == len(jobs)  # one file per render
+
+
+@needs_all_fonts
+def test_a_training_font_that_shares_the_held_out_fonts_samples_is_measured_as_such():
+    # sf_GMbank (csound) reuses TimGM6mb's cello samples but not its flute: the probe must see both facts,
+    # or the held-out split would secretly be a training font
+    cello = corpus.shared_fonts(get_instrument("cello"), ["fluidr3", "csound"], "timgm6mb")
+    flute = corpus.shared_fonts(get_instrument("flute"), ["fluidr3", "csound"], "timgm6mb")
+    assert cello["csound"] >= corpus.SHARED_SAMPLES_CORR > cello["fluidr3"]
+    assert flute["csound"] < corpus.SHARED_SAMPLES_CORR and flute["fluidr3"] < corpus.SHARED_SAMPLES_CORR
 
 
 def test_every_voice_fits_every_instrument_range():
@@ -50,7 +72,7 @@ def test_rendered_notes_sit_in_the_instrument_range(name, tmp_path):
     path = corpus.chorale_paths()[3]
     notes = corpus.fit_to_range(corpus.chorale_voices(path)[1][:10], inst)
     rng = np.random.default_rng(0)
-    audio = corpus.render_midi(corpus.performance_midi(notes, inst, rng, 90.0), corpus.find_soundfont())
+    audio = corpus.render_midi(corpus.performance_midi(notes, inst, rng, 90.0), corpus.find_soundfont("fluidr3"))
     _, pitch, conf, _ = pesto.predict(torch.from_numpy(audio), corpus.SAMPLE_RATE, convert_to_freq=False)
     voiced = pitch.numpy()[conf.numpy() > 0.8]
     assert len(voiced) > 50
@@ -96,7 +118,8 @@ def tiny_corpus(tmp_path_factory):
     if shutil.which("fluidsynth") is None:
         pytest.skip("fluidsynth not installed")
     root = tmp_path_factory.mktemp("corpus")
-    corpus.render_corpus(root, ["violin", "flute"], per_split=(2, 1, 1), workers=1)
+    corpus.render_corpus(root, ["violin", "flute"], per_split=(2, 1, 1), workers=1, fonts=["fluidr3"],
+                         heldout=None)
     return root
 
 
@@ -170,6 +193,31 @@ def test_resuming_gives_the_same_next_step_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(a["ema"][k], b["ema"][k]), k
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (runs where a GPU is lent)")
+def test_the_trainers_run_on_cuda_including_validation(tmp_path):
+    """The denoiser trainer's first validation once built σ on the CPU ("Expected all tensors to be on the same
+    device"): a few steps with a validation on CUDA."""
+    from train import denoiser as den_train
+
+    _toy_latent_setup(tmp_path)
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "lat" / "alpha" / "valid.npz", **{f"{i:05d}_+0": rng.normal(size=(8, 40)).astype(np.float16)
+                                                          for i in range(2)})
+    args = _den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 6)
+    args.valid_every, args.device = 3, "cuda"
+    state = den_train.train(args)
+    assert state.step == 6 and any("valid" in h for h in state.history)
+
+
+def test_validation_by_band_follows_the_datas_device_and_dtype():
+    from core.denoiser import EDMDenoiser, denoiser_config
+    from train.denoiser import validation_by_band
+
+    m = EDMDenoiser(denoiser_config(latent_dim=4, channels=(8, 8), blocks=1, emb_dim=8)).double()
+    v = validation_by_band(m, torch.randn(2, 4, 16, dtype=torch.float64))  # σ built as float32 once failed here
+    assert len(v) > 0 and all(np.isfinite(list(v.values())))
+
+
 def test_training_refuses_missing_inputs_clearly(tmp_path):
     from train import denoiser as den_train
 
@@ -216,3 +264,15 @@ def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     codec_train.train(args)
     ck = torch.load(tmp_path / "adv" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 3 and ck["opt_d"]["state"]  # the discriminator took optimizer steps
+    # fp16 files to resume from in a later session: the codec and, beside it, its discriminator
+    codec_train.export_codec(tmp_path / "adv" / "last.pt", tmp_path / "wip.pt", with_disc=True)
+    assert codec_train.disc_path(tmp_path / "wip.pt").is_file()
+    args2 = codec_train.build_parser().parse_args(
+        ["--corpus", str(tiny_corpus), "--run", str(tmp_path / "adv2"), "--n-filters", "2", "--dimension", "8",
+         "--batch", "2", "--steps", "3", "--segment", "0.27", "--adv-start", "1", "--init", str(tmp_path / "wip.pt")])
+    codec_train.train(args2)  # already at step 3: saves at once, with the loaded discriminator
+    ck2 = torch.load(tmp_path / "adv2" / "last.pt", weights_only=False)
+    assert ck2["state"]["step"] == 3
+    for k, v in ck["disc"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(ck2["disc"][k], v.half().float(), rtol=0, atol=0)

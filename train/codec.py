@@ -16,11 +16,17 @@ import torch
 from tqdm import tqdm
 
 from core.codec import Codec
-from train.common import (AudioPool, Clock, TrainState, corpus_files, load_training, progress_bar,
+from train.common import (AudioPool, Clock, TrainState, corpus_files, hardware, load_training, progress_bar,
                           reseed_rank, save_training, setup_runtime, wrap_ddp, keep_going)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
+DISC_FORMAT = "timbre-codec-discriminator/1"
+
+
+def disc_path(codec_file: Path) -> Path:
+    """Where a codec file's discriminator lives (beside it), for resuming adversarial training from fp16 files."""
+    return Path(codec_file).with_name(Path(codec_file).stem + ".disc.pt")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this much wall time (this run)")
-    ap.add_argument("--adv-start", type=int, default=20_000, help="step at which the discriminator joins")
+    ap.add_argument("--adv-start", type=int, default=3_000,
+                    help="step at which the discriminator joins (after a short reconstruction-only warm-up: "
+                         "without it this codec smears harmonics under a noise floor)")
+    ap.add_argument("--augment", type=float, default=0.5,
+                    help="probability of each microphone effect (room, EQ tilt, noise) per crop; 0: clean crops")
     ap.add_argument("--mel-weight", type=float, default=1.0)
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
@@ -80,8 +90,15 @@ def train(args) -> Codec:
         codec.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("latent_")}, strict=False)
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
+        disc_file = disc_path(args.init)
+        if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
+            from core.io import load_checkpoint
+
+            disc.load_state_dict({k: v.float() for k, v in load_checkpoint(disc_file, DISC_FORMAT)["disc"].items()})
         if rt.main:
-            print(f"initialized from {args.init} (step {state.step}; optimizer state starts fresh)")
+            print(f"initialized from {args.init} (step {state.step}; "
+                  f"{'discriminator from ' + str(disc_file) if disc_file.is_file() else 'fresh discriminator'}; "
+                  f"optimizer state starts fresh)")
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
@@ -91,13 +108,14 @@ def train(args) -> Codec:
         if rt.main:
             codec.train_info = dict(steps=state.step, wall_seconds=round(state.wall_seconds, 1),
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
-                                    device=str(rt.device), world=rt.world, segment=seg, batch=args.batch)
+                                    device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
+                                    batch=args.batch, augment=args.augment, adv_start=args.adv_start)
             save_training(last, FORMAT, state, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
     while keep_going(state.step, args.steps, deadline, rt):
-        x = pool.crops(args.batch, seg, gen).to(rt.device)
+        x = pool.crops(args.batch, seg, gen, args.augment, codec.sample_rate).to(rt.device)
         y = model(x)[..., : x.shape[-1]]
         l_time = (y - x).abs().mean()
         l_mel = mel(y, x)
@@ -142,11 +160,11 @@ def train(args) -> Codec:
 def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: float = 6.0, max_files: int = 3,
                    instruments: list[str] | None = None) -> dict:
     """Round trip on held-out audio: mel distance, SI-SDR and pitch accuracy (PESTO, ±50 cents on frames voiced in
-    both; evaluation.pitch) per instrument and overall."""
+    both; core.pitch) per instrument and overall."""
     import numpy as np
 
     from core.audio import load_audio
-    from evaluation.pitch import PitchTracker, melody_score
+    from core.pitch import PitchTracker, melody_score
 
     tracker = PitchTracker()
 
@@ -170,9 +188,10 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
                 per_instrument=per)
 
 
-def export_codec(training_checkpoint: Path, out: Path, half: bool = True) -> Codec:
-    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint."""
-    from core.io import load_checkpoint
+def export_codec(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
+    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint;
+    with_disc: the discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
+    from core.io import load_checkpoint, save_atomic
 
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
@@ -183,6 +202,10 @@ def export_codec(training_checkpoint: Path, out: Path, half: bool = True) -> Cod
                             last=ck["state"]["history"][-1] if ck["state"]["history"] else None,
                             args={k: str(v) for k, v in (ck.get("args") or {}).items()})
     codec.save(out, half=half)
+    if with_disc:
+        save_atomic(dict(format=DISC_FORMAT, step=ck["state"]["step"],
+                         disc={k: v.half() if half and v.is_floating_point() else v for k, v in ck["disc"].items()}),
+                    disc_path(out))
     return codec
 
 
@@ -190,6 +213,8 @@ def main(argv=None) -> int:
     ap = build_parser()
     ap.add_argument("--export", type=Path, default=None, metavar="CODEC_FILE",
                     help="do not train: write RUN/last.pt as a codec file (fp16) to this path")
+    ap.add_argument("--with-disc", action="store_true",
+                    help="with --export: also write the discriminator beside the codec file (to resume from it)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="CODEC_FILE",
                     help="do not train: score this codec file's round trip on the test split and store the figures")
     args = ap.parse_args(argv)
@@ -205,7 +230,7 @@ def main(argv=None) -> int:
             print(f"  {inst:12s} mel {v['mel']:.3f}  SI-SDR {v['si_sdr']:6.1f} dB  pitch {100 * v['pitch']:.1f}%")
         return 0
     if args.export:
-        export_codec(args.run / "last.pt", args.export)
+        export_codec(args.run / "last.pt", args.export, with_disc=args.with_disc)
         print(f"codec file → {args.export}")
         return 0
     codec = train(args)
@@ -214,4 +239,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

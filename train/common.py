@@ -11,6 +11,7 @@ import torch
 
 from core.audio import load_audio
 from core.io import load_checkpoint, save_atomic
+from core.manifest import corpus_files  # noqa: F401 - re-exported for the trainers
 
 
 # ---------------------------------------------------------------- devices and torchrun
@@ -45,6 +46,13 @@ def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
     return Runtime(torch.device(device), rank, world)
 
 
+def hardware(device: torch.device) -> str:
+    """What trained a model, in words, for the model card: the GPU's name, or the CPU's core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{os.cpu_count()}-core CPU, {torch.get_num_threads()} threads"
+
+
 def wrap_ddp(model: torch.nn.Module, rt: Runtime) -> torch.nn.Module:
     if rt.world == 1:
         return model
@@ -76,13 +84,22 @@ class AudioPool:
     def seconds(self) -> float:
         return float(sum(len(c) for c in self.clips))
 
-    def crops(self, batch: int, length: int, gen: torch.Generator) -> torch.Tensor:
+    def crops(self, batch: int, length: int, gen: torch.Generator, augment: float = 0.0,
+              sample_rate: int = 24_000) -> torch.Tensor:
+        """[batch, 1, length] random crops; with augment = p > 0, each crop goes through the microphone chain
+        (core.degrade.mic_chain, each effect with probability p), seeded from `gen`."""
         idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen)
         out = torch.empty(batch, 1, length)
         for b, i in enumerate(idx.tolist()):
             clip = self.clips[i]
             start = int(torch.randint(0, len(clip) - length + 1, (1,), generator=gen))
             out[b, 0] = clip[start:start + length].float() / 32767
+        if augment > 0:
+            from core.degrade import mic_chain
+
+            rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+            for b in range(batch):
+                out[b, 0] = torch.from_numpy(mic_chain(out[b, 0].numpy(), rng, sample_rate, augment))
         return out
 
 
@@ -150,16 +167,6 @@ class Clock:
             self.last_save = time.time()
             return True
         return False
-
-
-def corpus_files(root: Path, split: str, instruments: list[str] | None = None) -> dict[str, list[Path]]:
-    from train.corpus import read_manifest
-
-    out: dict[str, list[Path]] = {}
-    for r in read_manifest(root):
-        if r["split"] == split and (instruments is None or r["instrument"] in instruments):
-            out.setdefault(r["instrument"], []).append(Path(root) / r["path"])
-    return out
 
 
 class progress_bar:

@@ -1,10 +1,15 @@
 """Instrument corpus: Bach chorale voices rendered per instrument with FluidSynth, or a user's recordings.
 
 Every voice of a chorale is a melody; it is moved by octaves into the instrument's comfortable range (as
-CocoChorales did) and played with varied tempo, velocity, CC11 swells and CC1 vibrato where idiomatic.
-Splits are by chorale, so no chorale is in two splits. Layout:
+CocoChorales did) and played with varied tempo, velocity, articulation (legato to detached), CC11 swells and
+CC1 vibrato where idiomatic. Splits are by chorale, so no chorale is in two splits. Each melody of the train,
+valid and test splits is rendered once per training soundfont; the `heldout` split renders the test chorales
+with a soundfont no model ever trains on (the "unseen recording" numbers). The `judge` split renders some train
+chorales in that font for the evaluation's classifier alone: the judge is the listener, not the subject, and
+like a listener it should know what each instrument sounds like in every font; the codec and denoisers only
+ever read the `train` split. Layout:
 
-    OUT/<instrument>/<split>/<item>.flac   and   OUT/manifest.jsonl (one JSON line per file)
+    OUT/<instrument>/<split>/<chorale>_v<voice>_<font>.flac   and   OUT/manifest.jsonl (one JSON line per file)
 
     python -m train.corpus render --out data/corpus --instruments violin,flute --per-split 40,5,5
     python -m train.corpus import --out data/corpus --instrument my_sax recordings/sax/
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -25,16 +29,35 @@ import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
-from core.io import atomic_output
+from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
 
 SAMPLE_RATE = 24_000
-SOUNDFONT_CANDIDATES = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 SPLITS = ("train", "valid", "test")
-INSTALL_HINT = "install them with: sudo apt-get install fluidsynth fluid-soundfont-gm"
+HELDOUT = "heldout"  # the test chorales, rendered with the held-out soundfont
+JUDGE = "judge"  # some train chorales in the held-out font: for the evaluation's judge only, never for a model
+INSTALL_HINT = "install them with: sudo apt-get install fluidsynth fluid-soundfont-gm csound-soundfont timgm6mb-soundfont"
 
 
-class CorpusError(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class SoundFont:
+    name: str
+    paths: tuple[str, ...]  # where Debian's package puts it
+    package: str
+    licence: str
+
+
+# Debian's General MIDI soundfonts. TimGM6mb (GPL-2) is the default held-out font: it is only rendered for
+# evaluation, never trained on or shipped. It shares samples with sf_GMbank for some instruments, which
+# `shared_fonts` measures so a training font that duplicates the held-out one is dropped for that instrument.
+SOUNDFONTS: dict[str, SoundFont] = {f.name: f for f in [
+    SoundFont("fluidr3", ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2"),
+              "fluid-soundfont-gm", "MIT"),
+    SoundFont("csound", ("/usr/share/sounds/sf2/sf_GMbank.sf2",), "csound-soundfont", "public domain"),
+    SoundFont("timgm6mb", ("/usr/share/sounds/sf2/TimGM6mb.sf2",), "timgm6mb-soundfont", "GPL-2"),
+]}
+TRAIN_FONTS = ("fluidr3", "csound")
+HELDOUT_FONT = "timgm6mb"
+SHARED_SAMPLES_CORR = 0.85  # spectra of the same probe phrase this alike: the fonts share their samples
 
 
 @dataclass
@@ -103,8 +126,10 @@ def fit_to_range(notes: list[Note], inst: Instrument) -> list[Note]:
 
 
 # ---------------------------------------------------------------- performance → MIDI
-def performance_midi(notes: list[Note], inst: Instrument, rng: np.random.Generator, qpm: float):
-    """A mido MidiFile that plays `notes` with phrasing: velocity arcs, CC11 swells, CC1 vibrato."""
+def performance_midi(notes: list[Note], inst: Instrument, rng: np.random.Generator, qpm: float,
+                     articulation: tuple[float, float] = (0.88, 0.98)):
+    """A mido MidiFile that plays `notes` with phrasing: velocity arcs, CC11 swells, CC1 vibrato; each note
+    sounds for a fraction `articulation` (low, high) of its written length."""
     import mido
 
     tpq = 480
@@ -119,7 +144,7 @@ def performance_midi(notes: list[Note], inst: Instrument, rng: np.random.Generat
     phrase = rng.uniform(6, 14)  # quarters per dynamic arc
     for n in notes:
         on = int(round(n.onset * tpq))
-        length = max(int(round(n.duration * tpq * rng.uniform(0.88, 0.98))), tpq // 8)
+        length = max(int(round(n.duration * tpq * rng.uniform(*articulation))), tpq // 8)
         arc = np.sin(np.pi * ((n.onset % phrase) / phrase))
         vel = int(np.clip(base_vel + 18 * arc + rng.normal(0, 6), 35, 124))
         events.append((on, 1, mido.Message("note_on", note=n.pitch, velocity=vel, channel=0)))
@@ -144,13 +169,42 @@ def performance_midi(notes: list[Note], inst: Instrument, rng: np.random.Generat
 
 
 # ---------------------------------------------------------------- rendering
-def find_soundfont(explicit: str | None = None) -> Path:
+def find_soundfont(name_or_path: str) -> Path:
+    """A soundfont by registry name (fluidr3, csound, timgm6mb) or by file path."""
     if shutil.which("fluidsynth") is None:
         raise CorpusError(f"FluidSynth is not installed; {INSTALL_HINT}")
-    for c in ([explicit] if explicit else []) + list(SOUNDFONT_CANDIDATES):
-        if c and Path(c).is_file():
-            return Path(c)
-    raise CorpusError(f"the FluidR3 GM soundfont was not found ({', '.join(SOUNDFONT_CANDIDATES)}); {INSTALL_HINT}")
+    if name_or_path in SOUNDFONTS:
+        font = SOUNDFONTS[name_or_path]
+        for c in font.paths:
+            if Path(c).is_file():
+                return Path(c)
+        raise CorpusError(f"soundfont {font.name} was not found ({', '.join(font.paths)}); "
+                          f"install it with: sudo apt-get install {font.package}")
+    if Path(name_or_path).is_file():
+        return Path(name_or_path)
+    raise CorpusError(f"soundfont {name_or_path!r}: neither a file nor one of {', '.join(SOUNDFONTS)}")
+
+
+def font_name(name_or_path: str) -> str:
+    return name_or_path if name_or_path in SOUNDFONTS else Path(name_or_path).stem.lower()
+
+
+def probe_phrase(inst: Instrument, soundfont: Path) -> np.ndarray:
+    """Four held notes around the instrument's centre, the same performance in every font."""
+    notes = [Note(int(inst.centre) + k, float(2 * i), 2.0) for i, k in enumerate((-5, 0, 4, 7))]
+    return render_midi(performance_midi(notes, inst, np.random.default_rng(0), 90.0), soundfont)
+
+
+def spectral_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of magnitude spectra of two renderings of one phrase (≈1: the same samples)."""
+    n = min(len(a), len(b))
+    return float(np.corrcoef(np.abs(np.fft.rfft(a[:n])), np.abs(np.fft.rfft(b[:n])))[0, 1])
+
+
+def shared_fonts(inst: Instrument, train_fonts: list[str], heldout: str) -> dict[str, float]:
+    """Similarity of each training font's rendering of `inst` to the held-out font's (see SHARED_SAMPLES_CORR)."""
+    ref = probe_phrase(inst, find_soundfont(heldout))
+    return {f: round(spectral_similarity(probe_phrase(inst, find_soundfont(f)), ref), 3) for f in train_fonts}
 
 
 def render_midi(mid, soundfont: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -179,7 +233,8 @@ def render_item(job: dict) -> dict:
     voices = chorale_voices(Path(job["path"]))
     notes = fit_to_range(voices[job["voice"] % len(voices)], inst)
     qpm = float(rng.uniform(66, 112))
-    audio = render_midi(performance_midi(notes, inst, rng, qpm), Path(job["soundfont"]))
+    lo = float(rng.choice([0.55, 0.75, 0.88]))  # detached … legato, per melody
+    audio = render_midi(performance_midi(notes, inst, rng, qpm, (lo, min(lo + 0.12, 0.99))), Path(job["soundfont"]))
     peak = np.max(np.abs(audio)) + 1e-9
     audio = audio * (10 ** (rng.uniform(-12, -3) / 20) / peak)  # varied recording level, never clipping
     out = Path(job["out"])
@@ -187,11 +242,15 @@ def render_item(job: dict) -> dict:
     pitches = [n.pitch for n in notes]
     return dict(path=str(out.relative_to(job["root"])), instrument=inst.name, split=job["split"],
                 chorale=job["chorale"], voice=job["voice"], qpm=round(qpm, 2), seconds=round(len(audio) / SAMPLE_RATE, 3),
-                pitch_min=int(min(pitches)), pitch_max=int(max(pitches)), source="fluidsynth")
+                pitch_min=int(min(pitches)), pitch_max=int(max(pitches)), source="fluidsynth", font=job["font"],
+                articulation=lo)
 
 
 def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, int], voices_per_chorale: int,
-                seed: int, soundfont: Path) -> list[dict]:
+                seed: int, fonts: dict[str, list[str]], heldout: str | None, judge: int = 0) -> list[dict]:
+    """Jobs: each chosen (chorale, voice) of train/valid/test once per training font of its instrument
+    (`fonts`: instrument → font names or paths); the test ones again with the held-out font (split `heldout`),
+    and the first `judge` train ones too (split `judge`)."""
     paths = chorale_paths()
     ids = {chorale_id(p): p for p in paths}
     splits = split_chorales(list(ids), seed)
@@ -201,42 +260,48 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
         for split, n in zip(SPLITS, per_split):
             pool = sorted(c for c, s in splits.items() if s == split)
             chosen = rng.permutation(pool)[: n] if n >= 0 else pool
-            for c in chosen:
+            for ci, c in enumerate(chosen):
                 for v in rng.permutation(4)[:voices_per_chorale]:
-                    jobs.append(dict(path=str(ids[c]), chorale=c, voice=int(v), instrument=name, split=split,
-                                     seed=[seed, k, int(v), int(hashlib.md5(c.encode()).hexdigest()[:8], 16)],
-                                     soundfont=str(soundfont), root=str(out),
-                                     out=str(out / name / split / f"{c}_v{int(v)}.flac")))
+                    renders = [(split, f) for f in fonts[name]]
+                    if heldout and split == "test":
+                        renders.append((HELDOUT, heldout))
+                    if heldout and split == "train" and ci < judge:
+                        renders.append((JUDGE, heldout))
+                    for j, (sp, font) in enumerate(renders):
+                        fname = font_name(font)
+                        jobs.append(dict(path=str(ids[c]), chorale=c, voice=int(v), instrument=name, split=sp,
+                                         seed=[seed, k, int(v), int(hashlib.md5(c.encode()).hexdigest()[:8], 16), j],
+                                         soundfont=str(find_soundfont(font)), font=fname, root=str(out),
+                                         out=str(out / name / sp / f"{c}_v{int(v)}_{fname}.flac")))
     return jobs
 
 
-def read_manifest(root: Path) -> list[dict]:
-    f = Path(root) / "manifest.jsonl"
-    if not f.is_file():
-        raise CorpusError(f"{root}: no manifest.jsonl; build the corpus first (python -m train.corpus render ...)")
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-
-
-def write_manifest(root: Path, records: list[dict]) -> None:
-    """Merge records into the manifest (keyed by path), atomically."""
-    f = Path(root) / "manifest.jsonl"
-    old = {r["path"]: r for r in read_manifest(root)} if f.is_file() else {}
-    old.update({r["path"]: r for r in records})
-    with atomic_output(f) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(old.values(), key=lambda r: r["path"])))
-
-
 def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voices_per_chorale: int = 1,
-                  seed: int = 0, workers: int = 2, soundfont: str | None = None) -> list[dict]:
+                  seed: int = 0, workers: int = 2, fonts: list[str] = TRAIN_FONTS,
+                  heldout: str | None = HELDOUT_FONT, judge: int = 32) -> list[dict]:
+    """Render the corpus. A training font whose samples the held-out font shares (for that instrument) is
+    dropped for that instrument, so the held-out numbers are about a font no model heard."""
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
     for name in instruments:
         get_instrument(name)
-    sf2 = find_soundfont(soundfont)
+    for f in list(fonts) + ([heldout] if heldout else []):
+        find_soundfont(f)
+    if heldout and font_name(heldout) in {font_name(f) for f in fonts}:
+        raise CorpusError(f"the held-out soundfont {heldout} is also a training font")
+    per_inst: dict[str, list[str]] = {}
+    for name in instruments:
+        sim = shared_fonts(get_instrument(name), list(fonts), heldout) if heldout else {}
+        per_inst[name] = [f for f in fonts if sim.get(f, 0.0) < SHARED_SAMPLES_CORR]
+        dropped = [f"{f} ({sim[f]:.2f})" for f in fonts if f not in per_inst[name]]
+        if dropped:
+            print(f"{name}: not training on {', '.join(dropped)}: shares samples with the held-out {heldout}")
+        if not per_inst[name]:
+            raise CorpusError(f"{name}: every training font shares samples with the held-out font {heldout}")
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [j for j in plan_render(out, instruments, per_split, voices_per_chorale, seed, sf2)]
+    jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge)
     records = []
     with ProcessPoolExecutor(max_workers=workers) as ex:
         for rec in tqdm(ex.map(render_item, jobs, chunksize=4), total=len(jobs), desc="rendering", unit="melody"):
@@ -292,7 +357,12 @@ def main(argv=None) -> int:
     r.add_argument("--voices", type=int, default=1, help="voices rendered per chosen chorale (1-4)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--soundfont", default=None)
+    r.add_argument("--fonts", default=",".join(TRAIN_FONTS),
+                   help=f"training soundfonts, comma-separated names ({', '.join(SOUNDFONTS)}) or .sf2 paths")
+    r.add_argument("--heldout-font", default=HELDOUT_FONT,
+                   help="soundfont rendered only for the 'heldout' evaluation split ('none': no such split)")
+    r.add_argument("--judge", type=int, default=32,
+                   help="train chorales per instrument also rendered in the held-out font, for the judge only")
     i = sub.add_parser("import", help="import a folder of recordings as an instrument")
     i.add_argument("--out", type=Path, default=Path("data/corpus"))
     i.add_argument("--instrument", required=True)
@@ -305,7 +375,8 @@ def main(argv=None) -> int:
             if len(per) != 3:
                 raise CorpusError("--per-split takes three numbers: train,valid,test")
             recs = render_corpus(a.out, [s.strip() for s in a.instruments.split(",") if s.strip()], per,
-                                 a.voices, a.seed, a.workers, a.soundfont)
+                                 a.voices, a.seed, a.workers, [f for f in a.fonts.split(",") if f],
+                                 None if a.heldout_font == "none" else a.heldout_font, a.judge)
             print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
         elif a.cmd == "import":
             recs = import_folder(a.out, a.instrument, a.folder)
@@ -320,4 +391,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

@@ -24,7 +24,7 @@ from core.io import load_checkpoint, save_atomic
 from core.precond import edm_loss
 from train.common import (Clock, TrainState, keep_going, load_training, progress_bar, reseed_rank, save_training,
                           setup_runtime, wrap_ddp)
-from train.latents import load_latents
+from train.latents import fit_stats, load_latents
 
 FORMAT = "timbre-denoiser-training/1"
 SIGMA_BANDS = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -51,12 +51,25 @@ class LatentCrops:
 
 
 @torch.no_grad()
+def latent_space(kind: str, train_cache: Path, codec: Codec) -> dict:
+    """The normalization a denoiser trains in: the codec's shared statistics, or its own instrument's, fitted on
+    its unshifted training latents. Recorded in the model file and the bundle, so the engine can move a latent
+    from the source's space to the target's."""
+    if kind == "shared":
+        return dict(kind="shared", mean=codec.latent_mean.tolist(), std=codec.latent_std.tolist())
+    with np.load(train_cache) as f:
+        raw = [f[k].astype(np.float32) for k in sorted(f.files) if k.endswith("_+0")]
+    mean, std = fit_stats(raw)
+    return dict(kind="instrument", mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist(),
+                frames=int(sum(a.shape[1] for a in raw)))
+
+
 def validation_by_band(model: EDMDenoiser, data: torch.Tensor, seed: int = 1234) -> dict[str, float]:
     """Mean EDM loss at fixed σ bands on a fixed validation batch (fixed noise)."""
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for s in SIGMA_BANDS:
-        sigma = torch.full((data.shape[0],), s)
+        sigma = torch.full((data.shape[0],), s, device=data.device, dtype=data.dtype)  # on the data's device
         loss, _ = edm_loss(model, data, generator=gen, sigma=sigma, sigma_data=model.sigma_data)
         out[f"{s:g}"] = float(loss.mean())
     return out
@@ -68,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--latents", type=Path, default=Path("data/latents"))
     ap.add_argument("--codec", type=Path, default=Path("models/codec.pt"), help="its latent statistics normalize")
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=None, help="default runs/denoiser-INSTRUMENT")
+    ap.add_argument("--stats", choices=("shared", "instrument"), default="shared",
+                    help="latent normalization: the codec's statistics over all instruments (shared), or this "
+                         "instrument's own (as the paper's official code); the bundle records which")
     ap.add_argument("--channels", default="64,128,128")
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--frames", default="32,64", help="crop lengths in frames, alternated by step")
@@ -101,8 +117,10 @@ def train(args) -> TrainState:
         raise SystemExit(f"error: no latent cache for {args.instrument!r} in {args.latents} "
                          f"(python -m train.latents --instruments {args.instrument} ...)")
     frames = [int(f) for f in args.frames.split(",")]
-    train_set = LatentCrops(load_latents(cache / "train.npz", codec), max(frames))
-    valid_arrays = load_latents(cache / "valid.npz", codec) if (cache / "valid.npz").is_file() else []
+    space = latent_space(args.stats, cache / "train.npz", codec)
+    mean, std = np.asarray(space["mean"], np.float32), np.asarray(space["std"], np.float32)
+    train_set = LatentCrops(load_latents(cache / "train.npz", mean=mean, std=std), max(frames))
+    valid_arrays = load_latents(cache / "valid.npz", mean=mean, std=std) if (cache / "valid.npz").is_file() else []
     vgen = torch.Generator().manual_seed(99)
     valid = (LatentCrops(valid_arrays, frames[0]) if valid_arrays else train_set).crops(64, frames[0], vgen)
     cfg = denoiser_config(latent_dim=codec.latent_dim, channels=[int(c) for c in args.channels.split(",")],
@@ -136,7 +154,7 @@ def train(args) -> TrainState:
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar(f"denoiser {args.instrument}", args.steps, state.step, deadline, disable=not rt.main)
     meta = dict(instrument=args.instrument, config=cfg, args={k: str(v) for k, v in vars(args).items()},
-                codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"),
+                codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"), latent_space=space,
                 train_frames=int(sum(a.shape[1] for a in train_set.arrays)))
 
     def save():
@@ -187,6 +205,7 @@ def export_denoiser(run: Path, out: Path, half: bool = True) -> dict:
                 state_dict=sd, train_info=dict(steps=st["step"], wall_seconds=round(st["wall_seconds"], 1),
                                                device=meta.get("device"), train_frames=meta.get("train_frames"),
                                                codec_stats=meta.get("codec_stats"),
+                                               latent_space=meta.get("latent_space") or dict(kind="shared"),
                                                last_valid=valids[-1] if valids else None,
                                                history=[h for h in st["history"] if "valid" in h]))
     save_atomic(blob, out)
@@ -205,4 +224,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.cli import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,113 @@
+"""What a microphone and a room add to an instrument, and generic degradations (numpy only).
+
+Two users: the codec and denoiser trainers augment their crops with `mic_chain` (gain, room reverb, EQ tilt,
+background noise at 20–40 dB SNR) so the models meet recorded rather than only synthesized sound; the honest
+judge (`train.classifier`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb),
+generic damage that has nothing to do with this project's codec. Every function is x → y of the same length,
+float32, driven by a numpy Generator so a seed reproduces it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def room_impulse(rng: np.random.Generator, sr: int, rt60: float, direct_to_reverb_db: float) -> np.ndarray:
+    """A synthetic room: a unit direct path plus exponentially decaying noise (60 dB down after rt60 seconds)."""
+    n = max(int(rt60 * sr), 8)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.91 * t / rt60)  # ln(1000) = 6.91: −60 dB at rt60
+    tail[: int(0.003 * sr)] = 0.0  # first reflections arrive a few ms after the direct sound
+    tail *= db_to_gain(-direct_to_reverb_db) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
+def convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Linear convolution cut to len(x) (FFT)."""
+    n = len(x) + len(h) - 1
+    size = 1 << (n - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[: len(x)]
+    return y.astype(np.float32)
+
+
+def reverb(x: np.ndarray, rng: np.random.Generator, sr: int, rt60=(0.15, 0.8), drr_db=(3.0, 15.0)) -> np.ndarray:
+    return convolve(x, room_impulse(rng, sr, rng.uniform(*rt60), rng.uniform(*drr_db)))
+
+
+def one_pole_lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
+    """y[n] = y[n−1] + a·(x[n] − y[n−1]), a = 1 − exp(−2π·fc/sr); vectorised through its impulse response."""
+    a = 1.0 - np.exp(-2 * np.pi * cutoff / sr)
+    n = min(len(x), int(8 * sr / (2 * np.pi * cutoff)) + 1)  # the response is below e^-8 after this
+    h = a * (1 - a) ** np.arange(n)
+    return convolve(x, h.astype(np.float32))
+
+
+def eq_tilt(x: np.ndarray, sr: int, db_per_octave: float, pivot: float = 1000.0) -> np.ndarray:
+    """A gentle spectral tilt around `pivot` Hz (a microphone's or room's colour): ±db_per_octave."""
+    spec = np.fft.rfft(x)
+    f = np.maximum(np.fft.rfftfreq(len(x), 1 / sr), 20.0)
+    spec *= 10 ** (db_per_octave * np.log2(f / pivot) / 20)
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
+
+
+def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))  # 1/f power
+    spec[0] = 0.0  # no DC: unit RMS is then unit power
+    y = np.fft.irfft(spec, n)
+    return (y / (np.sqrt(np.mean(y ** 2)) + 1e-12)).astype(np.float32)
+
+
+def add_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float, colour: str = "pink") -> np.ndarray:
+    """Background noise at `snr_db` below the signal's power (measured over the whole clip)."""
+    if colour == "pink":
+        noise = pink_noise(rng, len(x))
+    else:
+        noise = rng.standard_normal(len(x))
+        noise = (noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)).astype(np.float32)
+    power = float(np.mean(x.astype(np.float64) ** 2))
+    if power <= 0:
+        return x.astype(np.float32)
+    return (x + noise * np.sqrt(power) * db_to_gain(-snr_db)).astype(np.float32)
+
+
+def quantize(x: np.ndarray, bits: int) -> np.ndarray:
+    step = 2.0 / (2 ** bits)
+    return (np.round(x / step) * step).astype(np.float32)
+
+
+def mic_chain(x: np.ndarray, rng: np.random.Generator, sr: int, p: float = 0.5) -> np.ndarray:
+    """Each effect with probability p: room reverb, EQ tilt (±1.5 dB/oct), noise at 20–40 dB SNR; then a gain
+    of −12…+3 dB, kept below full scale."""
+    x = np.asarray(x, np.float32)
+    if rng.random() < p:
+        x = reverb(x, rng, sr)
+    if rng.random() < p:
+        x = eq_tilt(x, sr, rng.uniform(-1.5, 1.5))
+    if rng.random() < p:
+        x = add_noise(x, rng, rng.uniform(20, 40), colour=str(rng.choice(["pink", "white"])))
+    x = x * db_to_gain(rng.uniform(-12, 3))
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return (x * (0.99 / peak) if peak > 0.99 else x).astype(np.float32)
+
+
+def judge_chain(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
+    """One or two generic degradations for the judge's training: low-pass (2–8 kHz), noise (10–30 dB SNR),
+    quantization (6–10 bits), reverb or an EQ tilt (±3 dB/octave), at random."""
+    ops = rng.permutation(5)[: rng.integers(1, 3)]
+    for op in ops:
+        if op == 0:
+            x = one_pole_lowpass(x, sr, rng.uniform(2000, 8000))
+        elif op == 1:
+            x = add_noise(x, rng, rng.uniform(10, 30))
+        elif op == 2:
+            x = quantize(x, int(rng.integers(6, 11)))
+        elif op == 3:
+            x = reverb(x, rng, sr, rt60=(0.2, 1.2), drr_db=(0.0, 10.0))
+        else:
+            x = eq_tilt(x, sr, rng.uniform(-3.0, 3.0))
+    return np.asarray(x, np.float32)

@@ -1,0 +1,162 @@
+"""The ceiling row: does a codec keep each instrument, judged by a classifier that never heard it?
+
+    python -m evaluation.ceiling models/codec.pt [runs/codec/codec-wip.pt ...] [--split heldout] [--clips 8]
+
+For every codec file given and every instrument, `clips` clips of `seconds` from the corpus split (default
+`heldout`: unseen chorales in a soundfont no model trained on) go through the codec alone (encode → decode);
+the honest judge (evaluation.classifier, trained on clean audio plus generic damage, never on this project's
+output) names the instrument of each, and PESTO compares the melody with the input's. The clean input is the
+first row: the judge's own accuracy there bounds what any codec can score. No transfer can be heard as an
+instrument its codec does not keep, so this is the bar the issue sets first: recognized ≥ 95 %, pitch ≥ 90 %.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.cli import ranged, run_main
+
+BAR_RECOGNIZED, BAR_PITCH = 0.95, 0.90
+
+
+def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
+               ) -> dict[str, list[np.ndarray]]:
+    """Up to `clips` clips per instrument, each the loudest `seconds` window of one file (files in manifest order)."""
+    from core.audio import load_audio
+    from core.manifest import corpus_files
+
+    files = corpus_files(corpus, split, instruments)
+    n = int(seconds * sr)
+    out: dict[str, list[np.ndarray]] = {}
+    for name in instruments:
+        for f in sorted(files.get(name, []))[:clips]:
+            x = load_audio(f, sr)
+            if len(x) > n:  # the most active window, so a clip is music rather than a rest
+                e = np.convolve(x ** 2, np.ones(sr // 10), "valid")[:: sr // 10]
+                k = int(np.argmax(np.convolve(e, np.ones(int(seconds * 10)), "valid")))
+                x = x[k * (sr // 10): k * (sr // 10) + n]
+            out.setdefault(name, []).append(x.astype(np.float32))
+    missing = [i for i in instruments if i not in out]
+    if missing:
+        raise ValueError(f"{corpus}: no {split} audio for {', '.join(missing)}")
+    return out
+
+
+def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) -> dict:
+    """Per instrument: the fraction of its clips the judge names correctly (`recognized`), pitch accuracy
+    against the input, and `attracts`: the fraction of the OTHER instruments' clips the judge names as this one.
+    A codec's artefacts can pull everything towards one instrument (a smeared violin heard as a flute); then
+    that instrument's `recognized` says little, and a transfer to it proves nothing unless it beats `attracts`."""
+    from core.pitch import melody_score
+
+    heard: dict[str, list[str]] = {}
+    rows = {}
+    for name, xs in clips.items():
+        mel = None
+        for x in xs:
+            y = through(x)
+            heard.setdefault(name, []).append(judge.predict(y, sr))
+            if through is not _identity:
+                m = melody_score(x, y, sr, tracker)
+                mel = m if mel is None else mel + m
+        rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs),
+                          pitch=float(mel.pitch_acc) if mel is not None else 1.0)
+    for name in rows:
+        others = [h for k, hs in heard.items() if k != name for h in hs]
+        rows[name]["attracts"] = others.count(name) / len(others) if others else 0.0
+        rows[name]["heard_as"] = {k: heard[name].count(k) for k in sorted(set(heard[name]))}
+    return rows
+
+
+def _identity(x):
+    return x
+
+
+def codec_round_trip(codec_path: Path):
+    import torch
+
+    from core.codec import Codec
+
+    codec = Codec.load(codec_path).float().eval()
+
+    def through(x):
+        with torch.no_grad():
+            return codec.decode_numpy(codec.encode_numpy(x))[: len(x)]
+
+    return through, codec.sample_rate
+
+
+def main(argv=None) -> int:
+    return run_main(_main, argv, errors=(ValueError,))
+
+
+def _main(argv=None) -> int:
+    from tqdm import tqdm
+
+    from evaluation.classifier import DEFAULT_PATH, TimbreClassifier
+    from core.pitch import PitchTracker
+
+    ap = argparse.ArgumentParser(prog="python -m evaluation.ceiling", description=__doc__.split("\n")[0])
+    ap.add_argument("codecs", nargs="+", type=Path, help="codec files (.pt)")
+    ap.add_argument("--classifier", type=Path, default=DEFAULT_PATH)
+    ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    ap.add_argument("--split", default="heldout")
+    ap.add_argument("--instruments", default=None, help="comma-separated (default: the judge's)")
+    ap.add_argument("--clips", type=ranged(int, 1, 1000), default=8)
+    ap.add_argument("--seconds", type=ranged(float, 1.0, 600.0), default=8.0)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--store", action="store_true",
+                    help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
+    a = ap.parse_args(argv)
+    for f in [a.classifier, *a.codecs]:
+        if not f.is_file():
+            raise ValueError(f"{f}: no such file")
+    judge = TimbreClassifier.load(a.classifier)
+    instruments = a.instruments.split(",") if a.instruments else judge.instruments
+    unknown = [i for i in instruments if i not in judge.instruments]
+    if unknown:
+        raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}")
+    tracker = PitchTracker()
+    results = {}
+    sr = 24_000
+    clips = load_clips(a.corpus, a.split, instruments, sr, a.clips, a.seconds)
+    results["input (judge's own accuracy)"] = score(judge, tracker, clips, _identity, sr)
+    for c in tqdm(a.codecs, desc="codecs", unit="codec"):
+        through, csr = codec_round_trip(c)
+        if csr != sr:
+            raise ValueError(f"{c}: sample rate {csr}, expected {sr}")
+        results[str(c)] = score(judge, tracker, clips, through, sr)
+    print(f"{a.split} split, {a.clips} clips × {a.seconds:g} s per instrument; judge {a.classifier} "
+          f"(never heard a codec); bar: recognized ≥ {BAR_RECOGNIZED:.0%}, pitch ≥ {BAR_PITCH:.0%}")
+    print(f"| row | {' | '.join(instruments)} | all |")
+    print("|---|" + "---|" * (len(instruments) + 1))
+    for row, r in results.items():
+        cells = [f"{r[i]['recognized']:.0%} / {r[i]['pitch']:.0%} / {r[i]['attracts']:.0%}" for i in instruments]
+        rec = np.mean([r[i]["recognized"] for i in instruments])
+        pit = np.mean([r[i]["pitch"] for i in instruments])
+        print(f"| {row} | {' | '.join(cells)} | {rec:.0%} / {pit:.0%} |")
+    print("cells: recognized as itself / pitch kept (PESTO, ±50 cents, frames voiced in both) / share of the other "
+          "instruments' clips heard as this one (a codec artefact the judge takes for this instrument)")
+    if a.store:
+        from core.codec import Codec
+
+        for c in a.codecs:
+            codec = Codec.load(c)
+            codec.train_info["ceiling"] = dict(split=a.split, clips=a.clips, seconds=a.seconds,
+                                               classifier=str(a.classifier), rows=results[str(c)])
+            codec.save(c)
+    if a.json:
+        from core.io import atomic_output
+
+        with atomic_output(a.json) as tmp:
+            tmp.write_text(json.dumps(dict(split=a.split, clips=a.clips, seconds=a.seconds,
+                                           classifier=str(a.classifier), rows=results), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""core.degrade: each effect against its definition (SNR, decay time, cutoff, step size), and the chains' bounds."""
+import numpy as np
+import pytest
+
+from core import degrade
+
+SR = 24_000
+
+
+def _tone(f=440.0, seconds=1.0, amp=0.3):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("snr", [20.0, 30.0, 40.0])
+@pytest.mark.parametrize("colour", ["pink", "white"])
+def test_noise_is_added_at_the_asked_snr(snr, colour):
+    x = _tone()
+    y = degrade.add_noise(x, np.random.default_rng(0), snr, colour)
+    n = y - x
+    assert 10 * np.log10(np.mean(x ** 2) / np.mean(n ** 2)) == pytest.approx(snr, abs=0.05)
+
+
+def test_room_impulse_decays_60_db_at_rt60():
+    h = degrade.room_impulse(np.random.default_rng(0), SR, rt60=0.5, direct_to_reverb_db=10.0)
+    assert h[0] == 1.0 and len(h) == int(0.5 * SR)
+    tail = h[1:]
+    assert 10 * np.log10(1.0 / np.sum(tail ** 2)) == pytest.approx(10.0, abs=1e-3)  # direct-to-reverberant ratio
+    env = lambda a, b: np.sqrt(np.mean(h[int(a * SR):int(b * SR)] ** 2))  # noqa: E731
+    assert 20 * np.log10(env(0.40, 0.45) / env(0.05, 0.10)) == pytest.approx(-60 * 0.35 / 0.5, abs=2.0)
+
+
+def test_lowpass_and_tilt_shape_the_spectrum_as_defined():
+    lo, hi = _tone(200.0), _tone(9000.0)
+    a = 1 - np.exp(-2 * np.pi * 2000 / SR)
+    for f, x in ((200.0, lo), (9000.0, hi)):
+        w = 2 * np.pi * f / SR  # one-pole magnitude: a / |1 − (1−a)e^{−jw}|
+        expect = a / abs(1 - (1 - a) * np.exp(-1j * w))
+        got = np.std(degrade.one_pole_lowpass(x, SR, 2000.0)[SR // 2:]) / np.std(x[SR // 2:])
+        assert got == pytest.approx(expect, rel=0.02)
+    up = degrade.eq_tilt(_tone(2000.0), SR, 1.5)  # one octave above the 1 kHz pivot: +1.5 dB
+    assert 20 * np.log10(np.std(up) / np.std(_tone(2000.0))) == pytest.approx(1.5, abs=0.05)
+
+
+def test_quantize_uses_the_bit_depth_step():
+    x = np.linspace(-0.9, 0.9, 1001).astype(np.float32)
+    y = degrade.quantize(x, 6)
+    step = 2 / 64
+    assert np.max(np.abs(y - x)) <= step / 2 + 1e-7
+    assert len(np.unique(y)) <= 64
+
+
+def test_chains_are_seeded_same_length_and_never_clip():
+    x = _tone(amp=0.95)
+    a = degrade.mic_chain(x, np.random.default_rng(3), SR, p=1.0)
+    b = degrade.mic_chain(x, np.random.default_rng(3), SR, p=1.0)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == len(x) and a.dtype == np.float32 and np.max(np.abs(a)) <= 0.99 + 1e-6
+    assert not np.allclose(a, x)
+    for seed in range(8):
+        y = degrade.judge_chain(x, np.random.default_rng(seed), SR)
+        assert len(y) == len(x) and np.isfinite(y).all() and not np.allclose(y, x)
