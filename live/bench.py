@@ -177,6 +177,7 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     from core.cli import run_main
     from live.bundle import BundleError
+    from live.engine import EngineError
     from live.preset import PresetError
 
-    sys.exit(run_main(main, errors=(PresetError, BundleError)))
+    sys.exit(run_main(main, errors=(PresetError, BundleError, EngineError)))

@@ -209,6 +209,27 @@ def test_the_trainers_run_on_cuda_including_validation(tmp_path):
     assert state.step == 6 and any("valid" in h for h in state.history)
 
 
+def test_latent_crops_are_whole_slices_of_one_sequence():
+    from train.denoiser import LatentCrops
+
+    # value = 1000·sequence + frame index: a crop that crossed two sequences or skipped a frame would show
+    arrays = [np.stack([1000 * i + np.arange(n, dtype=np.float32)] * 3) for i, n in enumerate((20, 9, 50, 16))]
+    lc = LatentCrops(arrays, 16)
+    assert len(lc.arrays) == 3  # the 9-frame sequence is too short for 16-frame crops
+    x = lc.crops(400, 16, torch.Generator().manual_seed(0))
+    assert x.shape == (400, 3, 16)
+    seq, frame = torch.div(x, 1000, rounding_mode="floor"), x % 1000
+    assert (seq == seq[:, :, :1]).all() and (torch.diff(frame, dim=2) == 1).all()
+    lengths = {0: 20, 2: 50, 3: 16}
+    for b in range(400):
+        s = int(seq[b, 0, 0])
+        assert frame[b, 0, -1] < lengths[s]
+    counts = {s: int((seq[:, 0, 0] == s).sum()) for s in lengths}
+    assert counts[2] > counts[0] > counts[3] > 0  # drawn in proportion to length
+    y = lc.crops(400, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(x, y)  # seeded
+
+
 def test_validation_by_band_follows_the_datas_device_and_dtype():
     from core.denoiser import EDMDenoiser, denoiser_config
     from train.denoiser import validation_by_band

@@ -34,6 +34,13 @@ def adversarial_text(ti: dict) -> str:
             f"{steps - start} adversarial steps")
 
 
+def runs_text(ti: dict) -> list[str]:
+    """One line per recorded training session of a model (where its record has them)."""
+    return [f"- Session run {r.get('date', '?')}: from {r.get('init', '?')}, {r.get('steps', '?')} steps in "
+            f"{_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}, discriminator from step "
+            f"{r.get('adversarial_from', '?')}; data: {r.get('corpus', '?')}." for r in ti.get("session_runs") or []]
+
+
 def codec_section(path: Path, title: str | None = None) -> list[str]:
     from core.codec import Codec
 
@@ -49,14 +56,20 @@ def codec_section(path: Path, title: str | None = None) -> list[str]:
            f"{', microphone augmentation p ' + str(ti['augment']) if ti.get('augment') else ''}.",
            f"- Training: {ti.get('steps', '?')} steps, {_hms(ti.get('wall_seconds'))} wall time on {ti.get('device', '?')}"
            f"{' (' + ti['hardware'] + ')' if ti.get('hardware') else ''}; {adversarial_text(ti)}.",
-           f"- Latent statistics: per-channel mean/std fitted on {ti.get('latent_stats', {}).get('frames', '?')} training frames "
-           f"of {', '.join(ti.get('latent_stats', {}).get('instruments', []) or ['?'])}."]
+           *runs_text(ti),
+           (f"- Latent statistics: per-channel mean/std fitted on {ti['latent_stats'].get('frames', '?')} training frames "
+            f"of {', '.join(ti['latent_stats'].get('instruments', []) or ['?'])}." if ti.get("latent_stats") else
+            "- Latent statistics: not fitted yet (python -m train.latents fits them once the codec is final).")]
     ceiling = ti.get("ceiling")
     if ceiling:
         out += ["", f"Round trip judged by the honest classifier on the `{ceiling['split']}` split ({ceiling['clips']} clips × "
-                f"{ceiling['seconds']:g} s per instrument; `python -m evaluation.ceiling`): recognized as itself / pitch kept.",
-                "", "| instrument | recognized | pitch kept |", "|---|---|---|"]
-        out += [f"| {k} | {v['recognized']:.0%} | {v['pitch']:.0%} |" for k, v in sorted(ceiling["rows"].items())]
+                f"{ceiling['seconds']:g} s per instrument; `python -m evaluation.ceiling`). `attracts`: the share of "
+                "the other instruments' round trips the judge hears as this one (a codec artefact, not a kept timbre).",
+                "", "| instrument | recognized | pitch kept | attracts | its clips heard as |", "|---|---|---|---|---|"]
+        out += [f"| {k} | {v['recognized']:.0%} | {v['pitch']:.0%} | {v.get('attracts', float('nan')):.0%} | "
+                f"{', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
+                for k, v in sorted(ceiling["rows"].items())]
+        out.append("")
     ev = ti.get("evaluation")
     if ev:
         o = ev["overall"]

@@ -31,26 +31,31 @@ SIGMA_BANDS = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
 class LatentCrops:
-    """Normalized latent arrays cut into random [C, frames] crops (seeded)."""
+    """Normalized latent arrays cut into random [C, frames] crops (seeded).
 
-    def __init__(self, arrays: list[np.ndarray], min_frames: int):
-        self.arrays = [torch.from_numpy(a) for a in arrays if a.shape[1] >= min_frames]
-        if not self.arrays:
+    The arrays sit end to end in one tensor on the training device and a batch is cut with one gather: on a GPU
+    a Python loop over the batch made the trainer CPU-bound. Draws come from a CPU generator, so a run is the
+    same on any device and resumes exactly."""
+
+    def __init__(self, arrays: list[np.ndarray], min_frames: int, device: torch.device | str = "cpu"):
+        keep = [a for a in arrays if a.shape[1] >= min_frames]
+        if not keep:
             raise ValueError(f"no latent sequence of at least {min_frames} frames")
-        lens = torch.tensor([a.shape[1] for a in self.arrays], dtype=torch.float64)
+        self.arrays = [torch.from_numpy(a) for a in keep]
+        self.pool = torch.cat(self.arrays, dim=1).T.contiguous().to(device)  # [total frames, C]: rows gather fast
+        lens = torch.tensor([a.shape[1] for a in keep], dtype=torch.float64)
+        self.lengths = lens.long()
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
         self.weights = lens / lens.sum()
 
     def crops(self, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
-        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
-        out = []
-        for i in idx:
-            a = self.arrays[i]
-            s = int(torch.randint(0, a.shape[1] - frames + 1, (1,), generator=gen))
-            out.append(a[:, s:s + frames])
-        return torch.stack(out)
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen)
+        room = self.lengths[idx] - frames + 1  # valid starts per chosen array
+        starts = self.offsets[idx] + (torch.rand(batch, generator=gen, dtype=torch.float64) * room).long()
+        cols = (starts[:, None] + torch.arange(frames)).to(self.pool.device)  # [B, frames]
+        return self.pool[cols].permute(0, 2, 1)  # [B, frames, C] → [B, C, frames]
 
 
-@torch.no_grad()
 def latent_space(kind: str, train_cache: Path, codec: Codec) -> dict:
     """The normalization a denoiser trains in: the codec's shared statistics, or its own instrument's, fitted on
     its unshifted training latents. Recorded in the model file and the bundle, so the engine can move a latent
@@ -64,6 +69,7 @@ def latent_space(kind: str, train_cache: Path, codec: Codec) -> dict:
                 frames=int(sum(a.shape[1] for a in raw)))
 
 
+@torch.no_grad()
 def validation_by_band(model: EDMDenoiser, data: torch.Tensor, seed: int = 1234) -> dict[str, float]:
     """Mean EDM loss at fixed σ bands on a fixed validation batch (fixed noise)."""
     gen = torch.Generator().manual_seed(seed)
@@ -119,7 +125,7 @@ def train(args) -> TrainState:
     frames = [int(f) for f in args.frames.split(",")]
     space = latent_space(args.stats, cache / "train.npz", codec)
     mean, std = np.asarray(space["mean"], np.float32), np.asarray(space["std"], np.float32)
-    train_set = LatentCrops(load_latents(cache / "train.npz", mean=mean, std=std), max(frames))
+    train_set = LatentCrops(load_latents(cache / "train.npz", mean=mean, std=std), max(frames), rt.device)
     valid_arrays = load_latents(cache / "valid.npz", mean=mean, std=std) if (cache / "valid.npz").is_file() else []
     vgen = torch.Generator().manual_seed(99)
     valid = (LatentCrops(valid_arrays, frames[0]) if valid_arrays else train_set).crops(64, frames[0], vgen)
@@ -175,9 +181,8 @@ def train(args) -> TrainState:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         decay = min(args.ema, (1 + state.step) / (10 + state.step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        with torch.no_grad():  # one fused update for all parameters
+            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
         state.step += 1
         clock.tick()
         bar.update(1)
