@@ -68,14 +68,20 @@ def load_audio(path: str | os.PathLike, target_sr: int) -> np.ndarray:
     return prepare(x, sr, target_sr, what=str(path))
 
 
+def audio_format(path: str | os.PathLike) -> str:
+    """libsndfile's container name for a file name (WAV, FLAC, OGG, AIFF), or AudioError for any other suffix."""
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise AudioError(f"{path}: unsupported output format (use one of {', '.join(AUDIO_SUFFIXES)})")
+    return fmt
+
+
 def write_audio_atomic(path: str | os.PathLike, x: np.ndarray, sr: int, subtype: str | None = None) -> Path:
     """Write through a temporary file in the same folder, so a failure never leaves a partial file."""
     import soundfile as sf
 
     path = Path(path)
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}.get(path.suffix.lower())
-    if fmt is None:
-        raise AudioError(f"{path}: unsupported output format (use one of {', '.join(AUDIO_SUFFIXES)})")
+    fmt = audio_format(path)
     with atomic_output(path) as tmp:
         sf.write(tmp, np.asarray(x, dtype=np.float32), sr, format=fmt, subtype=subtype)
     return path

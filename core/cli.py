@@ -14,10 +14,6 @@ EXIT_USAGE = 2  # bad input: a file, a field or an option (argparse uses 2 as we
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
-class UserError(Exception):
-    """Input the user can fix: the message names the file or field and what is wrong."""
-
-
 def ranged(typ: type, lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
     """An argparse type: `typ` parsed from the text, inside [lo, hi] (either end open when None)."""
 
@@ -49,13 +45,13 @@ def comma_list(typ: type = str) -> Callable[[str], list]:
 
 
 def run_main(main: Callable[..., int], *args, errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run an entry point: the errors named (and UserError) print one line and give exit 2; Ctrl-C gives 130."""
+    """Run an entry point: the errors named print one line and give exit 2; Ctrl-C gives 130."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return main(*args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UserError, *errors) as e:
+    except errors as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.sampling import bridge
+
 BUNDLE_FORMAT = "timbre-bundle/1"
 
 
@@ -168,8 +170,6 @@ class Bundle:
                  sigma_min: float = 1e-3, rho: float = 7.0) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
         ODE to σmax, down the target's, out of the target's space (identity moves for shared statistics)."""
-        from core.sampling import bridge
-
         src, tgt = self.denoiser(source), self.denoiser(target)
         return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho)))
 

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.audio import AUDIO_SUFFIXES, AudioError, list_audio_files, read_audio, write_audio_atomic
+from core.audio import AudioError, audio_format, list_audio_files, read_audio, write_audio_atomic
 from core.cli import ranged, run_main
 from live.bundle import Bundle, BundleError
 from live.engine import EngineError, StreamingEngine
@@ -59,7 +59,7 @@ def read_input(path: Path) -> tuple[np.ndarray, int, list[str]]:
 def prime_length(engine: StreamingEngine, sr: int) -> int:
     """Input samples (at sr) the engine must have heard before a file's first sample is committed at full context:
     the window's past, the decoder's context and the encoder's left context."""
-    frames = engine.W + engine.bundle.decoder_context
+    frames = engine.W + engine.dec_ctx
     return int(np.ceil((frames * engine.hop + engine.enc_ctx) * sr / engine.sr))
 
 
@@ -92,7 +92,7 @@ def output_subtype(in_path: Path, out_path: Path, subtype: str | None) -> str | 
     hold it (24-bit stays 24-bit), else the output format's default."""
     import soundfile as sf
 
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}[out_path.suffix.lower()]
+    fmt = audio_format(out_path)
     if subtype:
         if not sf.check_format(fmt, subtype):
             raise AudioError(f"{out_path}: a {fmt} file cannot hold sample format {subtype} "
@@ -115,8 +115,7 @@ def render_file(in_path, out_path, preset: Preset, mode: str = "as-live", block:
     if mode not in ("as-live", "offline"):
         raise ValueError(f"mode must be 'as-live' or 'offline', not {mode!r}")
     in_path, out_path = Path(in_path), Path(out_path)
-    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise AudioError(f"{out_path}: unsupported output format (use one of {', '.join(AUDIO_SUFFIXES)})")
+    audio_format(out_path)  # an unsupported output is refused before any work
     if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
         raise AudioError(f"{out_path}: is the input; choose another output (a render never replaces its input)")
     x, sr, warnings = read_input(in_path)
