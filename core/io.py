@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic writes and loading with a clear message for wrong or corrupt files."""
+"""Files: atomic writes (text, JSON, checkpoints) and checkpoint loading with a clear message for wrong or corrupt files."""
 from __future__ import annotations
 
 import os
@@ -28,6 +28,33 @@ def atomic_output(path: str | Path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def json_safe(o):
+    """NaN/inf → null, numpy scalars → Python numbers, tuples → lists, keys → strings."""
+    import math
+
+    if isinstance(o, dict):
+        return {str(k): json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [json_safe(v) for v in o]
+    if hasattr(o, "item") and getattr(o, "ndim", 1) == 0:  # numpy scalar
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    return o
+
+
+def write_json_atomic(path: str | Path, obj) -> Path:
+    import json
+
+    return write_text_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")
 
 
 def save_atomic(obj, path: str | Path) -> Path:

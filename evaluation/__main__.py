@@ -20,31 +20,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.cli import comma_list
+
 QUICK = dict(clips=2, seconds=4.0, sigmas=[1.0, 5.0, 20.0], steps=[3], cycle_steps=[1, 3], max_pairs=2)
 
 
-def _floats(s: str) -> list[float]:
-    try:
-        return [float(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
-
-
-def _ints(s: str) -> list[int]:
-    try:
-        return [int(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
-
-
-def _pairs(s: str) -> list[tuple[str, str]]:
-    out = []
-    for item in s.split(","):
-        parts = item.strip().split(":")
-        if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-            raise argparse.ArgumentTypeError(f"a pair is SOURCE:TARGET with two different instruments, got {item!r}")
-        out.append((parts[0], parts[1]))
-    return out
+def _pair(item: str) -> tuple[str, str]:
+    parts = item.split(":")
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise argparse.ArgumentTypeError(f"a pair is SOURCE:TARGET with two different instruments, got {item!r}")
+    return parts[0], parts[1]
 
 
 def _folder(s: str) -> tuple[str, Path]:
@@ -66,10 +51,10 @@ def main(argv=None) -> int:
                     help="corpus split (default heldout: unseen chorales in a soundfont no model trained on)")
     ap.add_argument("--folders", type=_folder, nargs="+", default=None, metavar="NAME=DIR",
                     help="your audio per instrument instead of the corpus")
-    ap.add_argument("--pairs", type=_pairs, default=None, help="SOURCE:TARGET,... (default: every ordered pair)")
-    ap.add_argument("--sigmas", type=_floats, default=None, help="σmax sweep (default 0.5,1,2,5,10,20,50,100)")
-    ap.add_argument("--steps", type=_ints, default=None, help="solver steps per leg to sweep (default 3,8)")
-    ap.add_argument("--cycle-steps", type=_ints, default=None, help="steps for A → B → A (default 1,2,4,8)")
+    ap.add_argument("--pairs", type=comma_list(_pair), default=None, help="SOURCE:TARGET,... (default: every ordered pair)")
+    ap.add_argument("--sigmas", type=comma_list(float), default=None, help="σmax sweep (default 0.5,1,2,5,10,20,50,100)")
+    ap.add_argument("--steps", type=comma_list(int), default=None, help="solver steps per leg to sweep (default 3,8)")
+    ap.add_argument("--cycle-steps", type=comma_list(int), default=None, help="steps for A → B → A (default 1,2,4,8)")
     ap.add_argument("--cycle-sigma", type=float, default=None, help="σmax of the cycle (default: the recommended)")
     ap.add_argument("--mode", choices=MODES, default="offline",
                     help="how the sweep renders: the engine with offline windows (default), as live, or whole clips")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import ranged, run_main
+from core.cli import comma_list, ranged, run_main
 
 BAR_RECOGNIZED, BAR_PITCH = 0.95, 0.90
 
@@ -105,7 +105,7 @@ def _main(argv=None) -> int:
     ap.add_argument("--classifier", type=Path, default=DEFAULT_PATH)
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--split", default="heldout")
-    ap.add_argument("--instruments", default=None, help="comma-separated (default: the judge's)")
+    ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: the judge's)")
     ap.add_argument("--clips", type=ranged(int, 1, 1000), default=8)
     ap.add_argument("--seconds", type=ranged(float, 1.0, 600.0), default=8.0)
     ap.add_argument("--json", type=Path, default=None)
@@ -116,7 +116,7 @@ def _main(argv=None) -> int:
         if not f.is_file():
             raise ValueError(f"{f}: no such file")
     judge = TimbreClassifier.load(a.classifier)
-    instruments = a.instruments.split(",") if a.instruments else judge.instruments
+    instruments = a.instruments or judge.instruments
     unknown = [i for i in instruments if i not in judge.instruments]
     if unknown:
         raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}")

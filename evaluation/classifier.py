@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.cli import comma_list
+
 FORMAT = "timbre-classifier/1"
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "classifier.pt"
 ACTIVE_DB = 40.0  # frames within this many dB of the clip's loudest count as active
@@ -396,10 +398,10 @@ def main(argv=None) -> int:
     what.add_argument("--train", action="store_true", help="train on the corpus train split, save to --out")
     what.add_argument("--test", type=Path, metavar="CLASSIFIER", help="score a saved classifier on --split")
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    ap.add_argument("--instruments", default=None, help="comma-separated (default: all in the corpus)")
+    ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
     ap.add_argument("--split", default="heldout", help="split scored at the end / by --test (heldout: unseen font)")
-    ap.add_argument("--train-splits", default="train,judge",
+    ap.add_argument("--train-splits", type=comma_list(), default=["train", "judge"],
                     help="corpus splits to learn from (judge: train chorales in the held-out font, rendered for the "
                          "judge alone; no model under test ever trains on them)")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
@@ -417,7 +419,7 @@ def main(argv=None) -> int:
     from core.io import CheckpointError
     from core.manifest import CorpusError
 
-    inst = a.instruments.split(",") if a.instruments else None
+    inst = a.instruments or None
     try:
         if a.test:
             clf = TimbreClassifier.load(a.test)
@@ -426,7 +428,7 @@ def main(argv=None) -> int:
             return 0
         cfg = MelConfig()
         train: dict[str, list[np.ndarray]] = {}
-        for split in a.train_splits.split(","):
+        for split in a.train_splits:
             train = _merge(train, load_split(a.corpus, split, inst, cfg.sample_rate, 60 * a.max_minutes))
         valid = load_split(a.corpus, "valid", inst, cfg.sample_rate, 60 * a.max_minutes / 4)
         if a.degraded_copies:

@@ -8,13 +8,17 @@ that folder whose source/target match (every other field is kept; the file is re
 """
 from __future__ import annotations
 
+import logging
+
 import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
-from core.io import atomic_output
+from core.io import atomic_output, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 RULE = ("Per pair, among the transfer rows at the swept step count closest to the pair's preset steps, favouring "
         "the melody: the lowest σmax whose target-instrument recognition is within MARGIN (10 points) of the best "
@@ -151,14 +155,8 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
-    return Path(path)
-
-
 def write_markdown(results: dict, path: Path) -> Path:
-    return _atomic_text(path, markdown(results))
+    return write_text_atomic(path, markdown(results))
 
 
 # ---------------------------------------------------------------- plot
@@ -233,36 +231,29 @@ def plot_tradeoff(results: dict, path: Path) -> Path:
 
 # ---------------------------------------------------------------- presets
 def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], list[str]]:
-    """Write each pair's recommended σmax into the preset files of `folder` with that source and target.
+    """Write each pair's recommended σmax into the presets of `folder` with that source and target, through
+    live.preset (validated, saved atomically; every other field kept). Returns the files written and the pairs
+    that have no preset there. Invalid preset files are left alone with a warning."""
+    from live.preset import PresetError, scan_presets, update_preset_file
 
-    Only "sigma_max" changes (other fields and their order are kept); each file is replaced atomically.
-    Returns the files written and the pairs that have no preset file there.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder of presets")
+    try:
+        presets, bad = scan_presets(Path(folder))
+    except PresetError as e:
+        raise FileNotFoundError(str(e)) from None
+    for e in bad:
+        log.warning("not updated: %s", e)
     done, seen = [], set()
-    for p in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            print(f"warning: {p}: not read ({e})", file=sys.stderr)
-            continue
-        if not isinstance(data, dict):
-            continue
-        pair = f"{data.get('source')}-to-{data.get('target')}"
-        rec = recommended.get(pair)
+    for p in presets:
+        rec = recommended.get(f"{p.source}-to-{p.target}")
         if not rec:
             continue
-        seen.add(pair)
+        seen.add(f"{p.source}-to-{p.target}")
         sigma = float(rec["sigma_max"])
-        if float(data.get("sigma_min", 1e-3)) >= sigma:
-            print(f"warning: {p}: sigma_min {data.get('sigma_min')} is not below the recommended σmax {sigma}; "
-                  "left unchanged", file=sys.stderr)
+        if p.sigma_min >= sigma:
+            log.warning("%s: sigma_min %s is not below the recommended σmax %s; left unchanged", p.path, p.sigma_min,
+                        sigma)
             continue
-        data["sigma_max"] = sigma
-        _atomic_text(p, json.dumps(data, indent=2) + "\n")
-        done.append(p)
+        done.append(update_preset_file(p.path, sigma_max=sigma))
     return done, sorted(set(k for k, v in recommended.items() if v) - seen)
 
 
@@ -280,8 +271,6 @@ def main(argv=None) -> int:
     if a.keep is not None:
         steps = {p: (results["recommended"].get(p) or {}).get("steps", 3) for p in results["pairs"]}
         results["recommended"] = {p: recommend(results["rows"], p, a.keep, steps[p]) for p in results["pairs"]}
-        from evaluation.run import write_json_atomic
-
         write_json_atomic(a.results, results)
     out = a.results.parent
     write_markdown(results, out / "results.md")

@@ -20,6 +20,8 @@ real B clips). `rtf` is render time / audio time on this machine.
 """
 from __future__ import annotations
 
+import logging
+
 import dataclasses
 import json
 import math
@@ -30,8 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
+from core.io import write_json_atomic
 from evaluation.frechet import frechet_between
 from core.pitch import CONFIDENCE, GATE_DB, MelodyScore, PitchTracker, compare_tracks
+
+log = logging.getLogger(__name__)
 
 SWEEP_SIGMAS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 MODES = ("offline", "as-live", "whole")
@@ -108,7 +113,7 @@ def load_clips(cfg: EvalConfig, instruments: list[str], sr: int, unit: int) -> d
             try:
                 seg = _segment(load_audio(f, sr), n, unit)
             except AudioError as e:
-                print(f"warning: skipping {e}")
+                log.warning("skipping %s", e)
                 continue
             if len(seg) >= max(4 * unit, sr // 2):
                 have = out.setdefault(name, [])
@@ -150,7 +155,7 @@ class Evaluator:
             try:
                 pr = load_preset(p)
             except PresetError as e:
-                print(f"warning: {e}")
+                log.warning("%s", e)
                 continue
             found.setdefault((pr.source, pr.target), pr)
         return found
@@ -267,7 +272,7 @@ class Evaluator:
             if bad:
                 raise ValueError(f"instrument(s) {', '.join(bad)} not in the bundle (it has {', '.join(instruments)})")
         wanted = sorted({n for p in cfg.pairs for n in p}) if cfg.pairs else instruments
-        clips = load_clips(cfg, wanted, self.sr, self.bundle.hop * self.tf)
+        clips = load_clips(cfg, wanted, self.sr, self.bundle.samples_per_frame * self.tf)
         if cfg.pairs:
             pairs = list(cfg.pairs)
         else:
@@ -371,27 +376,6 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------- outputs
-def _clean(o):
-    """JSON-safe: NaN/inf → null, numpy scalars → Python."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return None if not math.isfinite(float(o)) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    return o
-
-
-def write_json_atomic(path: Path, obj) -> Path:
-    from core.io import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(_clean(obj), indent=2) + "\n")
-    return Path(path)
-
-
 def write_examples(out: Path, examples: dict, recs: dict, sr: int) -> list[Path]:
     """Per pair: the input and the first clip's outputs at the lowest, the recommended and the highest σmax."""
     written = []

@@ -10,6 +10,8 @@ dynamic. Each model is checked against PyTorch on random and real inputs; the ex
 """
 from __future__ import annotations
 
+import logging
+
 import argparse
 import json
 import shutil
@@ -26,6 +28,8 @@ from core.codec import Codec
 from core.denoiser import MODEL_FORMAT as DENOISER_FORMAT
 from core.denoiser import load_denoiser
 from core.io import CheckpointError, load_any
+
+log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = "timbre-bundle/1"
 OPSET = 17
@@ -207,7 +211,7 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
         raise ExportError(f"give exactly one codec file (got {len(codecs)}) and the denoiser files")
     codec = Codec.load(codecs[0])
     if not codec.train_info.get("latent_stats"):
-        print(f"warning: {codecs[0]} has no latent statistics (python -m train.latents)", file=sys.stderr)
+        log.warning("%s has no latent statistics (python -m train.latents)", codecs[0])
     real = None
     if audio is not None:
         from core.audio import load_audio
@@ -215,6 +219,7 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
         real = load_audio(audio, codec.sample_rate)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever plays it
     try:
         t0 = time.time()
         meta = dict(format=BUNDLE_FORMAT, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -23,7 +23,7 @@ import numpy as np
 from live.preset import Preset
 
 DEFAULT_BLOCK = 256
-DEFAULT_MARGIN_MS = 40.0
+DEFAULT_MARGIN_MS = None  # None: measured when the engine is built (live.engine.margin_from_hop_times)
 
 # Streams whose device vanished and that PortAudio could not close (its JACK host API waits for a process
 # callback that never comes). They are kept referenced, PortAudio is never terminated again in this process
@@ -63,31 +63,20 @@ def _sd():
 
 
 def jack_server_running() -> bool | None:
-    """Whether the JACK server PortAudio would talk to is up (None: libjack is not installed)."""
-    import ctypes
-    import ctypes.util
-    import os
-
+    """Whether the JACK server PortAudio would talk to is up (None: libjack or JACK-Client is not installed).
+    libjack's own complaints about a missing server are routed to a no-op: that is the answer, not news."""
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-    except OSError:
+        import jack
+    except (ImportError, OSError):  # OSError: JACK-Client is there but libjack is not
         return None
-    lib.jack_client_open.restype = ctypes.c_void_p
-    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    lib.jack_client_close.argtypes = [ctypes.c_void_p]
-    status = ctypes.c_int(0)
-    saved = os.dup(2)  # libjack complains on stderr when there is no server: that is the answer, not news
+    jack.set_error_function(lambda _msg: None)
+    jack.set_info_function(lambda _msg: None)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        client = lib.jack_client_open(b"timbre-probe", 0x01, ctypes.byref(status))  # JackNoStartServer
-        if client:
-            lib.jack_client_close(client)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return bool(client)
+        client = jack.Client("timbre-probe", no_start_server=True)
+    except jack.JackOpenError:
+        return False
+    client.close()
+    return True
 
 
 def _terminate_is_safe(sd) -> bool:
@@ -353,7 +342,7 @@ class LiveSession:
     STALL_S = 2.0  # no callback for this long while running → the device is gone
 
     def __init__(self, preset: Preset, input: int | str | None = None, output: int | str | None = None,
-                 rate: int | None = None, block: int = DEFAULT_BLOCK, margin_ms: float = DEFAULT_MARGIN_MS,
+                 rate: int | None = None, block: int = DEFAULT_BLOCK, margin_ms: float | None = DEFAULT_MARGIN_MS,
                  threads: int = 2, provider: str = "auto", input_gain: float = 1.0, bypass: bool = False,
                  in_channels: int | None = None, out_channels: int | None = None, latency: str | float = "low",
                  bundle=None, switch_interval: float | None = 0.001, close_timeout: float = 1.0,
@@ -414,6 +403,11 @@ class LiveSession:
         if self.preload_instruments:
             for name in bundle.instruments:
                 bundle.denoiser(name)
+        if self.margin_ms is None:  # measure this machine's hop times with these settings, then size the margin
+            from live.engine import margin_from_hop_times, measure_hop_ms
+
+            block_ms = 1000.0 * (self.block or 1024) / self.rate  # block 0: the host chooses, often ≤ 1024
+            self.margin_ms = margin_from_hop_times(measure_hop_ms(bundle, self.preset, self.rate), block_ms)
         return StreamingEngine(bundle, self.preset, device_rate=self.rate, margin_ms=self.margin_ms,
                                input_gain=self.input_gain, bypass=self.bypass)
 

@@ -21,7 +21,9 @@ import numpy as np
 
 from core.cli import comma_list, ranged
 from live.bundle import Bundle
-from live.engine import StreamingEngine
+from core.sampling import evaluations_per_bridge
+from live.engine import StreamingEngine, margin_from_hop_times, measure_hop_ms
+from live.params import param
 from live.preset import Preset, PRESET_DIR, list_presets, load_preset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "violin_phrase.flac"
@@ -41,7 +43,7 @@ def test_signal(seconds: float, rate: int) -> np.ndarray:
 def measure_rtf(bundle: Bundle, preset: Preset, x: np.ndarray, rate: int, block: int) -> dict:
     # fail_fast: a figure measured over hops that went out dry (a model raising) would be a lie
     warm = StreamingEngine(bundle, preset, rate, fail_fast=True)
-    warm.process(x[: 3 * preset.hop * bundle.hop * rate // bundle.sample_rate])  # first runs allocate: not timed
+    warm.process(x[: 3 * preset.hop * bundle.samples_per_frame * rate // bundle.sample_rate])  # first runs allocate
     e = StreamingEngine(bundle, preset, rate, fail_fast=True)
     hop_times = []
     t0 = time.perf_counter()
@@ -52,15 +54,16 @@ def measure_rtf(bundle: Bundle, preset: Preset, x: np.ndarray, rate: int, block:
             hop_times.append(e.stats.last_hop_ms)
     wall = time.perf_counter() - t0
     hops = max(e.stats.hops, 1)
-    hop_ms = 1000 * preset.hop * bundle.hop / bundle.sample_rate
+    hop_ms = 1000 * preset.hop * bundle.samples_per_frame / bundle.sample_rate
     p50, p99 = (np.percentile(hop_times, [50, 99]) if hop_times else (float("nan"),) * 2)
     return dict(rtf=wall / (len(x) / rate), hop_ms=hop_ms, per_hop_ms={k: v / hops for k, v in e.stats.total_ms.items()},
-                hop_p50_ms=float(p50), hop_p99_ms=float(p99), underruns=e.stats.underruns, errors=e.stats.errors,
-                dry_hops=e.stats.dry_hops)
+                hop_p50_ms=float(p50), hop_p99_ms=float(p99), hop_times=np.asarray(hop_times),
+                underruns=e.stats.underruns, errors=e.stats.errors, dry_hops=e.stats.dry_hops)
 
 
-def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int, margin_ms: float = 0.0) -> float:
-    """Onset in → onset out, in ms (wet signal only), through an engine with the live compute margin."""
+def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int, margin_ms: float = 0.0) -> tuple[float, dict]:
+    """Onset in → onset out, in ms (wet signal only), through an engine with the live compute margin; and the
+    engine's own account of that delay (algorithmic, resamplers, margin)."""
     p = dataclasses.replace(preset, dry_wet=1.0)
     n = 3 * rate
     x = np.zeros(n, np.float32)
@@ -73,70 +76,99 @@ def measure_latency(bundle: Bundle, preset: Preset, rate: int, block: int, margi
     floor = np.max(env[: on // 2]) if on else 0.0
     thr = floor + 0.2 * (np.max(env) - floor)
     hit = int(np.argmax(env > thr))
-    return 1000.0 * (hit - on) / rate
+    return 1000.0 * (hit - on) / rate, e.latency_split_ms()
 
 
 def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, block: int, seconds: float,
-                 margin_ms: float = 40.0) -> list[dict]:
+                 margin_ms: float | None = None) -> list[dict]:
+    """One row per step count. margin_ms None: the live default, derived from this run's hop times."""
     x = test_signal(seconds, rate)
     rows = []
     for n in steps:
         p = dataclasses.replace(preset, steps=n)
         r = measure_rtf(bundle, p, x, rate, block)
-        lat = measure_latency(bundle, p, rate, block, margin_ms)
+        margin = (margin_from_hop_times(measure_hop_ms(bundle, p, rate), 1000 * block / rate) if margin_ms is None
+                  else margin_ms)  # None: what python -m live would choose on this machine
+        lat, split = measure_latency(bundle, p, rate, block, margin)
+        device = 2000 * block / rate  # the input and the output buffer of a live stream
         rows.append(dict(preset=preset.name, source=p.source, target=p.target, steps=n, window=p.window, hop=p.hop,
                          crossfade=p.crossfade, rtf=round(r["rtf"], 3), latency_ms=round(lat, 1),
-                         live_latency_ms=round(lat + 2000 * block / rate, 1),  # + input and output buffers
-                         evals_per_hop=4 * n, **{f"{k}_ms": round(v, 2) for k, v in r["per_hop_ms"].items()},
+                         live_latency_ms=round(lat + device, 1),
+                         algorithmic_ms=round(split["algorithmic"], 1), resampler_ms=round(split["resamplers"], 1),
+                         margin_ms=round(split["margin"], 1), device_ms=round(device, 1),
+                         evals_per_hop=evaluations_per_bridge(n),
+                         **{f"{k}_ms": round(v, 2) for k, v in r["per_hop_ms"].items()},
                          hop_p50_ms=round(r["hop_p50_ms"], 2), hop_p99_ms=round(r["hop_p99_ms"], 2),
                          hop_budget_ms=round(r["hop_ms"], 2), underruns=r["underruns"], errors=r["errors"],
                          dry_hops=r["dry_hops"]))
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    cols = ["preset", "steps", "window", "hop", "crossfade", "rtf", "latency_ms", "live_latency_ms", "encode_ms",
-            "bridge_ms", "decode_ms", "hop_p50_ms", "hop_p99_ms", "hop_budget_ms"]
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+COLUMNS = ["preset", "steps", "window", "hop", "crossfade", "rtf", "live_latency_ms", "algorithmic_ms", "resampler_ms",
+           "margin_ms", "device_ms", "encode_ms", "bridge_ms", "decode_ms", "resample_ms", "hop_p50_ms", "hop_p99_ms",
+           "hop_budget_ms"]
+
+
+def print_table(rows: list[dict], extra: list[str] = ()) -> None:
+    cols = [c for c in COLUMNS + list(extra) if any(c in r for r in rows)]
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:
-        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(cols, widths)))
 
 
-def plot_sweep(rows: list[dict], path: Path) -> None:
+SWEEP_GRID = [(32, 8, 3), (24, 8, 3), (32, 4, 2), (24, 4, 2), (16, 4, 2), (24, 4, 1), (16, 2, 1), (24, 2, 1)]
+
+
+def plot_sweep(rows: list[dict], path: Path, quality: str | None = None) -> None:
+    """Latency vs real-time factor, one point per setting; with `quality` (a row key, 0…1) the points are coloured
+    by it (e.g. target recognition or pitch accuracy from python -m evaluation.streaming)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for n in sorted({r["steps"] for r in rows}):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    markers = "o^sDv*"
+    sc = None
+    for i, n in enumerate(sorted({r["steps"] for r in rows})):
         sel = [r for r in rows if r["steps"] == n]
-        ax.scatter([r["latency_ms"] for r in sel], [r["rtf"] for r in sel], label=f"{n} Heun steps/leg")
+        kw = dict(c=[r.get(quality, np.nan) for r in sel], cmap="viridis", vmin=0, vmax=1) if quality else {}
+        sc = ax.scatter([r["live_latency_ms"] for r in sel], [r["rtf"] for r in sel], marker=markers[i % 6],
+                        label=f"{n} Heun step{'s' * (n > 1)}/leg", **kw)
         for r in sel:
-            ax.annotate(f"W{r['window']}/H{r['hop']}", (r["latency_ms"], r["rtf"]), fontsize=7, alpha=0.7)
-    ax.axhline(1.0, color="red", lw=0.8, ls="--")
-    ax.axhline(0.5, color="orange", lw=0.8, ls=":")
-    ax.set_xlabel("latency, onset in → out (ms)")
+            ax.annotate(f"W{r['window']} H{r['hop']} C{r['crossfade']}", (r["live_latency_ms"], r["rtf"]),
+                        fontsize=6, alpha=0.7)
+    if quality and sc is not None:
+        fig.colorbar(sc, ax=ax, label=quality)
+    for y, c in ((1.0, "red"), (0.4, "orange"), (0.3, "green")):
+        ax.axhline(y, color=c, lw=0.8, ls="--")
+    for x, c in ((150, "orange"), (100, "green")):
+        ax.axvline(x, color=c, lw=0.8, ls="--")
+    ax.set_xlabel("live latency, input → output incl. device buffers (ms)")
     ax.set_ylabel("real-time factor (compute / audio)")
-    ax.set_title("Streaming engine: latency vs cost")
-    ax.legend()
+    ax.set_title("Streaming engine: latency vs cost" + (f" vs {quality}" if quality else ""))
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    from core.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m live.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", action="append", default=None, help="preset name(s); default: all")
     ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
-    ap.add_argument("--steps", type=comma_list(ranged(int, *Preset._RULES["steps"][1:])), default=None,
+    ap.add_argument("--steps", type=comma_list(param("steps").parse), default=None,
                     help="comma-separated step counts (default: the preset's, and 2,4)")
     ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=48_000, help="device sample rate")
     ap.add_argument("--block", type=ranged(int, 1, 16384), default=256)
     ap.add_argument("--seconds", type=ranged(float, 0.5, 3600), default=8.0)
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
-    ap.add_argument("--margin-ms", type=ranged(float, 0, 2000), default=40.0, help="live compute margin (as python -m live)")
+    ap.add_argument("--margin-ms", type=ranged(float, 0, 2000), default=None,
+                    help="live compute margin (default: as python -m live, from the measured hop times)")
     ap.add_argument("--provider", default="auto")
     ap.add_argument("--sweep", action="store_true", help="latency/cost sweep over window, hop and steps")
     ap.add_argument("--json", type=Path, default=None)
@@ -152,10 +184,9 @@ def main(argv=None) -> int:
     rows = []
     if a.sweep:
         base = presets[0]
-        grid = [(w, h) for w in (16, 32, 64) for h in (4, 8, 16) if h + 2 <= w]
-        steps = a.steps or [2, 3, 4]
-        for w, h in grid:
-            p = dataclasses.replace(base, window=w, hop=h, crossfade=min(4, w - h))
+        steps = a.steps or [1, 2, 3]
+        for w, h, c in SWEEP_GRID:
+            p = dataclasses.replace(base, window=w, hop=h, crossfade=c)
             rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds, a.margin_ms)
             print_table(rows[-len(steps):])
         if a.plot:

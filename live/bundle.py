@@ -33,6 +33,9 @@ def make_session(path: Path, provider: str = "auto", threads: int = 2):
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # the engine runs three sessions in turn (encoder, denoisers, decoder), each with its own thread pool: pools
+    # that spin-wait after their run steal the cores from the next session (measured: the hop took 2.4× longer)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     want_cuda = provider == "cuda" or (provider == "auto" and not _CUDA_FAILED
                                        and "CUDAExecutionProvider" in ort.get_available_providers())
     if not want_cuda:
@@ -103,38 +106,50 @@ class OnnxDenoiser:
         return y[0] if single else y
 
 
+def read_bundle_json(folder: str | os.PathLike) -> dict:
+    """bundle.json checked (format, the fields the engine reads, every model file present) without opening any
+    model: what a panel needs to list instruments. BundleError names the file and the field."""
+    folder = Path(folder)
+    f = folder / "bundle.json"
+    if not f.is_file():
+        raise BundleError(f"{folder}: no bundle.json; export one with python -m export.onnx")
+    try:
+        meta = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise BundleError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise BundleError(f"{f}: format {got!r}, expected {BUNDLE_FORMAT!r}")
+    try:  # a hand-edited or truncated bundle.json names the field it lacks, not a KeyError
+        c = meta["codec"]
+        int(c["sample_rate"]), int(c["hop_length"]), int(c["encoder"]["context_samples"])
+        latent_dim, _ = int(c["latent_dim"]), int(c["decoder"]["context_frames"])
+        silence = np.asarray(c["silence_latent"], dtype=np.float32)
+        files = [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in meta["instruments"].values()]
+    except KeyError as e:
+        raise BundleError(f"{f}: missing field {e.args[0]!r}; re-export the bundle (python -m export.onnx)") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise BundleError(f"{f}: malformed field ({e})") from None
+    if silence.shape != (latent_dim,):
+        raise BundleError(f"{f}: silence_latent has shape {silence.shape}, latent_dim is {latent_dim}")
+    for needed in files:
+        if not (folder / needed).is_file():
+            raise BundleError(f"{folder}: {needed} is missing")
+    return meta
+
+
 class Bundle:
     """bundle.json + sessions. Denoiser sessions open on first use (a GUI lists instruments without loading)."""
 
     def __init__(self, folder: str | os.PathLike, provider: str = "auto", threads: int = 2):
         self.folder = Path(folder)
-        f = self.folder / "bundle.json"
-        if not f.is_file():
-            raise BundleError(f"{self.folder}: no bundle.json; export one with python -m export.onnx")
-        try:
-            self.meta = json.loads(f.read_text())
-        except json.JSONDecodeError as e:
-            raise BundleError(f"{f}: not valid JSON ({e})") from None
-        if not isinstance(self.meta, dict) or self.meta.get("format") != BUNDLE_FORMAT:
-            got = self.meta.get("format") if isinstance(self.meta, dict) else type(self.meta).__name__
-            raise BundleError(f"{f}: format {got!r}, expected {BUNDLE_FORMAT!r}")
-        try:  # a hand-edited or truncated bundle.json names the field it lacks, not a KeyError
-            c = self.meta["codec"]
-            self.sample_rate, self.hop, self.latent_dim = int(c["sample_rate"]), int(c["hop_length"]), int(c["latent_dim"])
-            self.encoder_context = int(c["encoder"]["context_samples"])
-            self.decoder_context = int(c["decoder"]["context_frames"])
-            self.silence_latent = np.asarray(c["silence_latent"], dtype=np.float32)
-            files = [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in self.meta["instruments"].values()]
-        except KeyError as e:
-            raise BundleError(f"{f}: missing field {e.args[0]!r}; re-export the bundle (python -m export.onnx)") from None
-        except (TypeError, ValueError, AttributeError) as e:
-            raise BundleError(f"{f}: malformed field ({e})") from None
-        if self.silence_latent.shape != (self.latent_dim,):
-            raise BundleError(f"{f}: silence_latent has shape {self.silence_latent.shape}, latent_dim is {self.latent_dim}")
+        self.meta = read_bundle_json(self.folder)
+        c = self.meta["codec"]
+        self.sample_rate, self.samples_per_frame, self.latent_dim = int(c["sample_rate"]), int(c["hop_length"]), int(c["latent_dim"])
+        self.encoder_context = int(c["encoder"]["context_samples"])
+        self.decoder_context = int(c["decoder"]["context_frames"])
+        self.silence_latent = np.asarray(c["silence_latent"], dtype=np.float32)
         self.provider, self.threads = provider, threads
-        for needed in files:
-            if not (self.folder / needed).is_file():
-                raise BundleError(f"{self.folder}: {needed} is missing")
         enc_path, dec_path = self.folder / c["encoder"]["file"], self.folder / c["decoder"]["file"]
         self._enc = make_session(enc_path, provider, threads)
         check_io(self._enc, enc_path, {"audio": 1, "latents": self.latent_dim})
@@ -148,7 +163,7 @@ class Bundle:
 
     @property
     def frame_rate(self) -> float:
-        return self.sample_rate / self.hop
+        return self.sample_rate / self.samples_per_frame
 
     @property
     def providers(self) -> list[str]:
@@ -174,7 +189,7 @@ class Bundle:
         return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho)))
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
-        """Samples [N] (N a multiple of the hop) → normalized latents [C, N/hop]."""
+        """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/hop]."""
         x = np.ascontiguousarray(wav, dtype=np.float32).reshape(1, 1, -1)
         return self._enc.run(None, {"audio": x})[0][0]
 

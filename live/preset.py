@@ -3,6 +3,8 @@
     {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 3,
      "window": 32, "hop": 8, "crossfade": 4, "dry_wet": 1.0, "bundle": "../models/bundle"}
 
+Field types, ranges and defaults are the parameter table's (live.params).
+
 `bundle` is relative to the preset file; the denoisers used are <bundle>/denoiser-<source|target>.onnx.
 """
 from __future__ import annotations
@@ -13,50 +15,48 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.io import atomic_output
+from live.params import PARAMS, ParamError, param
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 
-class PresetError(ValueError):
+class PresetError(ParamError):
     pass
+
+
+def _default(name: str):
+    return param(name).default
 
 
 @dataclass
 class Preset:
+    """One instrument pair's settings; the numeric fields' types, ranges and defaults come from live.params."""
     name: str
     source: str
     target: str
-    sigma_max: float = 5.0
-    steps: int = 3
-    window: int = 32  # latent frames the denoiser sees
-    hop: int = 8  # new frames per window
-    crossfade: int = 4  # frames crossfaded between consecutive windows
-    dry_wet: float = 1.0
-    sigma_min: float = 1e-3
-    rho: float = 7.0
+    sigma_max: float = _default("sigma_max")
+    steps: int = _default("steps")
+    window: int = _default("window")
+    hop: int = _default("hop")
+    crossfade: int = _default("crossfade")
+    dry_wet: float = _default("dry_wet")
+    sigma_min: float = _default("sigma_min")
+    rho: float = _default("rho")
     bundle: str = "../models/bundle"
     description: str = ""
     path: Path | None = None  # where it was loaded from (not saved)
 
-    # ranges: (type, low, high)
-    _RULES = {
-        "sigma_max": (float, 0.01, 500.0), "steps": (int, 1, 64), "window": (int, 4, 1024), "hop": (int, 1, 512),
-        "crossfade": (int, 0, 512), "dry_wet": (float, 0.0, 1.0), "sigma_min": (float, 1e-5, 0.5),
-        "rho": (float, 1.0, 20.0),
-    }
-
     def validate(self, instruments: list[str] | None = None, time_factor: int = 4) -> "Preset":
         where = f"preset {self.name!r}" + (f" ({self.path})" if self.path else "")
-        for k in ("name", "source", "target", "bundle"):
+        for k in ("name", "bundle"):
             if not isinstance(getattr(self, k), str) or not getattr(self, k):
                 raise PresetError(f"{where}: field '{k}' must be a non-empty string")
-        for k, (typ, lo, hi) in self._RULES.items():
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not float(v).is_integer()):
-                raise PresetError(f"{where}: field '{k}' must be {'an integer' if typ is int else 'a number'}, got {v!r}")
-            if not lo <= v <= hi:
-                raise PresetError(f"{where}: field '{k}' = {v} is outside [{lo}, {hi}]")
-            setattr(self, k, typ(v))
+        try:
+            for p in PARAMS:
+                if p.in_preset:
+                    setattr(self, p.name, p.check(getattr(self, p.name), where))
+        except ParamError as e:
+            raise PresetError(str(e)) from None
         if self.sigma_min >= self.sigma_max:
             raise PresetError(f"{where}: sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
         if self.window % time_factor:
@@ -102,7 +102,7 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
         raise PresetError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise PresetError(f"{p}: a preset is a JSON object")
-    allowed = {f.name for f in fields(Preset)} - {"path", "_RULES"}
+    allowed = {f.name for f in fields(Preset)} - {"path"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise PresetError(f"{p}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -112,6 +112,21 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
     preset = Preset(**data)
     preset.path = p
     return preset.validate()
+
+
+def update_preset_file(path: str | os.PathLike, **changes) -> Path:
+    """Change some fields of a preset file in place (atomically), keeping its other fields and their order; the
+    result is validated first, so a bad change never reaches the file."""
+    path = Path(path)
+    preset = load_preset(path)
+    import dataclasses
+
+    dataclasses.replace(preset, **changes).validate()
+    data = json.loads(path.read_text())
+    data.update(changes)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+    return path
 
 
 def list_presets(preset_dir: Path = PRESET_DIR) -> list[Preset]:

@@ -20,6 +20,8 @@ A render never loses a recording and never passes off a dry copy as a transfer:
 """
 from __future__ import annotations
 
+import logging
+
 import argparse
 import dataclasses
 import sys
@@ -32,15 +34,19 @@ from core.audio import AudioError, audio_format, list_audio_files, read_audio, w
 from core.cli import ranged, run_main
 from live.bundle import Bundle, BundleError
 from live.engine import EngineError, StreamingEngine
+from live.params import add_options, given, param
 from live.preset import Preset, PresetError, load_preset
 
+log = logging.getLogger(__name__)
+
 OFFLINE = dict(window=128, hop=64, crossfade=16)  # offline quality: long windows, more steps
+RENDER_PARAMS = ("source", "target", "sigma_max", "steps", "dry_wet", "sigma_min", "rho")  # overridable per render
 EXIT_FAILED = 1  # some file could not be rendered (bad input is 2, as argparse)
 
 
 def offline_preset(preset: Preset) -> Preset:
     """Longer windows and twice the steps (at least 8, at most the preset limit)."""
-    return dataclasses.replace(preset, steps=min(max(2 * preset.steps, 8), Preset._RULES["steps"][2]), **OFFLINE)
+    return dataclasses.replace(preset, steps=min(max(2 * preset.steps, 8), param("steps").high), **OFFLINE)
 
 
 def read_input(path: Path) -> tuple[np.ndarray, int, list[str]]:
@@ -60,7 +66,7 @@ def prime_length(engine: StreamingEngine, sr: int) -> int:
     """Input samples (at sr) the engine must have heard before a file's first sample is committed at full context:
     the window's past, the decoder's context and the encoder's left context."""
     frames = engine.W + engine.dec_ctx
-    return int(np.ceil((frames * engine.hop + engine.enc_ctx) * sr / engine.sr))
+    return int(np.ceil((frames * engine.F + engine.enc_ctx) * sr / engine.sr))
 
 
 def render_array(x: np.ndarray, sr: int, engine_factory: Callable[[int], StreamingEngine], block: int = 512,
@@ -74,7 +80,7 @@ def render_array(x: np.ndarray, sr: int, engine_factory: Callable[[int], Streami
         raise ValueError(f"block must be a positive number of samples, got {block}")
     engine = engine_factory(sr)
     pre = x[: prime_length(engine, sr)][::-1] if prime else x[:0]
-    tail = engine.delay + engine.H * engine.hop * sr // engine.sr + block  # flush what is still in flight
+    tail = engine.delay + engine.H * engine.F * sr // engine.sr + block  # flush what is still in flight
     padded = np.concatenate([pre.astype(np.float32), x.astype(np.float32), np.zeros(tail, np.float32)])
     out = np.empty_like(padded)
     for i in range(0, len(padded), block):
@@ -120,13 +126,12 @@ def render_file(in_path, out_path, preset: Preset, mode: str = "as-live", block:
         raise AudioError(f"{out_path}: is the input; choose another output (a render never replaces its input)")
     x, sr, warnings = read_input(in_path)
     out_subtype = output_subtype(in_path, out_path, subtype)
-    p = dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None and k in
-                                       ("sigma_max", "steps", "source", "target", "dry_wet")})
+    p = dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None and k in RENDER_PARAMS})
     p = offline_preset(p) if mode == "offline" else p
     bundle = bundle or Bundle(preset.bundle_path(), provider=provider, threads=threads)
     p.validate(bundle.instruments)
     gain = float(overrides.get("input_gain") or 1.0)
-    quality = "HQ" if mode == "offline" else "LQ"
+    quality = "HQ" if mode == "offline" else "auto"  # as live: the same resampler as a live stream
     y, engine = render_array(
         x, sr, lambda rate: StreamingEngine(bundle, p, rate, resample_quality=quality, input_gain=gain,
                                             fail_fast=True), block, keep_latency, progress, prime)
@@ -179,16 +184,11 @@ def _main(argv=None) -> int:
 
     import soundfile as sf
 
-    rules = Preset._RULES
     ap = argparse.ArgumentParser(prog="python -m live.render", description=__doc__.split("\n")[0])
     ap.add_argument("input", type=Path)
     ap.add_argument("output", type=Path)
     ap.add_argument("--preset", required=True, help="preset name (presets/NAME.json) or path")
-    ap.add_argument("--sigma-max", type=ranged(float, *rules["sigma_max"][1:]), default=None)
-    ap.add_argument("--steps", type=ranged(int, *rules["steps"][1:]), default=None)
-    ap.add_argument("--source", default=None)
-    ap.add_argument("--target", default=None)
-    ap.add_argument("--dry-wet", type=ranged(float, 0.0, 1.0), default=None)
+    add_options(ap, RENDER_PARAMS)
     ap.add_argument("--mode", choices=("as-live", "offline"), default="as-live")
     ap.add_argument("--block", type=ranged(int, 1, 1 << 20), default=512, help="as-live block size in samples")
     ap.add_argument("--keep-latency", action="store_true", help="keep the live delay at the start")
@@ -213,8 +213,8 @@ def _main(argv=None) -> int:
 
         try:
             warnings = render_file(src, dst, preset, a.mode, a.block, a.keep_latency, bundle=bundle,
-                                   progress=progress, subtype=a.subtype, prime=a.prime, sigma_max=a.sigma_max,
-                                   steps=a.steps, source=a.source, target=a.target, dry_wet=a.dry_wet)
+                                   progress=progress, subtype=a.subtype, prime=a.prime,
+                                   **given(a, RENDER_PARAMS))
         except (AudioError, EngineError, PresetError, BundleError) as e:
             if len(pairs) == 1 and not isinstance(e, EngineError):
                 raise  # bad input: one line, exit 2
@@ -225,7 +225,7 @@ def _main(argv=None) -> int:
             for b in bars:
                 b.close()
         for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            log.warning("%s", w)
         print(f"{src} → {dst}")
     if failed:  # a model failed (or, in a folder, some files could not be rendered): nothing passed off as done
         if len(pairs) > 1:

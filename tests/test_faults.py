@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from live.bundle import Bundle, BundleError
-from live.engine import DCBlocker, EngineError, InputGate, StreamingEngine
+from live.engine import EngineError, StreamingEngine
+from live.hop import DCBlocker, InputGate
 from live.preset import PresetError, load_preset
 from live.render import main as render_main
 from live.render import render_array, render_file
@@ -339,7 +340,11 @@ def test_bench_figures_come_from_hops_that_ran(bundle, tiny_preset, tiny_bundle)
     r = rows[0]
     assert r["errors"] == 0 and r["dry_hops"] == 0
     assert 0 < r["hop_p50_ms"] <= r["hop_p99_ms"] and r["rtf"] > 0
-    assert r["hop_budget_ms"] == pytest.approx(1000 * tiny_preset.hop * bundle.hop / bundle.sample_rate, abs=0.01)
+    frame_ms = 1000 * bundle.samples_per_frame / bundle.sample_rate
+    assert r["hop_budget_ms"] == pytest.approx(tiny_preset.hop * frame_ms, abs=0.01)
+    # the latency split: (H + C) frames, no resampler at 24 kHz, the margin asked for, two device blocks
+    assert r["algorithmic_ms"] == pytest.approx((tiny_preset.hop + tiny_preset.crossfade) * frame_ms, abs=0.05)
+    assert r["resampler_ms"] == 0 and r["margin_ms"] == 0 and r["device_ms"] == pytest.approx(2000 * 256 / 24_000, abs=0.05)
     with pytest.raises(EngineError):  # a model that raises stops the benchmark instead of timing dry hops
         measure_rtf(_break(Bundle(tiny_bundle, provider="cpu", threads=1), "denoiser"), tiny_preset,
                     _tone(1.0, 24_000), 24_000, 256)
@@ -358,3 +363,13 @@ def test_the_render_command_fails_loudly_when_a_model_raises(tmp_path, preset_fi
     rc, err = _run(render_main, [str(src), str(tmp_path / "o.wav"), "--preset", str(preset_file), "--threads", "1"])
     assert rc == 1 and err.count("error:") == 1 and "exploded" in err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_the_live_margin_comes_from_hop_times_measured_through_the_worker(bundle, tiny_preset):
+    from live.engine import margin_from_hop_times, measure_hop_ms
+
+    times = measure_hop_ms(bundle, tiny_preset, 48_000, hops=16)
+    assert len(times) == 16 and (times > 0).all()
+    m = margin_from_hop_times(times, block_ms=5.0)
+    assert m == pytest.approx(1.25 * np.percentile(times, 99) + 5.0)
+    assert m > times.max()  # covers every measured hop

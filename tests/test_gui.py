@@ -56,7 +56,7 @@ def panel(qtbot, preset_dir, settings_file):
 
 def _run_a_window(engine):
     """Parameters apply at the engine's next window: feed it enough audio for a few hops."""
-    engine.process(np.zeros(4 * engine.H * engine.hop * engine.device_rate // engine.sr, np.float32))
+    engine.process(np.zeros(4 * engine.H * engine.F * engine.device_rate // engine.sr, np.float32))
 
 
 def test_dial_and_controls_reach_the_engine(panel, qtbot):
@@ -252,3 +252,62 @@ def test_a_model_error_is_shown_at_once_while_the_audio_goes_on(panel):
     assert panel.session is session  # still playing (dry hops) …
     assert "exploded" in panel.status_label.text() and "3 hops" in panel.status_label.text()  # … and said at once
     panel.session = None
+
+
+def test_the_controls_take_their_ranges_and_help_from_the_parameter_table(panel):
+    from live.params import param
+
+    steps, sigma, mix = param("steps"), param("sigma_max"), param("dry_wet")
+    assert (panel.steps_spin.minimum(), panel.steps_spin.maximum()) == (steps.low, steps.high)
+    assert panel.steps_spin.toolTip() == steps.help
+    assert (panel.sigma_spin.minimum(), panel.sigma_spin.maximum()) == (sigma.low, sigma.high)
+    assert sigma.help in panel.sigma_spin.toolTip()
+    assert (panel.dry_wet_slider.minimum(), panel.dry_wet_slider.maximum()) == (100 * mix.low, 100 * mix.high)
+
+
+def test_the_panel_state_checks_values_by_the_table(qtbot):
+    from gui.state import PanelState
+    from live.params import ParamError
+
+    state, seen = PanelState(), []
+    state.changed.connect(lambda name, value: seen.append((name, value)))
+    assert state.set("steps", 4) and not state.set("steps", 4)  # a value it already has is no change
+    with pytest.raises(ParamError):
+        state.set("steps", 0)
+    assert seen == [("steps", 4)] and state["steps"] == 4
+
+
+def test_the_margin_is_measured_at_start_unless_set(panel, settings_file):
+    assert panel.margin_spin.value() == 0 and panel.margin_spin.text() == "auto"
+    assert panel.audio_group.choice()["margin_ms"] is None  # LiveSession(margin_ms=None) measures it
+    assert panel.latency_label.text().endswith(" ms algorithmic + margin")
+    panel.margin_spin.setValue(40)
+    assert panel.audio_group.choice()["margin_ms"] == 40.0
+    assert panel.latency_label.text().endswith(" ms algorithmic + 40 ms margin")
+    panel.save_settings()
+    assert QSettings(str(settings_file), QSettings.IniFormat).value("audio/margin_ms", type=int) == 40
+
+
+def test_an_unreadable_bundle_is_named_and_the_preset_still_shows(panel, tmp_path):
+    path = _write(tmp_path / "elsewhere" / "lost.json", name="lost", source="alpha", target="beta", sigma_max=3.0,
+                  bundle=str(tmp_path / "nowhere"), **LAYOUT)
+    assert panel.load_preset_file(path) is not None
+    assert "Cannot read the bundle" in panel.status_label.text() and "bundle.json" in panel.status_label.text()
+    assert panel.sigma_max == 3.0 and panel.sigma_spin.value() == 3.0
+    assert [panel.source_box.itemText(i) for i in range(panel.source_box.count())] == ["alpha", "beta"]
+
+
+def test_saved_control_values_the_table_refuses_give_way_to_the_preset(qtbot, preset_dir, settings_file):
+    s = QSettings(str(settings_file), QSettings.IniFormat)
+    s.setValue("preset/path", str((preset_dir / "b2a.json").resolve()))
+    s.setValue("controls/steps", 500)  # above the table's 64
+    s.setValue("controls/sigma_max", "loud")
+    s.setValue("controls/dry_wet", 0.5)
+    s.sync()
+    p = _panel(qtbot, preset_dir, settings_file)
+    try:
+        assert p.preset_box.currentText() == "b2a"
+        assert p.steps_spin.value() == 3 and p.sigma_max == 12.5  # b2a's own
+        assert p.dry_wet == 0.5 and p.dry_wet_slider.value() == 50  # the saved one
+    finally:
+        p.shutdown()

@@ -115,6 +115,13 @@ def test_missing_device_is_a_clear_error_and_leaves_no_thread(tiny_preset):
 
 
 # ------------------------------------------------------------------------------------------------ with JACK
+def test_the_jack_probe_sees_the_server_it_is_pointed_at(jack, monkeypatch, capfd):
+    assert audio.jack_server_running() is True  # the private dummy server (JACK_DEFAULT_SERVER)
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"{jack.name}-absent")
+    assert audio.jack_server_running() is False
+    assert capfd.readouterr().err == ""  # libjack's complaints about the missing server stay quiet
+
+
 def test_live_session_runs_without_dropouts(jack, tiny_preset):
     dev = jack.device()
     n = threading.active_count()
@@ -135,7 +142,7 @@ def test_live_session_runs_without_dropouts(jack, tiny_preset):
     st = session.status()
     print(st.line())
     assert st.seconds >= 10.0
-    hop_s = session.engine.H * session.engine.hop / session.engine.sr
+    hop_s = session.engine.H * session.engine.F / session.engine.sr
     assert st.hops >= 0.8 * 10.0 / hop_s, st.line()  # the worker kept up with the stream
     assert (st.underruns, st.overruns, st.dry_hops) == (0, 0, 0), st.line()
     assert st.callbacks >= 0.8 * 10.0 * JACK_RATE / 256

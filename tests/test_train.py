@@ -148,7 +148,7 @@ def test_tiny_end_to_end_training_lowers_losses_and_exports(tiny_corpus, tmp_pat
         before = float(mel(untrained(x)[..., :6400], x))
         after = float(mel(trained.eval()(x)[..., :6400], x))
     assert after < 0.8 * before, (before, after)
-    codec_train.export_codec(run / "last.pt", tmp_path / "codec.pt")
+    codec_train.codec_file_from_run(run / "last.pt", tmp_path / "codec.pt")
     latents.build_cache(tmp_path / "codec.pt", tiny_corpus, tmp_path / "latents", None, [-2.0, 0.0, 2.0])
     c = Codec.load(tmp_path / "codec.pt")
     assert c.train_info["latent_stats"]["frames"] > 100
@@ -161,7 +161,7 @@ def test_tiny_end_to_end_training_lowers_losses_and_exports(tiny_corpus, tmp_pat
     state = den_train.train(dargs)
     losses = [h["loss"] for h in state.history if "loss" in h]
     assert np.mean(losses[-2:]) < 0.7 * losses[0], losses
-    blob = den_train.export_denoiser(tmp_path / "den", tmp_path / "violin.pt")
+    blob = den_train.denoiser_file_from_run(tmp_path / "den", tmp_path / "violin.pt")
     assert blob["instrument"] == "violin" and blob["train_info"]["steps"] == 300
     from export.onnx import export_bundle
 
@@ -286,7 +286,7 @@ def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     ck = torch.load(tmp_path / "adv" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 3 and ck["opt_d"]["state"]  # the discriminator took optimizer steps
     # fp16 files to resume from in a later session: the codec and, beside it, its discriminator
-    codec_train.export_codec(tmp_path / "adv" / "last.pt", tmp_path / "wip.pt", with_disc=True)
+    codec_train.codec_file_from_run(tmp_path / "adv" / "last.pt", tmp_path / "wip.pt", with_disc=True)
     assert codec_train.disc_path(tmp_path / "wip.pt").is_file()
     args2 = codec_train.build_parser().parse_args(
         ["--corpus", str(tiny_corpus), "--run", str(tmp_path / "adv2"), "--n-filters", "2", "--dimension", "8",

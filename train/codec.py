@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from core.cli import comma_list
 from core.codec import Codec
-from train.common import (AudioPool, Clock, TrainState, corpus_files, hardware, load_training, progress_bar,
+from train.common import (AudioPool, Clock, interrupt_on_sigterm, TrainState, corpus_files, hardware, load_training, progress_bar,
                           reseed_rank, save_training, setup_runtime, wrap_ddp, keep_going)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m train.codec", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
-    ap.add_argument("--instruments", default=None, help="comma-separated (default: all in the corpus)")
+    ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train(args) -> Codec:
     rt = setup_runtime(args.device, args.threads)
-    instruments = args.instruments.split(",") if args.instruments else None
+    instruments = args.instruments or None
     files = [f for fs in corpus_files(args.corpus, "train", instruments).values() for f in fs[: args.max_files]]
     if not files:
         raise SystemExit(f"error: no training audio in {args.corpus}")
@@ -114,43 +115,49 @@ def train(args) -> Codec:
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
-    while keep_going(state.step, args.steps, deadline, rt):
-        x = pool.crops(args.batch, seg, gen, args.augment, codec.sample_rate).to(rt.device)
-        y = model(x)[..., : x.shape[-1]]
-        l_time = (y - x).abs().mean()
-        l_mel = mel(y, x)
-        loss = l_time + args.mel_weight * l_mel
-        logs = dict(time=l_time.item(), mel=l_mel.item())
-        adversarial = state.step >= args.adv_start
-        if adversarial:
-            # generator step: the plain module (its parameter gradients are discarded before the D step)
-            fake_logits, fake_fmaps = disc(y)
-            with torch.no_grad():
-                _, real_fmaps = disc(x)
-            l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
-            loss = loss + 0.1 * l_g + 0.3 * l_fm
-            logs.update(g=l_g.item(), fm=l_fm.item())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
-        opt.step()
-        if adversarial:
-            logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
-            l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
-            opt_d.zero_grad(set_to_none=True)
-            l_d.backward()
-            opt_d.step()
-            logs["d"] = l_d.item()
-        state.step += 1
-        clock.tick()
-        bar.update(1)
-        if state.step % 50 == 0:
-            with torch.no_grad():
-                logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean().item()
-            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
-            bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
-        if clock.due():
-            save()
+    interrupt_on_sigterm()
+    try:
+        while keep_going(state.step, args.steps, deadline, rt):
+            x = pool.crops(args.batch, seg, gen, args.augment, codec.sample_rate).to(rt.device)
+            y = model(x)[..., : x.shape[-1]]
+            l_time = (y - x).abs().mean()
+            l_mel = mel(y, x)
+            loss = l_time + args.mel_weight * l_mel
+            logs = dict(time=l_time.item(), mel=l_mel.item())
+            adversarial = state.step >= args.adv_start
+            if adversarial:
+                # generator step: the plain module (its parameter gradients are discarded before the D step)
+                fake_logits, fake_fmaps = disc(y)
+                with torch.no_grad():
+                    _, real_fmaps = disc(x)
+                l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
+                loss = loss + 0.1 * l_g + 0.3 * l_fm
+                logs.update(g=l_g.item(), fm=l_fm.item())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
+            opt.step()
+            if adversarial:
+                logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
+                l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
+                opt_d.zero_grad(set_to_none=True)
+                l_d.backward()
+                opt_d.step()
+                logs["d"] = l_d.item()
+            state.step += 1
+            clock.tick()
+            bar.update(1)
+            if state.step % 50 == 0:
+                with torch.no_grad():
+                    logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean().item()
+                state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
+                bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
+            if clock.due():
+                save()
+    except KeyboardInterrupt:
+        bar.close()
+        save()  # the steps since the last checkpoint are kept
+        raise
     bar.close()
     save()
     return codec
@@ -188,7 +195,7 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
                 per_instrument=per)
 
 
-def export_codec(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
+def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
     """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint;
     with_disc: the discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
     from core.io import load_checkpoint, save_atomic
@@ -230,7 +237,7 @@ def main(argv=None) -> int:
             print(f"  {inst:12s} mel {v['mel']:.3f}  SI-SDR {v['si_sdr']:6.1f} dB  pitch {100 * v['pitch']:.1f}%")
         return 0
     if args.export:
-        export_codec(args.run / "last.pt", args.export, with_disc=args.with_disc)
+        codec_file_from_run(args.run / "last.pt", args.export, with_disc=args.with_disc)
         print(f"codec file → {args.export}")
         return 0
     codec = train(args)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,15 @@ def keep_going(step: int, steps: int, deadline: float | None, rt: Runtime) -> bo
 def reseed_rank(gen: torch.Generator, seed: int, rank: int, step: int) -> None:
     """After a resume under torchrun: checkpoints keep rank 0's generator only, so each rank draws anew."""
     gen.manual_seed(int(seed) * 1_000_003 + 7919 * rank + step)
+
+
+def interrupt_on_sigterm() -> None:
+    """`kill PID` stops a trainer like Ctrl-C does (KeyboardInterrupt), so it saves its checkpoint before leaving:
+    a background run (nohup … &) ignores SIGINT, and without this a killed run lost the steps since its last save."""
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 class Clock:

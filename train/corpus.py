@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cli import comma_list
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
 from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
@@ -352,12 +353,12 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="render Bach chorale voices per instrument with FluidSynth")
     r.add_argument("--out", type=Path, default=Path("data/corpus"))
-    r.add_argument("--instruments", default=",".join(INSTRUMENTS), help="comma-separated names")
-    r.add_argument("--per-split", default="40,5,5", help="chorales per instrument for train,valid,test (-1: all)")
+    r.add_argument("--instruments", type=comma_list(), default=list(INSTRUMENTS), help="comma-separated names")
+    r.add_argument("--per-split", type=comma_list(int), default=[40, 5, 5], help="chorales per instrument for train,valid,test (-1: all)")
     r.add_argument("--voices", type=int, default=1, help="voices rendered per chosen chorale (1-4)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--fonts", default=",".join(TRAIN_FONTS),
+    r.add_argument("--fonts", type=comma_list(), default=list(TRAIN_FONTS),
                    help=f"training soundfonts, comma-separated names ({', '.join(SOUNDFONTS)}) or .sf2 paths")
     r.add_argument("--heldout-font", default=HELDOUT_FONT,
                    help="soundfont rendered only for the 'heldout' evaluation split ('none': no such split)")
@@ -371,11 +372,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "render":
-            per = tuple(int(v) for v in a.per_split.split(","))
+            per = tuple(a.per_split)
             if len(per) != 3:
                 raise CorpusError("--per-split takes three numbers: train,valid,test")
-            recs = render_corpus(a.out, [s.strip() for s in a.instruments.split(",") if s.strip()], per,
-                                 a.voices, a.seed, a.workers, [f for f in a.fonts.split(",") if f],
+            recs = render_corpus(a.out, a.instruments, per,
+                                 a.voices, a.seed, a.workers, a.fonts,
                                  None if a.heldout_font == "none" else a.heldout_font, a.judge)
             print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
         elif a.cmd == "import":

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.cli import comma_list
 from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
 from core.io import load_checkpoint, save_atomic
@@ -90,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stats", choices=("shared", "instrument"), default="shared",
                     help="latent normalization: the codec's statistics over all instruments (shared), or this "
                          "instrument's own (as the paper's official code); the bundle records which")
-    ap.add_argument("--channels", default="64,128,128")
+    ap.add_argument("--channels", type=comma_list(int), default=[64, 128, 128])
     ap.add_argument("--blocks", type=int, default=2)
-    ap.add_argument("--frames", default="32,64", help="crop lengths in frames, alternated by step")
+    ap.add_argument("--frames", type=comma_list(int), default=[32, 64], help="crop lengths in frames, alternated by step")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
@@ -122,14 +123,14 @@ def train(args) -> TrainState:
     if not (cache / "train.npz").is_file():
         raise SystemExit(f"error: no latent cache for {args.instrument!r} in {args.latents} "
                          f"(python -m train.latents --instruments {args.instrument} ...)")
-    frames = [int(f) for f in args.frames.split(",")]
+    frames = list(args.frames)
     space = latent_space(args.stats, cache / "train.npz", codec)
     mean, std = np.asarray(space["mean"], np.float32), np.asarray(space["std"], np.float32)
     train_set = LatentCrops(load_latents(cache / "train.npz", mean=mean, std=std), max(frames), rt.device)
     valid_arrays = load_latents(cache / "valid.npz", mean=mean, std=std) if (cache / "valid.npz").is_file() else []
     vgen = torch.Generator().manual_seed(99)
     valid = (LatentCrops(valid_arrays, frames[0]) if valid_arrays else train_set).crops(64, frames[0], vgen)
-    cfg = denoiser_config(latent_dim=codec.latent_dim, channels=[int(c) for c in args.channels.split(",")],
+    cfg = denoiser_config(latent_dim=codec.latent_dim, channels=list(args.channels),
                           blocks=args.blocks)
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     model = EDMDenoiser(cfg).to(rt.device)
@@ -200,7 +201,7 @@ def train(args) -> TrainState:
     return state
 
 
-def export_denoiser(run: Path, out: Path, half: bool = True) -> dict:
+def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
     """A denoiser file: EMA weights (fp16), config, instrument and training record."""
     ck = load_checkpoint(run / "last.pt", FORMAT)
     meta, st = ck["meta"], ck["state"]
@@ -220,7 +221,7 @@ def export_denoiser(run: Path, out: Path, half: bool = True) -> dict:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.export:
-        blob = export_denoiser(args.run or Path(f"runs/denoiser-{args.instrument}"), args.export)
+        blob = denoiser_file_from_run(args.run or Path(f"runs/denoiser-{args.instrument}"), args.export)
         print(f"denoiser {blob['instrument']} ({blob['train_info']['steps']} steps) → {args.export}")
         return 0
     state = train(args)

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.cli import comma_list
 from core.audio import AudioError
 from train.corpus import CorpusError, import_folder
 
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--codec", type=Path, default=ROOT / "models" / "codec.pt")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--presets", type=Path, default=ROOT / "presets")
-    ap.add_argument("--shifts", default="-2,0,2")
+    ap.add_argument("--shifts", type=comma_list(float), default=[-2.0, 0.0, 2.0])
     ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     try:
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
             print(f"imported {len(recs)} files")
             from train.latents import build_cache
 
-            build_cache(a.codec, a.corpus, a.latents, [a.name], [float(s) for s in a.shifts.split(",")])
+            build_cache(a.codec, a.corpus, a.latents, [a.name], list(a.shifts))
         from train import denoiser
 
         den_file = a.models / "denoisers" / f"{a.name}.pt"

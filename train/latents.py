@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.cli import comma_list
 from core.audio import load_audio, resample
 from core.codec import Codec
 from train.common import corpus_files
@@ -108,16 +109,16 @@ def main(argv=None) -> int:
     ap.add_argument("--codec", type=Path, required=True, help="codec file (python -m train.codec --export ...); latent statistics are saved into it")
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--out", type=Path, default=Path("data/latents"))
-    ap.add_argument("--instruments", default=None)
-    ap.add_argument("--shifts", default="-2,0,2", help="semitone shifts for training audio (0 must be included)")
+    ap.add_argument("--instruments", type=comma_list(), default=None)
+    ap.add_argument("--shifts", type=comma_list(float), default=[-2.0, 0.0, 2.0], help="semitone shifts for training audio (0 must be included)")
     ap.add_argument("--refit-stats", action="store_true", help="fit latent statistics again (invalidates denoisers)")
     ap.add_argument("--max-files", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    shifts = sorted({float(s) for s in a.shifts.split(",")} | {0.0})
-    build_cache(a.codec, a.corpus, a.out, a.instruments.split(",") if a.instruments else None, shifts,
+    shifts = sorted(set(a.shifts) | {0.0})
+    build_cache(a.codec, a.corpus, a.out, a.instruments or None, shifts,
                 a.refit_stats, a.max_files)
     print(f"latent cache → {a.out}")
     return 0

@@ -1,0 +1,116 @@
+"""The effect's parameters, declared once (as the Neutone SDK declares a model's): name, type, range, default,
+whether it changes while playing, unit and help.
+
+Everything else reads this table: presets validate their fields with it (`check`), the command lines build
+their options from it (`add_options`), the engine accepts live changes by it (`LIVE`), the panel sizes its
+widgets and stores its settings by it.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+
+class ParamError(ValueError):
+    """A parameter value that the table refuses (wrong type or outside its range)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # str, int, float or bool
+    default: object
+    low: float | None = None
+    high: float | None = None
+    live: bool = True  # may change while audio plays (rides the next window's crossfade)
+    in_preset: bool = True  # stored in preset files
+    unit: str = ""
+    help: str = ""
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value, where: str = "") -> object:
+        """The value as this parameter's type; ParamError naming the field when it is not one or out of range."""
+        at = f"{where}: " if where else ""
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a non-empty string"}[self.type]
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise ParamError(f"{at}field '{self.name}' must be {kind}, got {value!r}")
+            return value
+        if self.type is str:
+            if not isinstance(value, str) or not value:
+                raise ParamError(f"{at}field '{self.name}' must be {kind}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                self.type is int and not float(value).is_integer()):
+            raise ParamError(f"{at}field '{self.name}' must be {kind}, got {value!r}")
+        if not self.low <= value <= self.high:
+            raise ParamError(f"{at}field '{self.name}' = {value} is outside [{self.low:g}, {self.high:g}]")
+        return self.type(value)
+
+    def parse(self, text: str):
+        """argparse `type=`: the text as a checked value (argparse turns ParamError into a usage error)."""
+        try:
+            value = self.type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if self.type is int else 'a number'}")
+        try:
+            return self.check(value)
+        except ParamError as e:
+            raise argparse.ArgumentTypeError(str(e).replace(f"field '{self.name}' = ", "")) from None
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("source", str, None, help="instrument played into the effect"),
+    Param("target", str, None, help="instrument heard out of it"),
+    Param("sigma_max", float, 5.0, 0.01, 500.0,
+          help="how far the bridge goes: low keeps the melody, high gives more of the target's timbre"),
+    Param("steps", int, 3, 1, 64, help="Heun steps per leg of the bridge (4 denoiser runs per step and hop)"),
+    Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
+    Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
+    Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),
+    Param("input_gain", float, 1.0, 0.0, 16.0, in_preset=False, help="linear input gain"),
+    Param("bypass", bool, False, in_preset=False, help="dry signal through the same delay (no model in the path)"),
+    Param("window", int, 32, 4, 1024, live=False, unit="frames", help="latent frames the denoiser sees per hop"),
+    Param("hop", int, 8, 1, 512, live=False, unit="frames", help="new latent frames per engine hop"),
+    Param("crossfade", int, 4, 0, 512, live=False, unit="frames",
+          help="frames crossfaded between consecutive windows"),
+)
+BY_NAME = {p.name: p for p in PARAMS}
+LIVE = tuple(p.name for p in PARAMS if p.live)
+NUMERIC = tuple(p.name for p in PARAMS if p.type in (int, float))
+
+
+def param(name: str) -> Param:
+    return BY_NAME[name]
+
+
+def check_values(values: dict, where: str = "") -> dict:
+    """Every known key checked and converted (unknown keys: ParamError)."""
+    unknown = sorted(set(values) - set(BY_NAME))
+    if unknown:
+        raise ParamError(f"{where + ': ' if where else ''}unknown parameter(s) {', '.join(unknown)}")
+    return {k: BY_NAME[k].check(v, where) for k, v in values.items()}
+
+
+def add_options(ap: argparse.ArgumentParser, names, override: bool = True) -> None:
+    """One option per named parameter, typed and range-checked from the table. override: default None (keep the
+    preset's value) and 'override' in the help, as the live CLI and render use them."""
+    for name in names:
+        p = BY_NAME[name]
+        what = f"{'override ' if override else ''}{p.help}"
+        if p.type is bool:
+            ap.add_argument(p.option, action="store_true", default=None if override else p.default, help=what)
+        elif p.type is str:
+            ap.add_argument(p.option, default=None if override else p.default, help=what)
+        else:
+            rng = f" [{p.low:g}, {p.high:g}]"
+            ap.add_argument(p.option, type=p.parse, default=None if override else p.default,
+                            help=f"{what}{rng}" + (f" ({p.unit})" if p.unit else ""))
+
+
+def given(args: argparse.Namespace, names) -> dict:
+    """The named parameters the user set on the command line (override options left at None are skipped)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
