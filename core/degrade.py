@@ -2,7 +2,7 @@
 
 Two users: the codec and denoiser trainers augment their crops with `mic_chain` (gain, room reverb, EQ tilt,
 background noise at 20–40 dB SNR) so the models meet recorded rather than only synthesized sound; the honest
-judge (`train.classifier`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb),
+judge (`train.judge`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb),
 generic damage that has nothing to do with this project's codec. Every function is x → y of the same length,
 float32, driven by a numpy Generator so a seed reproduces it.
 """

@@ -1,6 +1,8 @@
 """Evaluation of the timbre transfer: melody kept (PESTO f0), timbre changed (instrument classifier, Fréchet
 distance), bounds, cycle consistency and streaming vs offline, over a sweep of σmax (python -m evaluation).
 
-Modules: pitch (f0 tracks and melody scores), classifier (log-mel CNN, python -m evaluation.classifier),
-frechet (Fréchet distance), run (the pipeline), report (recommendation, markdown, plot, preset updates).
+Modules: classifier (scores a judge: python -m evaluation.classifier; the judge itself is core.timbre, trained by
+python -m train.judge), ceiling (the codec round trip per instrument), frechet (Fréchet distance), run (the
+pipeline), report (recommendation, markdown, plot, preset updates), streaming (latency / cost / quality of the
+engine's settings). Melody metrics are core.pitch.
 """

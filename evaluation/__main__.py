@@ -40,7 +40,7 @@ def _folder(s: str) -> tuple[str, Path]:
 
 
 def main(argv=None) -> int:
-    from evaluation.classifier import DEFAULT_PATH
+    from core.timbre import DEFAULT_PATH
     from evaluation.run import MODES, EvalConfig
 
     ap = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0],
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         if DEFAULT_PATH.is_file():
             clf = DEFAULT_PATH
         else:
-            print(f"warning: no classifier at {DEFAULT_PATH} (train one: python -m evaluation.classifier --train); "
+            print(f"warning: no classifier at {DEFAULT_PATH} (train one: python -m train.judge); "
                   "timbre accuracy and FD are skipped", file=sys.stderr)
     elif clf is not None and not clf.is_file():
         print(f"error: {clf}: no such classifier file", file=sys.stderr)

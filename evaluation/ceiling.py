@@ -4,8 +4,8 @@
 
 For every codec file given and every instrument, `clips` clips of `seconds` from the corpus split (default
 `heldout`: unseen chorales in a soundfont no model trained on) go through the codec alone (encode → decode);
-the honest judge (evaluation.classifier, trained on clean audio plus generic damage, never on this project's
-output) names the instrument of each, and PESTO compares the melody with the input's. The clean input is the
+the honest judge (core.timbre; python -m train.judge trains it on clean audio plus generic damage, never on this
+project's output) names the instrument of each, and PESTO compares the melody with the input's. The clean input is the
 first row: the judge's own accuracy there bounds what any codec can score. No transfer can be heard as an
 instrument its codec does not keep, so this is the bar the issue sets first: recognized ≥ 95 %, pitch ≥ 90 %.
 """
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     from tqdm import tqdm
 
-    from evaluation.classifier import DEFAULT_PATH, TimbreClassifier
+    from core.timbre import DEFAULT_PATH, TimbreClassifier
     from core.pitch import PitchTracker
 
     ap = argparse.ArgumentParser(prog="python -m evaluation.ceiling", description=__doc__.split("\n")[0])

@@ -135,7 +135,7 @@ class Evaluator:
         self.tracker = PitchTracker()
         self.classifier = None
         if cfg.classifier is not None:
-            from evaluation.classifier import TimbreClassifier
+            from core.timbre import TimbreClassifier
 
             self.classifier = TimbreClassifier.load(cfg.classifier)
         self._tracks: dict[str, object] = {}

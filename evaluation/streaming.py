@@ -37,7 +37,9 @@ def quality_rows(ev, preset, settings: list[tuple[int, int, int, int]], clips) -
     off = offline_preset(preset)
     rows.append(dict(ev.score("offline", a, b, refs, [ev.stream(c.audio, off) for c in refs], None),
                      setting=f"offline W{off.window} H{off.hop} C{off.crossfade} s{off.steps}"))
-    for w, h, c, n in settings:
+    from tqdm import tqdm
+
+    for w, h, c, n in tqdm(settings, desc="quality", unit="setting"):
         p = dataclasses.replace(preset, window=w, hop=h, crossfade=c, steps=n)
         outs = [ev.stream(clip.audio, p) for clip in refs]
         rows.append(dict(ev.score("as-live", a, b, refs, outs, None), window=w, hop=h, crossfade=c, steps=n,

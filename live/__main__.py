@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds (default low)")
     ap.add_argument("--margin-ms", type=ranged(float, 0.0, 2000.0), default=DEFAULT_MARGIN_MS,
                     help="extra output delay that absorbs compute time and jitter (default: measured at start, "
-                         "1.25 × the 99th percentile of the time a hop takes through the worker thread, + one block)")
+                         "the slow end of the time a hop takes through the worker thread, + one block; "
+                         "live.engine.margin_from_hop_times)")
     add_options(ap, CLI_PARAMS)
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=2, help="onnxruntime threads per model (default 2)")
     ap.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="onnxruntime provider")
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
     if st.error and code == 0:
         print(f"error: {st.error}", file=err)
         code = 1
-    from live.audio import _ABANDONED
+    from live.devices import _ABANDONED
 
     if _ABANDONED:  # PortAudio holds a stream on a vanished device: exit without waiting on it
         sys.stdout.flush()

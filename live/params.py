@@ -74,8 +74,8 @@ PARAMS: tuple[Param, ...] = (
     Param("input_gain", float, 1.0, 0.0, 16.0, in_preset=False, help="linear input gain"),
     Param("bypass", bool, False, in_preset=False, help="dry signal through the same delay (no model in the path)"),
     Param("window", int, 32, 4, 1024, live=False, unit="frames", help="latent frames the denoiser sees per hop"),
-    Param("hop", int, 8, 1, 512, live=False, unit="frames", help="new latent frames per engine hop"),
-    Param("crossfade", int, 4, 0, 512, live=False, unit="frames",
+    Param("hop", int, 4, 1, 512, live=False, unit="frames", help="new latent frames per engine hop"),
+    Param("crossfade", int, 2, 0, 512, live=False, unit="frames",
           help="frames crossfaded between consecutive windows"),
 )
 BY_NAME = {p.name: p for p in PARAMS}

@@ -106,7 +106,8 @@ def two_class_set(seed, per_class, seconds=1.0):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from evaluation.classifier import MelConfig, NetConfig, TrainConfig, train_classifier
+    from core.timbre import MelConfig, NetConfig
+    from train.judge import TrainConfig, train_classifier
 
     torch.manual_seed(0)
     state = tmp_path_factory.mktemp("clf") / "classifier.train.pt"
@@ -117,7 +118,8 @@ def trained(tmp_path_factory):
 
 
 def test_classifier_learns_sine_vs_sawtooth(trained, tmp_path):
-    from evaluation.classifier import TimbreClassifier, TrainConfig, train_classifier
+    from core.timbre import TimbreClassifier
+    from train.judge import TrainConfig, train_classifier
 
     clf, state = trained
     res = clf.score(two_class_set(2, 20), SR)  # held out: other pitches and levels
@@ -137,6 +139,31 @@ def test_classifier_learns_sine_vs_sawtooth(trained, tmp_path):
     again = train_classifier(two_class_set(0, 24), SR, None, TrainConfig(steps=150, batch=16), clf.cfg, clf.net,
                              state_path=state, progress=False, log=logs.append)
     assert any("resuming" in m and "step 150" in m for m in logs) and again.info["steps"] == 150
+
+
+def test_a_state_of_other_instruments_starts_over(trained, tmp_path, caplog):
+    import shutil
+
+    from train.judge import TrainConfig, train_classifier
+
+    clf, state = trained
+    other = shutil.copy(state, tmp_path / "other.train.pt")
+    clips = two_class_set(0, 4)
+    clips = {"alpha": clips["alpha"], "gamma": clips["beta"]}
+    logs = []
+    with caplog.at_level("WARNING", logger="train.judge"):
+        again = train_classifier(clips, SR, None, TrainConfig(steps=2, batch=4), clf.cfg, clf.net, state_path=other,
+                                 progress=False, log=logs.append)
+    assert "other instruments or mel settings; starting over" in caplog.text
+    assert not any("resuming" in m for m in logs) and again.info["steps"] == 2 and again.instruments == ["alpha", "gamma"]
+
+
+def test_training_moved_out_of_the_evaluation_command(capsys):
+    from evaluation.classifier import main
+
+    assert main(["--train", "--steps", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python -m train.judge" in err
 
 
 # ---------------------------------------------------------------- recommendation rule

@@ -371,5 +371,7 @@ def test_the_live_margin_comes_from_hop_times_measured_through_the_worker(bundle
     times = measure_hop_ms(bundle, tiny_preset, 48_000, hops=16)
     assert len(times) == 16 and (times > 0).all()
     m = margin_from_hop_times(times, block_ms=5.0)
-    assert m == pytest.approx(1.25 * np.percentile(times, 99) + 5.0)
+    assert m == pytest.approx(max(1.25 * np.percentile(times, 99), 2 * np.median(times)) + 5.0)
     assert m > times.max()  # covers every measured hop
+    # a calibration that saw no slow hop still leaves twice the median for them
+    assert margin_from_hop_times(np.full(64, 10.0), block_ms=5.0) == pytest.approx(25.0)

@@ -53,8 +53,21 @@ def test_a_package_imports_only_the_layers_below_it(package):
     assert not offenders, f"{package} imports above its layer: {offenders}"
 
 
-def test_the_package_graph_has_no_cycle():
-    graph = {p: deps - {p} for p, deps in import_graph().items()}
+def module_imports(path: Path) -> set[str]:
+    """The project modules a file imports (function-level imports included), as dotted names."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found |= {n for n in names if n.split(".")[0] in PACKAGES and (ROOT / (n.replace(".", "/") + ".py")).is_file()}
+    return found
+
+
+def _assert_acyclic(graph: dict[str, set[str]]) -> None:
     state = {}
 
     def visit(n, path):
@@ -67,8 +80,19 @@ def test_the_package_graph_has_no_cycle():
             visit(m, path + [n])
         state[n] = "done"
 
-    for p in PACKAGES:
+    for p in sorted(graph):
         visit(p, [])
+
+
+def test_the_package_graph_has_no_cycle():
+    _assert_acyclic({p: deps - {p} for p, deps in import_graph().items()})
+
+
+def test_the_module_graph_has_no_cycle():
+    """Within a package too: two modules that import each other cannot be understood (or changed) one at a time."""
+    modules = {f"{p}.{f.stem}": f for p in PACKAGES for f in (ROOT / p).glob("*.py") if f.stem != "__init__"}
+    graph = {m: {d for d in module_imports(f) if d != m and d in modules} for m, f in modules.items()}
+    _assert_acyclic(graph)
 
 
 def test_playing_loads_no_pytorch():

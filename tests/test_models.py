@@ -28,6 +28,26 @@ def test_denoiser_any_length_multiple_of_its_factor_and_skip_at_small_sigma():
     assert 20 < rf < 256
 
 
+def test_frame_norm_is_a_per_frame_layer_norm_over_channels():
+    """(x − mean_c)/√(var_c + ε)·w + b at every frame, from the definition; one frame never sees another."""
+    from core.denoiser import FrameNorm
+
+    torch.manual_seed(0)
+    n = FrameNorm(16)
+    with torch.no_grad():
+        n.weight.normal_()
+        n.bias.normal_()
+    x = torch.randn(2, 16, 9) * 3 + 1
+    mu = x.mean(dim=1, keepdim=True)
+    var = ((x - mu) ** 2).mean(dim=1, keepdim=True)
+    ref = (x - mu) / torch.sqrt(var + n.eps) * n.weight + n.bias
+    torch.testing.assert_close(n(x), ref, atol=1e-5, rtol=1e-5)
+    y = x.clone()
+    y[:, 0, 4] += 100.0  # one channel: a shift of all channels alike is what the norm removes
+    changed = (n(y) - n(x)).abs().amax(dim=(0, 1)) > 1e-5
+    assert changed.tolist() == [False] * 4 + [True] + [False] * 4
+
+
 def test_denoiser_output_is_local_within_its_receptive_field():
     d = EDMDenoiser(denoiser_config(latent_dim=8, channels=(16, 16), blocks=1)).eval()
     with torch.no_grad():
