@@ -30,11 +30,19 @@ MIN_ACTIVE = 0.5  # a crop needs this fraction of active frames
 class MelConfig:
     sample_rate: int = 24_000
     n_fft: int = 1024
-    hop: int = 256
+    stft_hop: int = 256  # samples between STFT frames
     n_mels: int = 64
     fmin: float = 30.0
     fmax: float = 11_000.0
     crop: int = 128  # frames per crop (1.37 s at 24 kHz / 256)
+
+    @classmethod
+    def from_record(cls, d: dict) -> "MelConfig":
+        """From a saved record; files written before the rename call the STFT hop 'hop'."""
+        d = dict(d)
+        if "hop" in d:
+            d["stft_hop"] = d.pop("hop")
+        return cls(**d)
 
 
 @dataclass
@@ -54,7 +62,7 @@ def log_mel(wav: np.ndarray, cfg: MelConfig) -> torch.Tensor:
     key = tuple(asdict(cfg).items())
     if key not in _MEL_CACHE:
         _MEL_CACHE[key] = torchaudio.transforms.MelSpectrogram(
-            cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop, n_mels=cfg.n_mels, f_min=cfg.fmin,
+            cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.stft_hop, n_mels=cfg.n_mels, f_min=cfg.fmin,
             f_max=min(cfg.fmax, cfg.sample_rate / 2), power=2.0, center=True)
     x = torch.as_tensor(np.ascontiguousarray(wav, dtype=np.float32)).reshape(-1)
     if len(x) < cfg.n_fft:
@@ -68,13 +76,13 @@ def active_frames(mel: torch.Tensor) -> np.ndarray:
     return energy >= energy.max() - ACTIVE_DB
 
 
-def crop_starts(active: np.ndarray, crop: int, hop: int | None = None) -> np.ndarray:
-    """Starts of crops (every `hop` frames, all starts when hop is None) with enough active frames; all of
+def crop_starts(active: np.ndarray, crop: int, stride: int | None = None) -> np.ndarray:
+    """Starts of crops (every `stride` frames, all starts when stride is None) with enough active frames; all of
     them when none qualifies (so a silent clip still gets crops). A clip shorter than a crop has start 0."""
     n = len(active)
     if n <= crop:
         return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n - crop + 1, hop or 1)
+    starts = np.arange(0, n - crop + 1, stride or 1)
     c = np.concatenate([[0], np.cumsum(active)])
     good = starts[(c[starts + crop] - c[starts]) >= MIN_ACTIVE * crop]
     return good if len(good) else starts
@@ -128,7 +136,7 @@ class TimbreClassifier:
         from core.io import load_checkpoint
 
         ck = load_checkpoint(path, FORMAT)
-        cfg, net = MelConfig(**ck["mel"]), NetConfig(**{**ck["net"], "channels": tuple(ck["net"]["channels"])})
+        cfg, net = MelConfig.from_record(ck["mel"]), NetConfig(**{**ck["net"], "channels": tuple(ck["net"]["channels"])})
         model = TimbreCNN(len(ck["instruments"]), cfg.n_mels, net)
         model.load_state_dict(ck["state_dict"])
         return cls(model, ck["instruments"], cfg, net, ck.get("info"))
@@ -150,11 +158,11 @@ class TimbreClassifier:
         return resample(np.asarray(wav, np.float32).reshape(-1), sr, self.cfg.sample_rate)
 
     @torch.no_grad()
-    def analyse(self, wav: np.ndarray, sr: int, hop: int | None = None, batch: int = 64
+    def analyse(self, wav: np.ndarray, sr: int, stride: int | None = None, batch: int = 64
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Crops every `hop` frames (default a quarter crop) of the active part → (logits [n, K], emb [n, E])."""
+        """Crops every `stride` frames (default a quarter crop) of the active part → (logits [n, K], emb [n, E])."""
         mel = log_mel(self._prepare(wav, sr), self.cfg)
-        starts = crop_starts(active_frames(mel), self.cfg.crop, hop or max(1, self.cfg.crop // 4))
+        starts = crop_starts(active_frames(mel), self.cfg.crop, stride or max(1, self.cfg.crop // 4))
         self.model.eval()
         logits, embs = [], []
         for i in range(0, len(starts), batch):

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from live.engine import LIVE_THREADS
 from live.preset import PRESET_DIR
 
 
@@ -23,7 +24,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                                 "platform's place")
     ap.add_argument("--org", default="timbre-bridge", help="QSettings organization name")
     ap.add_argument("--app", default="panel", help="QSettings application name")
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads per model")
+    ap.add_argument("--threads", type=int, default=LIVE_THREADS, help="onnxruntime threads per model")
     ap.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--style", default="Fusion", help="Qt style (default Fusion)")
     ap.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the panel and exit (offscreen)")

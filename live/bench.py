@@ -22,7 +22,7 @@ import numpy as np
 from core.cli import comma_list, ranged
 from live.bundle import Bundle
 from core.sampling import evaluations_per_bridge
-from live.engine import StreamingEngine, margin_from_hop_times, measure_hop_ms
+from live.engine import LIVE_THREADS, StreamingEngine, margin_from_hop_times, measure_hop_ms
 from live.params import param
 from live.preset import Preset, PRESET_DIR, list_presets, load_preset
 
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=48_000, help="device sample rate")
     ap.add_argument("--block", type=ranged(int, 1, 16384), default=256)
     ap.add_argument("--seconds", type=ranged(float, 0.5, 3600), default=8.0)
-    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
+    ap.add_argument("--threads", type=ranged(int, 1, 256), default=LIVE_THREADS)
     ap.add_argument("--margin-ms", type=ranged(float, 0, 2000), default=None,
                     help="live compute margin (default: as python -m live, from the measured hop times)")
     ap.add_argument("--provider", default="auto")

@@ -130,37 +130,68 @@ class HopProcessor:
     def __call__(self, chunk: np.ndarray, dry_only: bool = False) -> np.ndarray:
         """H·F new samples in → H·F output samples; HopError (with the dry output) if a model failed."""
         t0 = time.perf_counter()
-        p, H, C, W, F, n = self.params, self.H, self.C, self.W, self.F, self.hop_samples
-        failure = None
-        gain = float(p["input_gain"])
-        self.audio.append(chunk * _ramp(self._gain, gain, n))
+        self._take(chunk)
+        failure = self._encode()
+        t1 = time.perf_counter()
+        wet_wanted = not (dry_only or self.params["bypass"] or failure)
+        y, failure = self._bridge() if wet_wanted else (self.latents.get(self.frames_in - self.W, self.frames_in),
+                                                         failure)
+        t2 = time.perf_counter()
+        self._commit(y)
+        out, failure = self._decode_and_mix(0.0 if (not wet_wanted or failure) else float(self.params["dry_wet"]),
+                                            failure)
+        t3 = time.perf_counter()
+        self.timings_ms = dict(encode=1000 * (t1 - t0), bridge=1000 * (t2 - t1), decode=1000 * (t3 - t2))
+        if failure is not None:
+            raise HopError(failure, out)
+        return out
+
+    def _take(self, chunk: np.ndarray) -> None:
+        """The new samples, with the input gain gliding from the last hop's value to the current one."""
+        gain = float(self.params["input_gain"])
+        self.audio.append(chunk * _ramp(self._gain, gain, self.hop_samples))
         self._gain = gain
+
+    def _encode(self) -> Exception | None:
+        """Frames [t−H, t) from the encoder over E samples of context + the new samples; t advances by H. A failure
+        appends silence frames, so the clocks stay in step."""
+        H, F = self.H, self.F
         f0 = self.frames_in
         t = self.frames_in = f0 + H
         try:
             z = self.bundle.encode(self.audio.get(f0 * F - self.enc_ctx, t * F))[:, -H:]
         except Exception as e:  # noqa: BLE001 - the clocks must stay in step whatever a model raises
-            z, failure = np.repeat(self.bundle.silence_latent[:, None], H, axis=1), e
+            self.latents.append(np.repeat(self.bundle.silence_latent[:, None], H, axis=1))
+            return e
         self.latents.append(z)
-        t1 = time.perf_counter()
-        bypass = bool(p["bypass"])
-        source = self.latents.get(t - W, t)
-        y = source  # dry hops keep the latent timeline going with the source itself, so wet returns smoothly
-        if not (dry_only or bypass or failure):
-            try:
-                y = self.bundle.transfer(source, p["source"], p["target"], p["sigma_max"], p["steps"],
-                                         p["sigma_min"], p["rho"])
-            except Exception as e:  # noqa: BLE001
-                failure = e
-        t2 = time.perf_counter()
+        return None
+
+    def _bridge(self) -> tuple[np.ndarray, Exception | None]:
+        """The window [t−W, t) through the bridge; on failure the source itself (dry hops keep the latent timeline
+        going with the source, so the wet path returns smoothly)."""
+        p, t = self.params, self.frames_in
+        source = self.latents.get(t - self.W, t)
+        try:
+            return self.bundle.transfer(source, p["source"], p["target"], p["sigma_max"], p["steps"], p["sigma_min"],
+                                        p["rho"]), None
+        except Exception as e:  # noqa: BLE001
+            return source, e
+
+    def _commit(self, y: np.ndarray) -> None:
+        """Frames [t−H−C, t−C) of the window's estimate, the first C crossfaded from the previous window's."""
+        W, H, C = self.W, self.H, self.C
         new = y[:, W - H - C: W - C].copy()
         if C and self.tail is not None:
             new[:, :C] = self.tail * (1 - self.fade_in) + new[:, :C] * self.fade_in
         self.tail = y[:, W - C:].copy() if C else None
         self.committed.append(new)
+
+    def _decode_and_mix(self, mix: float, failure: Exception | None) -> tuple[np.ndarray, Exception | None]:
+        """The committed frames' samples (decoder over D frames of context), gated by the input's level, mixed with
+        the dry input of the same frames; `mix` is the wet share this hop glides to."""
+        H, C, F, n, t = self.H, self.C, self.F, self.hop_samples, self.frames_in
         k0 = t - H - C  # first frame committed now
         dry = self.audio.get(k0 * F, (k0 + H) * F)
-        mix = 0.0 if (bypass or dry_only or failure) else float(p["dry_wet"])
         wet = None
         if mix > 0 or self._mix > 0:  # also while fading out to dry
             try:
@@ -176,9 +207,4 @@ class HopProcessor:
         else:
             m = _ramp(self._mix, mix, n)
             out, self._mix = (1 - m) * dry + m * wet, mix
-        t3 = time.perf_counter()
-        self.timings_ms = dict(encode=1000 * (t1 - t0), bridge=1000 * (t2 - t1), decode=1000 * (t3 - t2))
-        out = np.asarray(out, dtype=np.float32)
-        if failure is not None:
-            raise HopError(failure, out)
-        return out
+        return np.asarray(out, dtype=np.float32), failure

@@ -17,8 +17,9 @@ from tqdm import tqdm
 
 from core.cli import comma_list
 from core.codec import Codec
-from train.common import (AudioPool, Clock, interrupt_on_sigterm, TrainState, corpus_files, hardware, load_training, progress_bar,
-                          reseed_rank, save_training, setup_runtime, wrap_ddp, keep_going)
+from train.common import (AudioPool, Clock, TrainState, corpus_files, hardware, interrupt_on_sigterm, keep_going,
+                          load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
+                          wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
@@ -116,7 +117,7 @@ def train(args) -> Codec:
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
     interrupt_on_sigterm()
-    try:
+    with saved_on_interrupt(save, bar):
         while keep_going(state.step, args.steps, deadline, rt):
             x = pool.crops(args.batch, seg, gen, args.augment, codec.sample_rate).to(rt.device)
             y = model(x)[..., : x.shape[-1]]
@@ -154,10 +155,6 @@ def train(args) -> Codec:
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
             if clock.due():
                 save()
-    except KeyboardInterrupt:
-        bar.close()
-        save()  # the steps since the last checkpoint are kept
-        raise
     bar.close()
     save()
     return codec

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,19 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _raise)
+
+
+@contextmanager
+def saved_on_interrupt(save, bar=None):
+    """Ctrl-C (or `kill`, see interrupt_on_sigterm) inside the block: close the progress bar, save, re-raise,
+    so an interrupted run keeps the steps since its last checkpoint."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        save()
+        raise
 
 
 class Clock:

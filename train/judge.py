@@ -40,7 +40,7 @@ from core.io import CheckpointError, load_any, save_atomic
 from core.manifest import CorpusError
 from core.timbre import (DEFAULT_PATH, FORMAT, MelConfig, NetConfig, TimbreClassifier, active_frames, crop_starts,
                          format_score, load_split, log_mel, take_crop)
-from train.common import Clock, TrainState, interrupt_on_sigterm, load_training, progress_bar, save_training
+from train.common import Clock, TrainState, interrupt_on_sigterm, saved_on_interrupt, load_training, progress_bar, save_training
 
 TRAIN_FORMAT = "timbre-classifier-training/1"
 LEGACY_TRAIN_FORMAT = FORMAT + "+train"  # states written before the judge's trainer used train.common
@@ -115,7 +115,7 @@ def _resume(path: Path, names: list[str], cfg: MelConfig, gen: torch.Generator, 
     except CheckpointError as e:
         logger.warning("%s; starting over", e)
         return None
-    if ck["instruments"] != names or ck["mel"] != asdict(cfg):
+    if ck["instruments"] != names or MelConfig.from_record(ck["mel"]) != cfg:
         logger.warning("%s was trained with other instruments or mel settings; starting over", path)
         return None
     return load_training(path, TRAIN_FORMAT, gen, **parts), ck.get("best")
@@ -173,7 +173,7 @@ def train_classifier(train: dict[str, list[np.ndarray]], sr: int, valid: dict[st
     model.train()
     bar = progress_bar("classifier", tc.steps, min(state.step, tc.steps), None, disable=not progress)
     running = None
-    try:
+    with saved_on_interrupt(save, bar):
         while state.step < tc.steps:
             for g in opt.param_groups:
                 g["lr"] = _lr(state.step, tc)
@@ -191,10 +191,6 @@ def train_classifier(train: dict[str, list[np.ndarray]], sr: int, valid: dict[st
                 check()
             if clock.due():
                 save()
-    except KeyboardInterrupt:
-        bar.close()
-        save()  # the steps since the last save are kept
-        raise
     bar.close()
     if not state.history or state.history[-1]["step"] != state.step:
         check()
