@@ -23,8 +23,6 @@ from __future__ import annotations
 import logging
 
 import dataclasses
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

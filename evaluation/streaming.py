@@ -4,7 +4,8 @@
 
 For each candidate setting (live.bench.SWEEP_GRID × steps) it times the engine as live.bench does (RTF, the
 latency split with the live margin measured through the worker thread) and streams held-out clips of the preset's
-source exactly as live (render_array), scoring them with the honest judge (target recognition, one vote per
+source through the engine as live (render_array, at the models' 24 kHz: the quality figures leave out the
+device-rate resamplers, whose FIR passes up to 10.8 kHz), scoring them with the honest judge (target recognition, one vote per
 clip and per crop) and PESTO (pitch accuracy against the input). Two reference rows frame the figures: the codec
 round trip (the ceiling: no setting can keep more melody or reach the target better than the codec allows) and
 the offline-quality render (long windows, more steps). Prints a table, writes JSON and a plot: latency vs RTF,
@@ -14,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from core.cli import comma_list, ranged, run_main
-from core.io import atomic_output
+from core.io import write_json_atomic
 
 DEFAULT_CLASSIFIER = Path("models/classifier.pt")
 
@@ -51,6 +51,7 @@ def quality_rows(ev, preset, settings: list[tuple[int, int, int, int]], clips) -
 
 def main(argv=None) -> int:
     from live.bench import SWEEP_GRID
+    from live.engine import LIVE_THREADS
 
     ap = argparse.ArgumentParser(prog="python -m evaluation.streaming", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="violin-to-flute")
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classifier", type=Path, default=DEFAULT_CLASSIFIER)
     ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=48_000, help="device rate for the timings")
     ap.add_argument("--block", type=ranged(int, 16, 16384), default=256)
-    ap.add_argument("--threads", type=ranged(int, 1, 64), default=1)
+    ap.add_argument("--threads", type=ranged(int, 1, 64), default=LIVE_THREADS)
     ap.add_argument("--out", type=Path, default=Path("out/streaming"))
     a = ap.parse_args(argv)
     grid = [tuple(int(v) for v in g.split(":")) for g in a.grid] if a.grid else SWEEP_GRID
@@ -107,11 +108,10 @@ def main(argv=None) -> int:
             r[k] = None if r[k] is None else round(float(r[k]), 3)
     print_table(rows, extra=["target_clip", "target_crop", "pitch", "chroma"])
     a.out.mkdir(parents=True, exist_ok=True)
-    with atomic_output(a.out / "streaming.json") as tmp:
-        tmp.write_text(json.dumps(dict(preset=preset.name, rate=a.rate, block=a.block, threads=a.threads,
-                                       clips=len(clips[preset.source]), seconds=a.seconds,
-                                       references=[{k: v for k, v in r.items() if not isinstance(v, np.ndarray)}
-                                                   for r in quality[:2]], rows=rows), indent=1, default=float))
+    write_json_atomic(a.out / "streaming.json", dict(
+        preset=preset.name, rate=a.rate, block=a.block, threads=a.threads, clips=len(clips[preset.source]),
+        seconds=a.seconds, references=[{k: v for k, v in r.items() if not isinstance(v, np.ndarray)} for r in quality[:2]],
+        rows=rows))
     plot_sweep(rows, a.out / "streaming.png", quality="target_clip" if cfg.classifier else "pitch")
     print(f"json → {a.out / 'streaming.json'}; plot → {a.out / 'streaming.png'}")
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from gui.state import PanelState
+from live.devices import DEFAULT_BLOCK
+from live.engine import LIVE_THREADS
 from live.preset import Preset, PresetError
 
 
@@ -18,7 +20,7 @@ class EngineController(QObject):
     engine_changed = Signal(object)  # the engine the controls now drive (None: none)
     message = Signal(str, bool)  # a status-line text and whether it reports an error
 
-    def __init__(self, state: PanelState, threads: int = 2, provider: str = "auto", parent=None):
+    def __init__(self, state: PanelState, threads: int = LIVE_THREADS, provider: str = "auto", parent=None):
         super().__init__(parent)
         self.state, self.threads, self.provider = state, threads, provider
         self.session = None  # live.audio.LiveSession while running
@@ -87,7 +89,7 @@ class EngineController(QObject):
         self.engine_changed.emit(eng)
         return eng
 
-    def start(self, input=None, output=None, rate=None, block: int = 256, margin_ms: float | None = None) -> bool:
+    def start(self, input=None, output=None, rate=None, block: int = DEFAULT_BLOCK, margin_ms: float | None = None) -> bool:
         """Open the devices and run the engine for the current controls (margin_ms None: measured now);
         False, and a message saying why, when it cannot."""
         from live.audio import AudioDeviceError, LiveSession

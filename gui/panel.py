@@ -23,6 +23,7 @@ from gui.settings import SettingsStore
 from gui.state import PRESET_CONTROLS, PanelState, db_to_gain
 from live import audio
 from live.bundle import BundleError
+from live.engine import LIVE_THREADS
 from live.preset import PRESET_DIR, Preset
 
 
@@ -36,7 +37,7 @@ class ControlPanel(QWidget):
     running_changed = Signal(bool)
 
     def __init__(self, preset_dir: str | Path = PRESET_DIR, settings: QSettings | None = None, parent=None,
-                 threads: int = 2, provider: str = "auto", poll_ms: int = 100, scan_devices: bool = True):
+                 threads: int = LIVE_THREADS, provider: str = "auto", poll_ms: int = 100, scan_devices: bool = True):
         super().__init__(parent)
         self.store = SettingsStore(settings, self)
         self.settings = self.store.qsettings

@@ -13,9 +13,8 @@ from PySide6.QtWidgets import QFileDialog
 from gui.sections import PresetGroup
 from gui.state import PanelState
 from live.bundle import read_bundle_json
-from live.preset import Preset, PresetError, load_preset, scan_presets
+from live.preset import DEFAULT_PRESET, Preset, PresetError, load_preset, scan_presets
 
-DEFAULT_PRESET = "violin-to-flute"  # selected on first start when it is in the preset folder
 
 
 def bundle_facts(preset: Preset) -> tuple[list[str], dict]:

@@ -11,13 +11,13 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDial, QD
                                QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from gui.state import gain_to_db
+from live.devices import DEFAULT_BLOCK
 from live.params import param
 from live.preset import Preset
 
 SIGMA_LO, SIGMA_HI, DIAL_STEPS = 0.1, 200.0, 1000  # the dial's musical range; the spin box takes the table's
 RATES = (44100, 48000, 88200, 96000)
 BLOCKS = (64, 128, 256, 512, 1024, 2048)
-DEFAULT_BLOCK = 256
 GAIN_DB_RANGE = (-24, 24)
 MARGIN_MS_MAX = 500
 

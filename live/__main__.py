@@ -19,10 +19,9 @@ from live.audio import DEFAULT_BLOCK, DEFAULT_MARGIN_MS, AudioDeviceError, LiveS
 from core.cli import ranged
 from live.params import add_options, given, param
 from live.engine import LIVE_THREADS
-from live.preset import PRESET_DIR, PresetError, load_preset
+from live.preset import DEFAULT_PRESET, PRESET_DIR, PresetError, load_preset
 
 CLI_PARAMS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass")
-DEFAULT_PRESET = "violin-to-flute"  # used when --preset is not given and it exists, else the first one
 
 
 def _device(s: str) -> int | str:

@@ -23,6 +23,7 @@ import numpy as np
 from live.devices import (DEFAULT_BLOCK, AudioDeviceError, Device, NoDeviceError,  # noqa: F401 - the device API
                           UnsupportedSettingsError, _sd, _terminate_is_safe, abandon, check_settings,
                           format_device_list, jack_server_running, list_devices, rescan, resolve_device)
+from live.engine import LIVE_THREADS
 from live.preset import Preset
 
 DEFAULT_MARGIN_MS = None  # None: measured when the engine is built (live.engine.margin_from_hop_times)
@@ -155,7 +156,7 @@ class LiveSession:
 
     def __init__(self, preset: Preset, input: int | str | None = None, output: int | str | None = None,
                  rate: int | None = None, block: int = DEFAULT_BLOCK, margin_ms: float | None = DEFAULT_MARGIN_MS,
-                 threads: int = 2, provider: str = "auto", input_gain: float = 1.0, bypass: bool = False,
+                 threads: int = LIVE_THREADS, provider: str = "auto", input_gain: float = 1.0, bypass: bool = False,
                  in_channels: int | None = None, out_channels: int | None = None, latency: str | float = "low",
                  bundle=None, switch_interval: float | None = 0.001, close_timeout: float = 1.0,
                  duplex: bool | None = None, preload_instruments: bool = False):
@@ -219,7 +220,7 @@ class LiveSession:
             from live.engine import margin_from_hop_times, measure_hop_ms
 
             block_ms = 1000.0 * (self.block or 1024) / self.rate  # block 0: the host chooses, often ≤ 1024
-            self.margin_ms = margin_from_hop_times(measure_hop_ms(bundle, self.preset, self.rate), block_ms)
+            self.margin_ms = margin_from_hop_times(measure_hop_ms(bundle, self.preset), block_ms)
         return StreamingEngine(bundle, self.preset, device_rate=self.rate, margin_ms=self.margin_ms,
                                input_gain=self.input_gain, bypass=self.bypass)
 

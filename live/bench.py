@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import comma_list, ranged
+from core.io import write_json_atomic
 from live.bundle import Bundle
 from core.sampling import evaluations_per_bridge
 from live.engine import LIVE_THREADS, StreamingEngine, margin_from_hop_times, measure_hop_ms
@@ -87,7 +87,7 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
     for n in steps:
         p = dataclasses.replace(preset, steps=n)
         r = measure_rtf(bundle, p, x, rate, block)
-        margin = (margin_from_hop_times(measure_hop_ms(bundle, p, rate), 1000 * block / rate) if margin_ms is None
+        margin = (margin_from_hop_times(measure_hop_ms(bundle, p), 1000 * block / rate) if margin_ms is None
                   else margin_ms)  # None: what python -m live would choose on this machine
         lat, split = measure_latency(bundle, p, rate, block, margin)
         device = 2000 * block / rate  # the input and the output buffer of a live stream
@@ -198,9 +198,8 @@ def main(argv=None) -> int:
             rows += bench_preset(bundle, p, steps, a.rate, a.block, a.seconds, a.margin_ms)
         print_table(rows)
     if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(dict(providers=bundle.providers, threads=a.threads, rate=a.rate, block=a.block,
-                                          rows=rows), indent=1))
+        write_json_atomic(a.json, dict(providers=bundle.providers, threads=a.threads, rate=a.rate, block=a.block,
+                                       rows=rows))
         print(f"json → {a.json}")
     return 0
 

@@ -189,7 +189,7 @@ class Bundle:
         return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho)))
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
-        """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/hop]."""
+        """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/samples_per_frame]."""
         x = np.ascontiguousarray(wav, dtype=np.float32).reshape(1, 1, -1)
         return self._enc.run(None, {"audio": x})[0][0]
 

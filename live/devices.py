@@ -57,6 +57,9 @@ def jack_server_running() -> bool | None:
         client = jack.Client("timbre-probe", no_start_server=True)
     except jack.JackOpenError:
         return False
+    finally:  # libjack's messages go back to stderr for everything after the probe (PortAudio's JACK host API)
+        jack.set_error_function(None)
+        jack.set_info_function(None)
     client.close()
     return True
 

@@ -10,7 +10,8 @@ thread (`push` / `work` / `pull`) run the same code.
 
 Delay, input to output, in device samples (`delay`): the output ring starts with `prefill` samples of silence
 = one hop (a hop's output exists only once its H·F input samples have arrived) + the resamplers' hold-back
-+ the live compute margin; the hop processor adds its crossfade look-ahead of C·F samples (see live.hop).
++ the live compute margin; the hop processor adds its crossfade look-ahead of C·F samples (see live.hop) and
+a FIR resampler its group delay (`filter_delay`).
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from live.preset import Preset, PresetError
 from live.resample import StreamResampler, holdback
 from live.rings import RingBuffer
 
-LIVE_PARAMS = LIVE
 LIVE_THREADS = 1  # onnxruntime intra-op threads per model when playing: on 2 cores 1 beat 2 (RTF 0.21 vs 0.23)
 
 
@@ -38,7 +38,7 @@ class EngineError(RuntimeError):
 @dataclass
 class EngineStats:
     hops: int = 0
-    dry_hops: int = 0  # hops output dry because the bridge missed its deadline
+    dry_hops: int = 0  # hops that went out dry: late (live catch-up) or a model failed (see errors)
     underruns: int = 0  # callback found the output ring short (samples)
     overruns: int = 0  # input ring full (samples dropped; counted by the callback)
     output_overruns: int = 0  # output ring full (counted by the worker)
@@ -117,16 +117,16 @@ class StreamingEngine:
         bad = set(changes) - set(LIVE)
         if bad:
             raise KeyError(f"not live parameters: {', '.join(sorted(bad))}")
+        # check the values here, on the caller's thread: a bad one must never reach the worker
+        try:
+            checked = check_values(changes, "engine.set")
+        except ParamError as e:
+            raise PresetError(str(e)) from None
         for k in ("source", "target"):
-            if k in changes:
-                self.bundle.denoiser(changes[k])  # unknown instrument → BundleError now, not in the worker
+            if k in checked:
+                self.bundle.denoiser(checked[k])  # unknown instrument → BundleError now, not in the worker
         with self._lock:
-            merged = {**self.params, **self._pending, **changes}
-            # check the values here, on the caller's thread: a bad one must never reach the worker
-            try:
-                checked = check_values({k: merged[k] for k in changes}, "engine.set")
-            except ParamError as e:
-                raise PresetError(str(e)) from None
+            merged = {**self.params, **self._pending, **checked}
             if merged["sigma_min"] >= merged["sigma_max"]:
                 raise PresetError(f"sigma_min ({merged['sigma_min']}) must be below sigma_max ({merged['sigma_max']})")
             self._pending.update(checked)
@@ -256,6 +256,7 @@ class StreamingEngine:
             except Exception as e:  # keep the audio going (dry) and say why once
                 self.error = e
                 self.set(bypass=True)
+                self.hop_written.set()  # whoever waits for a hop learns now, not at its timeout
 
     def stop(self) -> None:
         if self._worker is None:
@@ -271,13 +272,16 @@ class StreamingEngine:
     error: Exception | None = None
 
 
-def measure_hop_ms(bundle: Bundle, preset: Preset, device_rate: int | None = None, hops: int = 64,
-                   warmup: int = 3) -> np.ndarray:
+def measure_hop_ms(bundle: Bundle, preset: Preset, hops: int = 64, warmup: int = 3) -> np.ndarray:
     """How long (ms) after a hop's last input sample is pushed its output is in the output ring, through the live
-    worker thread (its wake-up, the GIL, both resamplers and the models): `hops` hops of a test signal (a vibrato
-    tone over noise) after `warmup` untimed ones. The distribution the live compute margin is derived from."""
-    e = StreamingEngine(bundle, preset, device_rate, fail_fast=True)
-    step = int(np.ceil(e.hops.hop_samples * e.device_rate / e.sr))  # device samples per hop (rounded up)
+    worker thread (its wake-up, the GIL and the models): `hops` hops of a test signal (a vibrato tone over noise)
+    after `warmup` untimed ones. The distribution the live compute margin is derived from.
+
+    Measured at the models' rate, where each push of one hop's samples completes exactly one hop (a resampler's
+    hold-back would make a push complete none or two); resampling costs under 1 ms a hop (live.bench prints it),
+    inside the margin's safety factor."""
+    e = StreamingEngine(bundle, preset, bundle.sample_rate, fail_fast=True)
+    step = e.hops.hop_samples
     n = (hops + warmup + 1) * step
     t = np.arange(n) / e.device_rate
     x = (0.3 * np.sin(2 * np.pi * 330 * t + 2 * np.sin(2 * np.pi * 5 * t))
@@ -311,7 +315,7 @@ def margin_from_hop_times(hop_ms: np.ndarray, block_ms: float = 0.0, safety: flo
     return slow + block_ms
 
 
-def open_engine(preset: Preset, device_rate: int | None = None, threads: int = 2, provider: str = "auto",
+def open_engine(preset: Preset, device_rate: int | None = None, threads: int = LIVE_THREADS, provider: str = "auto",
                 **kwargs) -> StreamingEngine:
     """Load the preset's bundle and build an engine for it."""
     return StreamingEngine(Bundle(preset.bundle_path(), provider=provider, threads=threads), preset, device_rate,

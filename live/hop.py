@@ -158,8 +158,9 @@ class HopProcessor:
         H, F = self.H, self.F
         f0 = self.frames_in
         t = self.frames_in = f0 + H
+        audio = self.audio.get(f0 * F - self.enc_ctx, t * F)  # outside the try: an index error is ours, not a model's
         try:
-            z = self.bundle.encode(self.audio.get(f0 * F - self.enc_ctx, t * F))[:, -H:]
+            z = self.bundle.encode(audio)[:, -H:]
         except Exception as e:  # noqa: BLE001 - the clocks must stay in step whatever a model raises
             self.latents.append(np.repeat(self.bundle.silence_latent[:, None], H, axis=1))
             return e
@@ -194,8 +195,9 @@ class HopProcessor:
         dry = self.audio.get(k0 * F, (k0 + H) * F)
         wet = None
         if mix > 0 or self._mix > 0:  # also while fading out to dry
+            latents = self.committed.get(t - H - self.dec_ctx, t)
             try:
-                wet = self.dc_blocker(self.bundle.decode(self.committed.get(t - H - self.dec_ctx, t))[-n:])
+                wet = self.dc_blocker(self.bundle.decode(latents)[-n:])
             except Exception as e:  # noqa: BLE001
                 mix, failure = 0.0, failure or e
         if wet is not None and self.gate is not None:

@@ -80,7 +80,6 @@ PARAMS: tuple[Param, ...] = (
 )
 BY_NAME = {p.name: p for p in PARAMS}
 LIVE = tuple(p.name for p in PARAMS if p.live)
-NUMERIC = tuple(p.name for p in PARAMS if p.type in (int, float))
 
 
 def param(name: str) -> Param:
@@ -100,7 +99,7 @@ def add_options(ap: argparse.ArgumentParser, names, override: bool = True) -> No
     preset's value) and 'override' in the help, as the live CLI and render use them."""
     for name in names:
         p = BY_NAME[name]
-        what = f"{'override ' if override else ''}{p.help}"
+        what = f"{'override the preset: ' if override and p.in_preset else ''}{p.help}"
         if p.type is bool:
             ap.add_argument(p.option, action="store_true", default=None if override else p.default, help=what)
         elif p.type is str:

@@ -1,7 +1,7 @@
 """Presets: one JSON file per instrument pair, validated field by field.
 
     {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 3,
-     "window": 32, "hop": 8, "crossfade": 4, "dry_wet": 1.0, "bundle": "../models/bundle"}
+     "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
 
 Field types, ranges and defaults are the parameter table's (live.params).
 
@@ -18,6 +18,7 @@ from core.io import atomic_output
 from live.params import PARAMS, ParamError, param
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+DEFAULT_PRESET = "violin-to-flute"  # what the player and the panel pick when none is named and it exists
 
 
 class PresetError(ParamError):

@@ -91,8 +91,8 @@ class StreamResampler:
 
 def holdback(sr_in: int, sr_out: int, quality: str, chunk: int) -> int:
     """Most samples (at sr_out) a streaming resampler fed `chunk`-sample pieces is ever behind the ideal output
-    count, plus its hidden signal delay: its share of the latency. Measured, since soxr's hold-back depends on
-    the chunking."""
+    count: its share of the latency in the sample counts (a FIR's group delay is in the signal instead: see
+    StreamResampler.delay). Measured, since soxr's hold-back depends on the chunking."""
     if sr_in == sr_out:
         return 0
     rs = StreamResampler(sr_in, sr_out, quality)

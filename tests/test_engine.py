@@ -46,7 +46,7 @@ def bundle(tiny_bundle):
     return Bundle(tiny_bundle, provider="cpu", threads=1)
 
 
-@pytest.mark.parametrize("rate", [24_000, 48_000])
+@pytest.mark.parametrize("rate", [24_000, 48_000, 44_100])  # identity, the FIR, soxr
 def test_output_is_the_same_whatever_the_block_sizes(bundle, tiny_preset, rate):
     x = _tone(1.5, rate) + 0.05 * np.random.default_rng(0).normal(size=int(1.5 * rate)).astype(np.float32)
     rand = list(np.random.default_rng(1).integers(1, 3000, size=400))

@@ -107,9 +107,9 @@ def _resume(path: Path, names: list[str], cfg: MelConfig, gen: torch.Generator, 
     file is unreadable or was trained with other instruments or mel settings: training starts over."""
     try:
         ck = load_any(path)
-        if ck.get("format") == LEGACY_TRAIN_FORMAT:
+        legacy = ck.get("format") == LEGACY_TRAIN_FORMAT
+        if legacy:
             ck = _upgrade_legacy(ck)
-            save_atomic(ck, path)
         elif ck.get("format") != TRAIN_FORMAT:
             raise CheckpointError(f"{path}: expected a {TRAIN_FORMAT!r} checkpoint, found {ck.get('format')!r}")
     except CheckpointError as e:
@@ -118,6 +118,8 @@ def _resume(path: Path, names: list[str], cfg: MelConfig, gen: torch.Generator, 
     if ck["instruments"] != names or MelConfig.from_record(ck["mel"]) != cfg:
         logger.warning("%s was trained with other instruments or mel settings; starting over", path)
         return None
+    if legacy:  # rewritten in the new layout only once it is known to be resumed from
+        save_atomic(ck, path)
     return load_training(path, TRAIN_FORMAT, gen, **parts), ck.get("best")
 
 
