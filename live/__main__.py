@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds (default low)")
     ap.add_argument("--margin-ms", type=ranged(float, 0.0, 2000.0), default=DEFAULT_MARGIN_MS,
                     help="extra output delay that absorbs compute time and jitter (default: measured at start, "
-                         "the slow end of the time a hop takes through the worker thread, + one block; "
+                         "the slow end of the time a hop takes through the worker thread, + one block + 10 ms; "
                          "live.engine.margin_from_hop_times)")
     add_options(ap, CLI_PARAMS)
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=LIVE_THREADS,

@@ -302,17 +302,22 @@ def measure_hop_ms(bundle: Bundle, preset: Preset, hops: int = 64, warmup: int =
     return np.asarray(times)
 
 
+SCHEDULING_MS = 10.0  # room for the worker's wake-up on a busy machine (the OS time slice, the GIL hand-over)
+
+
 def margin_from_hop_times(hop_ms: np.ndarray, block_ms: float = 0.0, safety: float = 1.25,
-                          tail_over_median: float = 2.0) -> float:
+                          tail_over_median: float = 1.5, scheduling_ms: float = SCHEDULING_MS) -> float:
     """Live compute margin. A hop's output must be in the output ring `margin` after its last input sample
     arrived; the callback that delivers that sample pulls in the same call, so the output is due one device
-    block later at the earliest. Margin = the slow end of the measured push-to-output times + one block.
+    block later at the earliest. Margin = the slow end of the measured push-to-output times + one block + room
+    for scheduling.
 
     The slow end is max(safety × 99th percentile, tail_over_median × median): a start-up calibration of a few
-    dozen hops sees the median reliably but not the rare slow hops; measured over 400 hops on 2 cores, the
-    99.9th percentile was 2.2 × the median while 64-hop calibrations put the 99th percentile at 1.2–1.5 ×."""
+    dozen hops sees the median reliably but not the rare slow hops (over 400 hops on 2 cores the 99.9th
+    percentile was 2.2 × the median, 64-hop calibrations put the 99th at 1.2–1.5 ×). The scheduling room is
+    not proportional to the models' cost: with tiny models and a loaded machine a margin without it underran."""
     slow = max(safety * float(np.percentile(hop_ms, 99)), tail_over_median * float(np.median(hop_ms)))
-    return slow + block_ms
+    return slow + block_ms + scheduling_ms
 
 
 def open_engine(preset: Preset, device_rate: int | None = None, threads: int = LIVE_THREADS, provider: str = "auto",
