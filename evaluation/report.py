@@ -87,7 +87,7 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
 
 
 # ---------------------------------------------------------------- markdown
-def _pct(v) -> str:
+def pct(v) -> str:
     v = _num(v)
     return f"{100 * v:.1f}%" if math.isfinite(v) else "–"
 
@@ -111,8 +111,8 @@ def markdown(results: dict) -> str:
                  + ", ".join(f"{k}: {len(v)} clips / {results['clip_seconds'][k]:.0f} s"
                              for k, v in sorted(results["clips"].items())) + ".")
     if clf:
-        lines.append(f"Classifier `{clf['path']}` (held-out accuracy {_pct(clf.get('test_accuracy'))}, "
-                     f"crops {_pct(clf.get('test_crop_accuracy'))}).")
+        lines.append(f"Classifier `{clf['path']}` (held-out accuracy {pct(clf.get('test_accuracy'))}, "
+                     f"crops {pct(clf.get('test_crop_accuracy'))}).")
     else:
         lines.append("No classifier: timbre accuracy and FD are not measured.")
     lines += ["", "Pitch accuracy: frames within 50 cents of the input's f0 (PESTO), on frames voiced in both; "
@@ -124,8 +124,8 @@ def markdown(results: dict) -> str:
     for pair in results["pairs"]:
         r = results["recommended"].get(pair)
         if r:
-            lines.append(f"| {pair} | {r['sigma_max']:g} | {r['steps']} | {_pct(r['pitch_acc'])} | "
-                         f"{_pct(r.get('target_acc'))} | {_f(r.get('fd'))} | {r['why']} |")
+            lines.append(f"| {pair} | {r['sigma_max']:g} | {r['steps']} | {pct(r['pitch_acc'])} | "
+                         f"{pct(r.get('target_acc'))} | {_f(r.get('fd'))} | {r['why']} |")
     lines += ["", f"Rule: {results.get('rule', RULE)}", ""]
     head = ["| row | σmax | steps | pitch acc | chroma acc | pitch dist (st) | voiced overlap | target acc "
             "(crops) | target acc (clips) | FD | RTF |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -135,9 +135,9 @@ def markdown(results: dict) -> str:
         lines += [f"## {pair.replace('-to-', ' → ')}", ""] + head
         for r in rows:
             lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
-                         f"{r.get('steps') or '–'} | {_pct(r['pitch_acc'])} | {_pct(r['chroma_acc'])} | "
-                         f"{_f(r['pitch_distance'])} | {_pct(r['voiced_overlap'])} | {_pct(r.get('target_acc'))} | "
-                         f"{_pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
+                         f"{r.get('steps') or '–'} | {pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
+                         f"{_f(r['pitch_distance'])} | {pct(r['voiced_overlap'])} | {pct(r.get('target_acc'))} | "
+                         f"{pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
         lines.append("")
     if results.get("cycle"):
         lines += ["## Cycle consistency A → B → A", "",
@@ -147,8 +147,8 @@ def markdown(results: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in results["cycle"]:
             lines.append(f"| {r['pair']} | {_f(r['sigma_max'], 'g')} | {r['steps']} | {_f(r['latent_mse'], '.4f')} | "
-                         f"{_pct(r['pitch_acc'])} | {_pct(r['chroma_acc'])} | {_f(r['pitch_distance'])} | "
-                         f"{_pct(r.get('target_acc'))} | {_f(r.get('fd'))} |")
+                         f"{pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | {_f(r['pitch_distance'])} | "
+                         f"{pct(r.get('target_acc'))} | {_f(r.get('fd'))} |")
         lines.append("")
     if results.get("examples"):
         lines += ["## Audio examples", ""] + [f"- `{p}`" for p in results["examples"]] + [""]
@@ -284,8 +284,8 @@ def main(argv=None) -> int:
 def print_recommendations(recs: dict) -> None:
     for pair, r in recs.items():
         if r:
-            print(f"{pair}: σmax {r['sigma_max']:g} ({r['steps']} steps; pitch {_pct(r['pitch_acc'])}, "
-                  f"target {_pct(r.get('target_acc'))}) — {r['why']}")
+            print(f"{pair}: σmax {r['sigma_max']:g} ({r['steps']} steps; pitch {pct(r['pitch_acc'])}, "
+                  f"target {pct(r.get('target_acc'))}) — {r['why']}")
 
 
 def apply_presets(folder: Path, recs: dict) -> int:

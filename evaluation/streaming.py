@@ -74,6 +74,7 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
+    from evaluation.report import pct
     from evaluation.run import EvalConfig, Evaluator, load_clips
     from live.bench import bench_preset, plot_sweep, print_table
     from live.preset import load_preset
@@ -101,8 +102,8 @@ def main(argv=None) -> int:
     print(f"{preset.name}: {len(clips[preset.source])} held-out {preset.source} clips × {a.seconds:g} s; "
           f"judge {cfg.classifier or 'none'}; timings at {a.rate} Hz, block {a.block}, {a.threads} thread(s)")
     for r in quality[:2]:
-        print(f"  reference {r['setting']:28s} target {_pct(r['target_acc_clip'])} (crops {_pct(r['target_acc'])})  "
-              f"pitch {_pct(r['pitch_acc'])}  pitch class {_pct(r['chroma_acc'])}")
+        print(f"  reference {r['setting']:28s} target {pct(r['target_acc_clip'])} (crops {pct(r['target_acc'])})  "
+              f"pitch {pct(r['pitch_acc'])}  pitch class {pct(r['chroma_acc'])}")
     for r in rows:
         for k in ("target_clip", "target_crop", "pitch", "chroma"):
             r[k] = None if r[k] is None else round(float(r[k]), 3)
@@ -115,10 +116,6 @@ def main(argv=None) -> int:
     plot_sweep(rows, a.out / "streaming.png", quality="target_clip" if cfg.classifier else "pitch")
     print(f"json → {a.out / 'streaming.json'}; plot → {a.out / 'streaming.png'}")
     return 0
-
-
-def _pct(v) -> str:
-    return "  n/a" if v is None or not np.isfinite(v) else f"{100 * v:4.0f}%"
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ import math
 
 from PySide6.QtCore import QObject, Signal
 
-from live.params import param
+from live.params import PLAYER_CONTROLS, param
 from live.preset import Preset
 
-CONTROLS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass")
-PRESET_CONTROLS = tuple(n for n in CONTROLS if param(n).in_preset)  # the ones a preset sets (and Save stores)
+PRESET_CONTROLS = tuple(n for n in PLAYER_CONTROLS if param(n).in_preset)  # the ones a preset sets (and Save stores)
 
 
 def gain_to_db(gain: float) -> int:
@@ -33,7 +32,7 @@ class PanelState(QObject):
         self.preset: Preset | None = None  # the loaded preset as it is on disk
         self.instruments: list[str] = []  # what the preset's bundle offers
         self.codec: dict = {}  # the bundle's codec facts (hop_length, sample_rate); empty when unreadable
-        self.values = {n: param(n).default for n in CONTROLS}
+        self.values = {n: param(n).default for n in PLAYER_CONTROLS}
 
     def __getitem__(self, name: str):
         return self.values[name]

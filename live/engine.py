@@ -175,12 +175,11 @@ class StreamingEngine:
         st.rtf = 0.9 * st.rtf + 0.1 * rtf if st.hops > 1 else rtf
         return out
 
-    def _fail(self, e: Exception) -> bool:
+    def _fail(self, e: Exception) -> None:
         self.error = e
         self.stats.errors += 1
         if self.fail_fast:
             raise EngineError(f"a model failed at hop {self.stats.hops}: {type(e).__name__}: {e}") from e
-        return True
 
     # ------------------------------------------------------------------ stream plumbing
     def push(self, block: np.ndarray) -> None:

@@ -80,6 +80,8 @@ PARAMS: tuple[Param, ...] = (
 )
 BY_NAME = {p.name: p for p in PARAMS}
 LIVE = tuple(p.name for p in PARAMS if p.live)
+# what a player turns while playing (the command line's overrides, the panel's controls); σmin and ρ stay in presets
+PLAYER_CONTROLS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass")
 
 
 def param(name: str) -> Param:
@@ -94,20 +96,19 @@ def check_values(values: dict, where: str = "") -> dict:
     return {k: BY_NAME[k].check(v, where) for k, v in values.items()}
 
 
-def add_options(ap: argparse.ArgumentParser, names, override: bool = True) -> None:
-    """One option per named parameter, typed and range-checked from the table. override: default None (keep the
-    preset's value) and 'override' in the help, as the live CLI and render use them."""
+def add_options(ap: argparse.ArgumentParser, names) -> None:
+    """One option per named parameter, typed and range-checked from the table. Each defaults to None, so what is
+    not given keeps the preset's value (`given` collects the rest)."""
     for name in names:
         p = BY_NAME[name]
-        what = f"{'override the preset: ' if override and p.in_preset else ''}{p.help}"
+        what = f"{'override the preset: ' if p.in_preset else ''}{p.help}"
         if p.type is bool:
-            ap.add_argument(p.option, action="store_true", default=None if override else p.default, help=what)
+            ap.add_argument(p.option, action="store_true", default=None, help=what)
         elif p.type is str:
-            ap.add_argument(p.option, default=None if override else p.default, help=what)
+            ap.add_argument(p.option, default=None, help=what)
         else:
-            rng = f" [{p.low:g}, {p.high:g}]"
-            ap.add_argument(p.option, type=p.parse, default=None if override else p.default,
-                            help=f"{what}{rng}" + (f" ({p.unit})" if p.unit else ""))
+            ap.add_argument(p.option, type=p.parse, default=None,
+                            help=f"{what} [{p.low:g}, {p.high:g}]" + (f" ({p.unit})" if p.unit else ""))
 
 
 def given(args: argparse.Namespace, names) -> dict:
