@@ -1,1 +1,1 @@
-"""Core math and models: σ schedule, EDM preconditioning, Heun bridge, denoiser network, codecs."""
+"""Core math and models: σ schedule, EDM preconditioning, Euler/Heun bridge, denoiser network, codecs."""

@@ -64,4 +64,7 @@ def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, 
 
 
 def evaluations_per_bridge(steps: int, method: str = "heun") -> int:
-    return (4 if method == "heun" else 2) * steps
+    per_step = {"heun": 4, "euler": 2}.get(method)  # two legs; Heun evaluates twice per step
+    if per_step is None:
+        raise ValueError(f"unknown solver {method!r}: heun or euler")
+    return per_step * steps

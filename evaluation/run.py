@@ -223,7 +223,10 @@ class Evaluator:
         pad = -t % self.tf
         if pad:  # whole-clip denoising needs a multiple of the time factor: pad with silence, cut after
             z = np.concatenate([z, np.repeat(self.bundle.silence_latent[:, None], pad, axis=1)], axis=1)
-        y = self.bundle.transfer(z, a, b, float(sigma), int(steps))  # each instrument in its own latent space
+        p = self.base_preset(a, b)  # the pair's solver and schedule; σmax and steps are the sweep's
+        if sigma <= p.sigma_min:
+            raise ValueError(f"σmax {sigma:g} is not above {pair_name(a, b)}'s σmin {p.sigma_min:g}")
+        y = self.bundle.transfer(z, a, b, float(sigma), int(steps), p.sigma_min, p.rho, p.solver)
         return np.asarray(y, dtype=np.float32)[:, :t]
 
     # -------------------------------------------------- scoring
@@ -322,7 +325,8 @@ class Evaluator:
                         outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
                         self.tick()
                     rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                           sigma_max=float(sigma), steps=int(steps), mode=cfg.mode))
+                                           sigma_max=float(sigma), steps=int(steps), mode=cfg.mode,
+                                           solver=self.base_preset(a, b).solver))
                     ex[(float(sigma), int(steps))] = outs[0]
             rec = recommend(rows, name, cfg.keep, self.base_preset(a, b).steps)
             recs[name] = rec

@@ -22,6 +22,7 @@ import numpy as np
 
 from core.cli import comma_list, ranged, run_main
 from core.io import write_json_atomic
+from live.params import add_options, given
 
 DEFAULT_CLASSIFIER = Path("models/classifier.pt")
 
@@ -58,6 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=comma_list(int), default=[1, 2, 3], help="steps per leg to try (default 1,2,3)")
     ap.add_argument("--grid", type=comma_list(str), default=None,
                     help="settings as W:H:C (default: live.bench's sweep grid)")
+    add_options(ap, ["solver"])
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--clips", type=ranged(int, 1, 64), default=4)
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
     from live.bench import bench_preset, plot_sweep, print_table
     from live.preset import load_preset
 
-    preset = load_preset(a.preset)
+    preset = dataclasses.replace(load_preset(a.preset), **given(a, ["solver"]))
     cfg = EvalConfig(bundle=preset.bundle_path(), corpus=a.corpus, split=a.split, pairs=[(preset.source, preset.target)],
                      clips=a.clips, seconds=a.seconds, classifier=a.classifier if a.classifier.is_file() else None,
                      threads=a.threads, progress=False)

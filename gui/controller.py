@@ -65,7 +65,7 @@ class EngineController(QObject):
         if self.engine is None:
             return False
         if old is not None and compatible(old, preset):
-            self.set_params(**self.state.live_values(), sigma_min=preset.sigma_min, rho=preset.rho)
+            self.set_params(**self.state.engine_values())
             return False
         if self.running:
             return True
@@ -130,7 +130,7 @@ class EngineController(QObject):
                               f"{st.overruns} overrun samples, {st.dry_hops} dry hops.", False)
         if self.offline_engine is not None:  # it missed what the controls did while audio ran
             try:
-                self.offline_engine.set(**self.state.live_values())
+                self.offline_engine.set(**self.state.engine_values())
             except Exception:  # noqa: BLE001 - a stale engine is not worth an error
                 self.offline_engine = None
         self.engine_changed.emit(self.engine)

@@ -223,13 +223,17 @@ class ControlPanel(QWidget):
         values = {k: getattr(preset, k) for k in PRESET_CONTROLS}
         path = str(Path(preset.path).resolve()) if preset.path else ""
         if restore_controls and self.store.preset_path() == path:
-            values.update(self.store.controls())
+            saved = self.store.controls()
+            if self.store.value("controls/solver") != preset.solver:  # steps saved for another solver: another cost
+                saved.pop("steps", None)
+            values.update(saved)
         old = self.state.load(preset, instruments, codec, values)
         self.transfer_group.show_instruments(instruments)
         self._show(values.keys())
         self.preset_group.show_details(preset, instruments, self.state.frame_ms())
         if not restore_controls:
             self.store.store("preset/path", path)
+            self.store.store("controls/solver", preset.solver)
             for k in values:
                 self.store.store_control(k, self.state[k])
         self._show_static_latency()

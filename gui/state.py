@@ -65,6 +65,11 @@ class PanelState(QObject):
         """Every control, as engine.set takes them."""
         return dict(self.values)
 
+    def engine_values(self) -> dict:
+        """The controls plus the loaded preset's solver and schedule (not controls, but live in the engine)."""
+        p = self.preset
+        return self.live_values() | (dict(solver=p.solver, sigma_min=p.sigma_min, rho=p.rho) if p else {})
+
     def current_preset(self) -> Preset | None:
         """The loaded preset with the controls' values (what Start, Save and Render use)."""
         if self.preset is None:

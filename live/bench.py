@@ -23,7 +23,7 @@ from core.io import write_json_atomic
 from live.bundle import Bundle
 from core.sampling import evaluations_per_bridge
 from live.engine import LIVE_THREADS, StreamingEngine, margin_from_hop_times, measure_hop_ms
-from live.params import param
+from live.params import add_options, given, param
 from live.preset import Preset, PRESET_DIR, list_presets, load_preset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "violin_phrase.flac"
@@ -91,12 +91,13 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
                   else margin_ms)  # None: what python -m live would choose on this machine
         lat, split = measure_latency(bundle, p, rate, block, margin)
         device = 2000 * block / rate  # the input and the output buffer of a live stream
-        rows.append(dict(preset=preset.name, source=p.source, target=p.target, steps=n, window=p.window, hop=p.hop,
+        rows.append(dict(preset=preset.name, source=p.source, target=p.target, solver=p.solver, steps=n,
+                         window=p.window, hop=p.hop,
                          crossfade=p.crossfade, rtf=round(r["rtf"], 3), latency_ms=round(lat, 1),
                          live_latency_ms=round(lat + device, 1),
                          algorithmic_ms=round(split["algorithmic"], 1), resampler_ms=round(split["resamplers"], 1),
                          margin_ms=round(split["margin"], 1), device_ms=round(device, 1),
-                         evals_per_hop=evaluations_per_bridge(n),
+                         evals_per_hop=evaluations_per_bridge(n, p.solver),
                          **{f"{k}_ms": round(v, 2) for k, v in r["per_hop_ms"].items()},
                          hop_p50_ms=round(r["hop_p50_ms"], 2), hop_p99_ms=round(r["hop_p99_ms"], 2),
                          hop_budget_ms=round(r["hop_ms"], 2), underruns=r["underruns"], errors=r["errors"],
@@ -104,7 +105,7 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
     return rows
 
 
-COLUMNS = ["preset", "steps", "window", "hop", "crossfade", "rtf", "live_latency_ms", "algorithmic_ms", "resampler_ms",
+COLUMNS = ["preset", "solver", "steps", "evals_per_hop", "window", "hop", "crossfade", "rtf", "live_latency_ms", "algorithmic_ms", "resampler_ms",
            "margin_ms", "device_ms", "encode_ms", "bridge_ms", "decode_ms", "resample_ms", "hop_p50_ms", "hop_p99_ms",
            "hop_budget_ms"]
 
@@ -131,11 +132,11 @@ def plot_sweep(rows: list[dict], path: Path, quality: str | None = None) -> None
     fig, ax = plt.subplots(figsize=(8, 5))
     markers = "o^sDv*"
     sc = None
-    for i, n in enumerate(sorted({r["steps"] for r in rows})):
-        sel = [r for r in rows if r["steps"] == n]
+    for i, (solver, n) in enumerate(sorted({(r["solver"], r["steps"]) for r in rows})):
+        sel = [r for r in rows if (r["solver"], r["steps"]) == (solver, n)]
         kw = dict(c=[r.get(quality, np.nan) for r in sel], cmap="viridis", vmin=0, vmax=1) if quality else {}
         sc = ax.scatter([r["live_latency_ms"] for r in sel], [r["rtf"] for r in sel], marker=markers[i % 6],
-                        label=f"{n} Heun step{'s' * (n > 1)}/leg", **kw)
+                        label=f"{n} {solver} step{'s' * (n > 1)}/leg", **kw)
         for r in sel:
             ax.annotate(f"W{r['window']} H{r['hop']} C{r['crossfade']}", (r["live_latency_ms"], r["rtf"]),
                         fontsize=6, alpha=0.7)
@@ -163,6 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preset-dir", type=Path, default=PRESET_DIR)
     ap.add_argument("--steps", type=comma_list(param("steps").parse), default=None,
                     help="comma-separated step counts (default: the preset's, and 2,4)")
+    add_options(ap, ["solver"])
     ap.add_argument("--rate", type=ranged(int, 8000, 384_000), default=48_000, help="device sample rate")
     ap.add_argument("--block", type=ranged(int, 1, 16384), default=256)
     ap.add_argument("--seconds", type=ranged(float, 0.5, 3600), default=8.0)
@@ -175,6 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", type=Path, default=None)
     a = ap.parse_args(argv)
     presets = [load_preset(p, a.preset_dir) for p in a.preset] if a.preset else list_presets(a.preset_dir)
+    presets = [dataclasses.replace(p, **given(a, ["solver"])) for p in presets]
     if not presets:
         print("error: no presets", file=sys.stderr)
         return 2

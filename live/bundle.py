@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from core.sampling import bridge
+from live.params import param
 
 BUNDLE_FORMAT = "timbre-bundle/1"
 
@@ -182,11 +183,13 @@ class Bundle:
         return self._denoisers[name]
 
     def transfer(self, z: np.ndarray, source: str, target: str, sigma_max: float, steps: int,
-                 sigma_min: float = 1e-3, rho: float = 7.0) -> np.ndarray:
+                 sigma_min: float = param("sigma_min").default, rho: float = param("rho").default,
+                 method: str = param("solver").default) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
         ODE to σmax, down the target's, out of the target's space (identity moves for shared statistics)."""
         src, tgt = self.denoiser(source), self.denoiser(target)
-        return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho)))
+        return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho),
+                                   method))
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
         """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/samples_per_frame]."""

@@ -7,7 +7,7 @@ Index contract, stated once. Hop k receives the 24 kHz samples [k·H·F, (k+1)·
 
     encoder over [E samples of left context + H·F new samples] → latent frames [t−H, t) (exactly the whole-file
         frames: E covers the causal encoder's receptive field)
-    bridge over the window [t−W, t) (source ODE σmin → σmax, target ODE σmax → σmin, Heun)
+    bridge over the window [t−W, t) (source ODE σmin → σmax, target ODE σmax → σmin, Euler or Heun)
     commit frames [t−H−C, t−C): the first C crossfade (raised cosine) from the previous window's estimate of
         them to this one's, so parameter changes and window seams never click
     decoder over [D frames of context + the H committed frames] → their H·F samples → input gate, DC blocker,
@@ -99,7 +99,7 @@ def _ramp(start: float, stop: float, n: int):
 
 
 class HopProcessor:
-    """Runs the contract above. `params` (source, target, sigma_max, steps, dry_wet, input_gain, bypass,
+    """Runs the contract above. `params` (source, target, sigma_max, steps, solver, dry_wet, input_gain, bypass,
     sigma_min, rho) is read at the start of each hop; whoever owns the processor changes it between hops."""
 
     def __init__(self, bundle: Bundle, window: int, hop: int, crossfade: int, params: dict,
@@ -174,7 +174,7 @@ class HopProcessor:
         source = self.latents.get(t - self.W, t)
         try:
             return self.bundle.transfer(source, p["source"], p["target"], p["sigma_max"], p["steps"], p["sigma_min"],
-                                        p["rho"]), None
+                                        p["rho"], p["solver"]), None
         except Exception as e:  # noqa: BLE001
             return source, e
 

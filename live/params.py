@@ -26,6 +26,7 @@ class Param:
     in_preset: bool = True  # stored in preset files
     unit: str = ""
     help: str = ""
+    choices: tuple[str, ...] = ()  # the allowed values of a str parameter (empty: any non-empty string)
 
     @property
     def option(self) -> str:
@@ -40,6 +41,8 @@ class Param:
                 raise ParamError(f"{at}field '{self.name}' must be {kind}, got {value!r}")
             return value
         if self.type is str:
+            if self.choices and value not in self.choices:
+                raise ParamError(f"{at}field '{self.name}' must be one of {', '.join(self.choices)}, got {value!r}")
             if not isinstance(value, str) or not value:
                 raise ParamError(f"{at}field '{self.name}' must be {kind}")
             return value
@@ -67,7 +70,10 @@ PARAMS: tuple[Param, ...] = (
     Param("target", str, None, help="instrument heard out of it"),
     Param("sigma_max", float, 5.0, 0.01, 500.0,
           help="how far the bridge goes: low keeps the melody, high gives more of the target's timbre"),
-    Param("steps", int, 3, 1, 64, help="Heun steps per leg of the bridge (4 denoiser runs per step and hop)"),
+    Param("steps", int, 4, 1, 64,
+          help="solver steps per leg of the bridge (per step and hop: Euler runs the denoisers twice, Heun 4 times)"),
+    Param("solver", str, "euler", choices=("euler", "heun"),
+          help="ODE solver of both legs (Euler: closer to the converged bridge at equal cost, python -m evaluation.solver)"),
     Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
     Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
     Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),
@@ -105,7 +111,7 @@ def add_options(ap: argparse.ArgumentParser, names) -> None:
         if p.type is bool:
             ap.add_argument(p.option, action="store_true", default=None, help=what)
         elif p.type is str:
-            ap.add_argument(p.option, default=None, help=what)
+            ap.add_argument(p.option, default=None, choices=p.choices or None, help=what)
         else:
             ap.add_argument(p.option, type=p.parse, default=None,
                             help=f"{what} [{p.low:g}, {p.high:g}]" + (f" ({p.unit})" if p.unit else ""))

@@ -1,7 +1,7 @@
 """Presets: one JSON file per instrument pair, validated field by field.
 
-    {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 3,
-     "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
+    {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 4,
+     "solver": "euler", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
 
 Field types, ranges and defaults are the parameter table's (live.params).
 
@@ -37,6 +37,7 @@ class Preset:
     target: str
     sigma_max: float = _default("sigma_max")
     steps: int = _default("steps")
+    solver: str = _default("solver")
     window: int = _default("window")
     hop: int = _default("hop")
     crossfade: int = _default("crossfade")
@@ -110,6 +111,8 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
     missing = [k for k in ("name", "source", "target", "sigma_max") if k not in data]
     if missing:
         raise PresetError(f"{p}: missing field(s) {', '.join(missing)}")
+    if "steps" in data and "solver" not in data:
+        data["solver"] = "heun"  # written before presets named their solver: their steps were Heun steps
     preset = Preset(**data)
     preset.path = p
     return preset.validate()
@@ -173,7 +176,7 @@ def _main(argv=None) -> int:
         raise PresetError(f"{a.preset_dir}: no presets (*.json) in this folder")
     bundles = {}
     for p in presets:
-        print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} steps {p.steps}  "
+        print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} {p.solver} {p.steps} steps  "
               f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
         bundles.setdefault(p.bundle_path(), p)
     broken = 0

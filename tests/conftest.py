@@ -34,5 +34,5 @@ def preset_file(tmp_path, tiny_bundle):
     p = tmp_path / "presets" / "alpha-to-beta.json"
     p.parent.mkdir()
     p.write_text(json.dumps(dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2,
-                                 window=16, hop=4, crossfade=2, bundle=str(tiny_bundle))))
+                                 solver="euler", window=16, hop=4, crossfade=2, bundle=str(tiny_bundle))))
     return p

@@ -279,3 +279,46 @@ def test_bad_arguments_are_reported(tiny_bundle, tmp_path, capsys):
     assert "oboe" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--bundle", str(tiny_bundle), "--pairs", "alpha-beta"])
+
+
+def test_solver_command_measures_candidates_against_the_converged_bridge(tiny_bundle, tmp_path):
+    from core.audio import write_audio_atomic
+    from evaluation.solver import candidates, main
+
+    assert [(s.method, s.steps) for s in candidates([6], [7.0], [1e-3])] == [("euler", 3)]  # Heun: 4 per step
+    rng = np.random.default_rng(5)
+    corpus = tmp_path / "corpus"
+    lines = []
+    for i in range(2):
+        write_audio_atomic(corpus / "alpha" / f"m{i}.flac", melody_clip("sine", rng), SR)
+        lines.append(json.dumps(dict(path=f"alpha/m{i}.flac", instrument="alpha", split="heldout")))
+    (corpus / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    preset = tmp_path / "presets" / "alpha-to-beta.json"
+    preset.parent.mkdir()
+    original = dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2, solver="heun",
+                    window=16, hop=4, crossfade=2, sigma_min=0.001, rho=7.0, bundle=str(tiny_bundle),
+                    description="kept as is")
+    preset.write_text(json.dumps(original))
+    out = tmp_path / "solver.json"
+    args = ["--preset", str(preset), "--corpus", str(corpus), "--evals", "4,8", "--rhos", "7", "--sigma-mins",
+            "0.001,0.05", "--ref-steps", "16", "--clips", "2", "--seconds", "1.5", "--threads", "1",
+            "--classifier", str(tmp_path / "none.pt"), "--json", str(out)]
+    assert main(args + ["--apply", "12"]) == 2  # not a measured budget: nothing runs, nothing is written
+    assert main(args + ["--apply", "8"]) == 0
+    res = json.loads(out.read_text())["presets"]["alpha-to-beta"]
+    refs = {r["kind"]: r for r in res["references"]}
+    assert refs["reference"]["error"] == 0.0 and refs["reference"]["evals"] == 64
+    assert refs["codec"]["error"] == pytest.approx(refs["reference"]["moved"])  # no bridge: as far as the bridge moves
+    assert refs["reference at half the steps"]["error"] < min(r["error"] for r in res["rows"])
+    rows = res["rows"]
+    assert sorted((r["method"], r["steps_per_leg"], r["sigma_min"]) for r in rows) == sorted(
+        (m, n, s) for m, n in (("heun", 1), ("euler", 2), ("heun", 2), ("euler", 4)) for s in (0.001, 0.05))
+    # the preset's own setting is one of the candidates: measured twice, the same figure
+    same = next(r for r in rows if (r["method"], r["steps_per_leg"], r["sigma_min"]) == ("heun", 2, 0.001))
+    assert refs["the preset now"]["error"] == pytest.approx(same["error"], rel=1e-6)
+    best = min((r for r in rows if r["evals"] == 8), key=lambda r: r["error"])
+    written = json.loads(preset.read_text())
+    assert (written["solver"], written["steps"], written["sigma_min"], written["rho"]) == (
+        best["method"], best["steps_per_leg"], best["sigma_min"], best["rho"])
+    assert {k: v for k, v in written.items() if k not in ("solver", "steps", "sigma_min", "rho")} == {
+        k: v for k, v in original.items() if k not in ("solver", "steps", "sigma_min", "rho")}

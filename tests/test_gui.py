@@ -27,8 +27,8 @@ def _write(path, **fields):
 @pytest.fixture
 def preset_dir(tmp_path, tiny_bundle):
     d = tmp_path / "presets"
-    _write(d / "a2b.json", name="a2b", source="alpha", target="beta", sigma_max=5.0, steps=2, dry_wet=1.0,
-           bundle=str(tiny_bundle), **LAYOUT)
+    _write(d / "a2b.json", name="a2b", source="alpha", target="beta", sigma_max=5.0, steps=2, solver="euler",
+           dry_wet=1.0, bundle=str(tiny_bundle), **LAYOUT)
     _write(d / "b2a.json", name="b2a", source="beta", target="alpha", sigma_max=12.5, steps=3, dry_wet=0.75,
            bundle=str(tiny_bundle), description="the other way round", **LAYOUT)
     _write(d / "wide.json", name="wide", source="alpha", target="beta", sigma_max=2.0, steps=1, dry_wet=0.5,
@@ -111,8 +111,10 @@ def test_switching_preset_reaches_the_engine(panel, preset_dir):
     _run_a_window(eng)
     assert panel.engine is eng
     b2a = load_preset(preset_dir / "b2a.json")
-    for k in ("source", "target", "sigma_max", "steps", "dry_wet"):
+    assert b2a.solver == "heun"  # written without a solver: its steps were Heun steps (a2b's are Euler)
+    for k in ("source", "target", "sigma_max", "steps", "solver", "dry_wet"):
         assert eng.params[k] == getattr(b2a, k), k
+    assert "heun solver" in panel.details_label.text()
     panel.preset_box.setCurrentText("wide")  # another window layout: a new engine
     assert panel.engine is not eng and (panel.engine.W, panel.engine.H, panel.engine.C) == (32, 8, 4)
     assert panel.engine.params["sigma_max"] == 2.0
@@ -271,10 +273,11 @@ def test_the_panel_state_checks_values_by_the_table(qtbot):
 
     state, seen = PanelState(), []
     state.changed.connect(lambda name, value: seen.append((name, value)))
-    assert state.set("steps", 4) and not state.set("steps", 4)  # a value it already has is no change
+    n = state["steps"] + 1
+    assert state.set("steps", n) and not state.set("steps", n)  # a value it already has is no change
     with pytest.raises(ParamError):
         state.set("steps", 0)
-    assert seen == [("steps", 4)] and state["steps"] == 4
+    assert seen == [("steps", n)] and state["steps"] == n
 
 
 def test_the_margin_is_measured_at_start_unless_set(panel, settings_file):
@@ -309,5 +312,24 @@ def test_saved_control_values_the_table_refuses_give_way_to_the_preset(qtbot, pr
         assert p.preset_box.currentText() == "b2a"
         assert p.steps_spin.value() == 3 and p.sigma_max == 12.5  # b2a's own
         assert p.dry_wet == 0.5 and p.dry_wet_slider.value() == 50  # the saved one
+    finally:
+        p.shutdown()
+
+
+@pytest.mark.parametrize("saved_solver,steps_after", [("heun", 2), (None, 2), ("euler", 7)])
+def test_saved_steps_count_only_for_the_solver_they_were_saved_with(qtbot, preset_dir, settings_file, saved_solver,
+                                                                    steps_after):
+    # a2b: Euler 2 steps. Steps saved under Heun (or before the solver was saved) would be another cost: dropped
+    s = QSettings(str(settings_file), QSettings.IniFormat)
+    s.setValue("preset/path", str((preset_dir / "a2b.json").resolve()))
+    s.setValue("controls/steps", 7)
+    if saved_solver:
+        s.setValue("controls/solver", saved_solver)
+    s.sync()
+    p = _panel(qtbot, preset_dir, settings_file)
+    try:
+        assert p.preset_box.currentText() == "a2b" and p.steps_spin.value() == steps_after
+        eng = p.build_engine()
+        assert (eng.params["solver"], eng.params["steps"]) == ("euler", steps_after)
     finally:
         p.shutdown()

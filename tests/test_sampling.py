@@ -100,6 +100,18 @@ def test_heun_step_runs_both_directions_and_ends_with_euler_at_zero():
     # σ_next = 0: Euler step lands exactly on D(x, σ)
     np.testing.assert_allclose(heun_step(D, x, 0.5, 0.0), D(x, 0.5))
     assert evaluations_per_bridge(4) == 16
+    with pytest.raises(ValueError, match="unknown solver"):
+        evaluations_per_bridge(4, "rk4")
+
+
+@pytest.mark.parametrize("method", ["heun", "euler"])
+def test_a_bridge_runs_the_denoisers_as_often_as_it_says(method):
+    calls = []
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    bridge(_x(10), lambda x, s: calls.append("a") or A(x, s), lambda x, s: calls.append("b") or B(x, s), 5.0, 3,
+           method=method)
+    assert len(calls) == evaluations_per_bridge(3, method) == {"heun": 12, "euler": 6}[method]
+    assert calls == ["a"] * (len(calls) // 2) + ["b"] * (len(calls) // 2)
 
 
 def test_solver_works_on_torch_and_numpy_alike():

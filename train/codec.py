@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--segment", type=float, default=0.53, help="seconds per training crop")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None,
+                    help="Adam rate of codec and discriminator (default 1e-3 for a new run; a resumed run keeps its "
+                         "checkpoint's rate unless this is given: lower it to anneal)")
     ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this much wall time (this run)")
     ap.add_argument("--adv-start", type=int, default=3_000,
@@ -59,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+DEFAULT_LR = 1e-3
+
+
+def set_lr(lr: float, *opts: torch.optim.Optimizer) -> float:
+    """Every parameter group of every optimizer to `lr`; returns the first group's previous rate."""
+    was = opts[0].param_groups[0]["lr"]
+    for o in opts:
+        for g in o.param_groups:
+            g["lr"] = lr
+    return was
+
+
 def train(args) -> Codec:
     rt = setup_runtime(args.device, args.threads)
     instruments = args.instruments or None
@@ -73,16 +87,21 @@ def train(args) -> Codec:
     from encodec.msstftd import MultiScaleSTFTDiscriminator
 
     disc = MultiScaleSTFTDiscriminator(filters=16).to(rt.device)
-    opt = torch.optim.Adam(codec.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    lr = args.lr if args.lr is not None else DEFAULT_LR
+    opt = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
     gen = torch.Generator().manual_seed(args.seed + rt.rank)
     state = TrainState()
     last = args.run / "last.pt"
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
+        was = opt.param_groups[0]["lr"]
+        if args.lr is not None:
+            set_lr(args.lr, opt, opt_d)
         if rt.main:
-            print(f"resumed from {last} at step {state.step}")
+            print(f"resumed from {last} at step {state.step}, rate {opt.param_groups[0]['lr']:g}"
+                  + (f" (was {was:g})" if opt.param_groups[0]["lr"] != was else ""))
         if rt.world > 1:
             reseed_rank(gen, args.seed, rt.rank, state.step)
     elif args.init:
