@@ -297,3 +297,26 @@ def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     for k, v in ck["disc"].items():
         if v.is_floating_point():
             torch.testing.assert_close(ck2["disc"][k], v.half().float(), rtol=0, atol=0)
+
+
+def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path):
+    """Each run (session) adds one line to the record the model card prints: where it started, its steps."""
+    from train import codec as codec_train
+    from core.codec import Codec
+
+    base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
+            "--adv-start", "1"]
+    parse = codec_train.build_parser().parse_args
+    codec_train.train(parse(base + ["--run", str(tmp_path / "a"), "--steps", "2"]))
+    codec_train.train(parse(base + ["--run", str(tmp_path / "a"), "--steps", "5", "--lr", "3e-4"]))  # resumed
+    runs = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["train_info"]["session_runs"]
+    assert [(r["from_step"], r["steps"], r["lr"]) for r in runs] == [(0, 2, 1e-3), (2, 3, 3e-4)]
+    assert runs[0]["started_from"] == "scratch" and runs[1]["started_from"].endswith("last.pt")
+    codec_train.codec_file_from_run(tmp_path / "a" / "last.pt", tmp_path / "wip.pt", with_disc=True)
+    assert Codec.load(tmp_path / "wip.pt").train_info["session_runs"] == runs  # the file keeps them
+    codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "6", "--init", str(tmp_path / "wip.pt")]))
+    runs_b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["train_info"]["session_runs"]
+    assert runs_b[:2] == runs and (runs_b[2]["from_step"], runs_b[2]["steps"]) == (5, 1)
+    from train.card import runs_text
+
+    assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]

@@ -36,9 +36,14 @@ def adversarial_text(ti: dict) -> str:
 
 def runs_text(ti: dict) -> list[str]:
     """One line per recorded training session of a model (where its record has them)."""
-    return [f"- Session run {r.get('date', '?')}: from {r.get('init', '?')}, {r.get('steps', '?')} steps in "
-            f"{_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}, discriminator from step "
-            f"{r.get('adversarial_from', '?')}; data: {r.get('corpus', '?')}." for r in ti.get("session_runs") or []]
+    def line(r: dict) -> str:
+        extra = "".join(f", {label} {r[k]}" for k, label in (("lr", "rate"), ("hardware", "on")) if r.get(k))
+        data = f"; data: {r['corpus']}" if r.get("corpus") else ""
+        return (f"- Session run {r.get('date', '?')}: from {r.get('started_from') or r.get('init', '?')}, "
+                f"{r.get('steps', '?')} steps in {_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}{extra}, "
+                f"discriminator from step {r.get('adversarial_from', '?')}{data}.")
+
+    return [line(r) for r in ti.get("session_runs") or []]
 
 
 def codec_section(path: Path, title: str | None = None) -> list[str]:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core.cli import comma_list
 from core.codec import Codec
-from train.common import (AudioPool, Clock, TrainState, corpus_files, hardware, interrupt_on_sigterm, keep_going,
+from train.common import (AudioPool, Clock, RunRecord, TrainState, corpus_files, hardware, interrupt_on_sigterm, keep_going,
                           load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
                           wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
@@ -111,6 +111,7 @@ def train(args) -> Codec:
         codec.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("latent_")}, strict=False)
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
+        state.runs = list(init.train_info.get("session_runs", []))
         disc_file = disc_path(args.init)
         if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
             from core.io import load_checkpoint
@@ -121,13 +122,17 @@ def train(args) -> Codec:
                   f"{'discriminator from ' + str(disc_file) if disc_file.is_file() else 'fresh discriminator'}; "
                   f"optimizer state starts fresh)")
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
+    run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
+                    lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
+                    device=str(rt.device), hardware=hardware(rt.device), threads=args.threads)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar("codec", args.steps, state.step, deadline, disable=not rt.main)
 
     def save():
         if rt.main:
-            codec.train_info = dict(steps=state.step, wall_seconds=round(state.wall_seconds, 1),
+            state.runs = run.entry(state)
+            codec.train_info = dict(session_runs=state.runs, steps=state.step, wall_seconds=round(state.wall_seconds, 1),
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
                                     batch=args.batch, augment=args.augment, adv_start=args.adv_start)

@@ -111,9 +111,10 @@ class TrainState:
     step: int = 0
     wall_seconds: float = 0.0
     history: list = field(default_factory=list)  # dicts: step, losses, validation
+    runs: list = field(default_factory=list)  # one dict per run (session) that trained this state: the model card's
 
     def as_dict(self) -> dict:
-        return dict(step=self.step, wall_seconds=self.wall_seconds, history=self.history)
+        return dict(step=self.step, wall_seconds=self.wall_seconds, history=self.history, runs=self.runs)
 
 
 def save_training(path: Path, fmt: str, state: TrainState, gen: torch.Generator, **parts) -> None:
@@ -133,7 +134,22 @@ def load_training(path: Path, fmt: str, gen: torch.Generator, **parts) -> TrainS
     gen.set_state(ck["generator"])
     torch.set_rng_state(ck["torch_rng"])
     s = ck["state"]
-    return TrainState(s["step"], s["wall_seconds"], s["history"])
+    return TrainState(s["step"], s["wall_seconds"], s["history"], list(s.get("runs", [])))
+
+
+class RunRecord:
+    """This run's line in the training's list of runs: when, from which step, how many steps in how much wall time,
+    on what. `entry(state)` is the list with this run's line up to date (saved with every checkpoint)."""
+
+    def __init__(self, state: TrainState, started_from: str, **facts):
+        self.prior = list(state.runs)
+        self.step0, self.wall0 = state.step, state.wall_seconds
+        self.line = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), started_from=started_from,
+                         from_step=state.step, **facts)
+
+    def entry(self, state: TrainState) -> list:
+        return self.prior + [dict(self.line, steps=state.step - self.step0,
+                                  wall_seconds=round(state.wall_seconds - self.wall0, 1))]
 
 
 def keep_going(step: int, steps: int, deadline: float | None, rt: Runtime) -> bool:
