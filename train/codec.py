@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from core.cli import comma_list
 from core.codec import Codec
+from core.io import load_checkpoint
 from train.common import (AudioPool, Clock, RunRecord, TrainState, corpus_files, hardware, interrupt_on_sigterm, keep_going,
                           load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
                           wrap_ddp)
@@ -45,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "checkpoint's rate unless this is given: lower it to anneal)")
     ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this much wall time (this run)")
-    ap.add_argument("--adv-start", type=int, default=3_000,
+    ap.add_argument("--adv-start", type=int, default=None,
                     help="step at which the discriminator joins (after a short reconstruction-only warm-up: "
-                         "without it this codec smears harmonics under a noise floor)")
+                         f"without it this codec smears harmonics under a noise floor); default {DEFAULT_ADV_START} "
+                         "for a new run, a resumed or initialized run keeps its record's")
     ap.add_argument("--augment", type=float, default=0.5,
                     help="probability of each microphone effect (room, EQ tilt, noise) per crop; 0: clean crops")
     ap.add_argument("--mel-weight", type=float, default=1.0)
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_LR = 1e-3
+DEFAULT_ADV_START = 3_000
 
 
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> float:
@@ -92,10 +95,11 @@ def train(args) -> Codec:
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
     gen = torch.Generator().manual_seed(args.seed + rt.rank)
-    state = TrainState()
+    state, recorded = TrainState(), None
     last = args.run / "last.pt"
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
+        recorded = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("adv_start")
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
             set_lr(args.lr, opt, opt_d)
@@ -112,15 +116,16 @@ def train(args) -> Codec:
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
         state.runs = list(init.train_info.get("session_runs", []))
+        recorded = init.train_info.get("adv_start")
         disc_file = disc_path(args.init)
         if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
-            from core.io import load_checkpoint
-
             disc.load_state_dict({k: v.float() for k, v in load_checkpoint(disc_file, DISC_FORMAT)["disc"].items()})
         if rt.main:
             print(f"initialized from {args.init} (step {state.step}; "
                   f"{'discriminator from ' + str(disc_file) if disc_file.is_file() else 'fresh discriminator'}; "
                   f"optimizer state starts fresh)")
+    if args.adv_start is None:  # the record says when this codec's adversarial stage began: keep it true
+        args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
@@ -219,7 +224,7 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
 def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
     """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint;
     with_disc: the discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
-    from core.io import load_checkpoint, save_atomic
+    from core.io import save_atomic
 
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
