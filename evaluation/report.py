@@ -135,7 +135,8 @@ def markdown(results: dict) -> str:
         lines += [f"## {pair.replace('-to-', ' → ')}", ""] + head
         for r in rows:
             lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
-                         f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''} | {pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
+                         f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''} | "
+                         f"{pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
                          f"{_f(r['pitch_distance'])} | {pct(r['voiced_overlap'])} | {pct(r.get('target_acc'))} | "
                          f"{pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
         lines.append("")

@@ -50,10 +50,12 @@ class SolverSetting:
 
 def candidates(evals: list[int], rhos: list[float], sigma_mins: list[float]) -> list[SolverSetting]:
     """Every (method, ρ, σmin) at each evaluation budget a method can spend exactly (Heun: multiples of 4)."""
+    from core.sampling import evaluations_per_bridge
+
     out = []
     for e in evals:
         for m in METHODS:
-            per_step = 4 if m == "heun" else 2
+            per_step = evaluations_per_bridge(1, m)
             if e % per_step:
                 continue
             out += [SolverSetting(m, e // per_step, r, s) for r in rhos for s in sigma_mins]
@@ -95,7 +97,8 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
 
     current = SolverSetting(preset.solver, preset.steps, float(preset.rho), float(preset.sigma_min))
     references = [row("codec", None, zs), row("reference", ref_setting, ref),
-                  row("reference at half the steps", half, bridged(half)), row("the preset now", current, bridged(current))]
+                  row("reference at half the steps", half, bridged(half)),
+                  row("the preset now", current, bridged(current))]
     rows = [row("candidate", s, bridged(s)) for s in tqdm(settings, desc="solvers", unit="setting")]
     return references, rows
 

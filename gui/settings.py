@@ -1,7 +1,8 @@
 """The panel's saved settings: a QSettings, written at most every half second, typed on the way back in.
 
 Keys: audio/{input,output,rate,block,margin_ms}, render/{mode,dir}, preset/path, controls/<name> for the
-preset's controls, controls/solver (the solver the saved steps were counted in), controls/input_gain_db, controls/bypass, window/geometry.
+preset's controls, controls/solver (the solver the saved steps were counted in), controls/input_gain_db,
+controls/bypass, window/geometry.
 """
 from __future__ import annotations
 

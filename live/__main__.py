@@ -109,7 +109,8 @@ def main(argv=None) -> int:
 
     eng = session.engine
     print(f"{preset.name}: {eng.params['source']} -> {eng.params['target']}, sigma_max {eng.params['sigma_max']:g}, "
-          f"{eng.params['steps']} {eng.params['solver']} steps | {session.input_device.label} -> {session.output_device.label} "
+          f"{eng.params['steps']} {eng.params['solver']} steps | "
+          f"{session.input_device.label} -> {session.output_device.label} "
           f"@ {session.rate} Hz, block {session.block} | {session.bundle.providers[0]} | "
           f"latency {eng.latency_ms:.0f} ms ({_split(eng)}) + device buffers | Ctrl-C stops",
           flush=True)

@@ -105,9 +105,9 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
     return rows
 
 
-COLUMNS = ["preset", "solver", "steps", "evals_per_hop", "window", "hop", "crossfade", "rtf", "live_latency_ms", "algorithmic_ms", "resampler_ms",
-           "margin_ms", "device_ms", "encode_ms", "bridge_ms", "decode_ms", "resample_ms", "hop_p50_ms", "hop_p99_ms",
-           "hop_budget_ms"]
+COLUMNS = ["preset", "solver", "steps", "evals_per_hop", "window", "hop", "crossfade", "rtf", "live_latency_ms",
+           "algorithmic_ms", "resampler_ms", "margin_ms", "device_ms", "encode_ms", "bridge_ms", "decode_ms", "resample_ms",
+           "hop_p50_ms", "hop_p99_ms", "hop_budget_ms"]
 
 
 def print_table(rows: list[dict], extra: list[str] = ()) -> None:

@@ -66,7 +66,8 @@ class StreamingEngine:
         self.bundle, self.preset = bundle, preset
         self.device_rate = int(device_rate or bundle.sample_rate)
         self.params = dict(source=preset.source, target=preset.target, sigma_max=preset.sigma_max,
-                           steps=preset.steps, solver=preset.solver, dry_wet=preset.dry_wet, input_gain=input_gain, bypass=bypass,
+                           steps=preset.steps, solver=preset.solver, dry_wet=preset.dry_wet, input_gain=input_gain,
+                           bypass=bypass,
                            sigma_min=preset.sigma_min, rho=preset.rho)
         self._pending: dict = {}
         self._lock = threading.Lock()

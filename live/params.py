@@ -73,7 +73,8 @@ PARAMS: tuple[Param, ...] = (
     Param("steps", int, 4, 1, 64,
           help="solver steps per leg of the bridge (per step and hop: Euler runs the denoisers twice, Heun 4 times)"),
     Param("solver", str, "euler", choices=("euler", "heun"),
-          help="ODE solver of both legs (Euler: closer to the converged bridge at equal cost, python -m evaluation.solver)"),
+          help="ODE solver of both legs (which is closer to the converged bridge at equal cost depends on σmax: "
+               "python -m evaluation.solver)"),
     Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
     Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
     Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),

@@ -315,7 +315,8 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
     codec_train.codec_file_from_run(tmp_path / "a" / "last.pt", tmp_path / "wip.pt", with_disc=True)
     assert Codec.load(tmp_path / "wip.pt").train_info["session_runs"] == runs  # the file keeps them
     no_adv = [a for a in base if a not in ("--adv-start", "1")]  # not given: the record's step is kept, not the default
-    codec_train.train(parse(no_adv + ["--run", str(tmp_path / "b"), "--steps", "6", "--init", str(tmp_path / "wip.pt")]))
+    codec_train.train(parse(no_adv + ["--run", str(tmp_path / "b"), "--steps", "6",
+                                      "--init", str(tmp_path / "wip.pt")]))
     ck_b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     runs_b = ck_b["train_info"]["session_runs"]
     assert ck_b["train_info"]["adv_start"] == 1 and runs_b[2]["adversarial_from"] == 1

@@ -18,9 +18,9 @@ from tqdm import tqdm
 from core.cli import comma_list
 from core.codec import Codec
 from core.io import load_checkpoint
-from train.common import (AudioPool, Clock, RunRecord, TrainState, corpus_files, hardware, interrupt_on_sigterm, keep_going,
-                          load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
-                          wrap_ddp)
+from train.common import (AudioPool, Clock, RunRecord, TrainState, corpus_files, hardware, interrupt_on_sigterm,
+                          keep_going, load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt,
+                          setup_runtime, wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
@@ -67,13 +67,11 @@ DEFAULT_LR = 1e-3
 DEFAULT_ADV_START = 3_000
 
 
-def set_lr(lr: float, *opts: torch.optim.Optimizer) -> float:
-    """Every parameter group of every optimizer to `lr`; returns the first group's previous rate."""
-    was = opts[0].param_groups[0]["lr"]
+def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
+    """Every parameter group of every optimizer to `lr`."""
     for o in opts:
         for g in o.param_groups:
             g["lr"] = lr
-    return was
 
 
 def train(args) -> Codec:
@@ -99,7 +97,6 @@ def train(args) -> Codec:
     last = args.run / "last.pt"
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
-        recorded = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("adv_start")
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
             set_lr(args.lr, opt, opt_d)
@@ -116,7 +113,7 @@ def train(args) -> Codec:
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
         state.runs = list(init.train_info.get("session_runs", []))
-        recorded = init.train_info.get("adv_start")
+        recorded = init.train_info.get("adv_start")  # a file from before run records
         disc_file = disc_path(args.init)
         if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
             disc.load_state_dict({k: v.float() for k, v in load_checkpoint(disc_file, DISC_FORMAT)["disc"].items()})
@@ -125,6 +122,7 @@ def train(args) -> Codec:
                   f"{'discriminator from ' + str(disc_file) if disc_file.is_file() else 'fresh discriminator'}; "
                   f"optimizer state starts fresh)")
     if args.adv_start is None:  # the record says when this codec's adversarial stage began: keep it true
+        recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
@@ -137,7 +135,8 @@ def train(args) -> Codec:
     def save():
         if rt.main:
             state.runs = run.entry(state)
-            codec.train_info = dict(session_runs=state.runs, steps=state.step, wall_seconds=round(state.wall_seconds, 1),
+            codec.train_info = dict(session_runs=state.runs, steps=state.step,
+                                    wall_seconds=round(state.wall_seconds, 1),
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
                                     batch=args.batch, augment=args.augment, adv_start=args.adv_start)
