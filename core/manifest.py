@@ -35,3 +35,14 @@ def corpus_files(root: Path, split: str, instruments: list[str] | None = None) -
         if r["split"] == split and (instruments is None or r["instrument"] in instruments):
             out.setdefault(r["instrument"], []).append(Path(root) / r["path"])
     return out
+
+
+def split_summary(root: Path, split: str, instruments: list[str] | None = None) -> str:
+    """One line saying what a split holds: minutes and fonts per instrument (for run records and model cards)."""
+    minutes: dict[str, float] = {}
+    fonts: dict[str, set] = {}
+    for r in read_manifest(root):
+        if r["split"] == split and (instruments is None or r["instrument"] in instruments):
+            minutes[r["instrument"]] = minutes.get(r["instrument"], 0.0) + float(r.get("seconds", 0.0)) / 60
+            fonts.setdefault(r["instrument"], set()).add(r.get("font") or r.get("source", "?"))
+    return "; ".join(f"{name} {minutes[name]:.0f} min ({'+'.join(sorted(fonts[name]))})" for name in sorted(minutes))

@@ -52,6 +52,73 @@ def test_a_training_font_that_shares_the_held_out_fonts_samples_is_measured_as_s
     assert flute["csound"] < corpus.SHARED_SAMPLES_CORR and flute["fluidr3"] < corpus.SHARED_SAMPLES_CORR
 
 
+@needs_all_fonts
+def test_training_fonts_drop_the_held_out_fonts_twins_and_repeats_of_an_earlier_font():
+    # measured facts of Debian's fonts: csound reuses TimGM6mb's cello (held out), MuseScore General reuses
+    # FluidR3's trumpet but has a cello of its own
+    assert corpus.training_fonts(get_instrument("cello"), list(corpus.TRAIN_FONTS), "timgm6mb") == ["fluidr3", "musescore"]
+    assert corpus.training_fonts(get_instrument("trumpet"), list(corpus.TRAIN_FONTS), "timgm6mb") == ["fluidr3", "csound"]
+
+
+def test_a_font_added_later_leaves_every_earlier_render_and_its_seed_as_it_was():
+    before = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 2), 1, 0,
+                                {"violin": ["fluidr3"], "flute": ["fluidr3", "csound"]}, "timgm6mb", judge=3)
+    after = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 2), 1, 0,
+                               {"violin": ["fluidr3", "musescore"], "flute": ["fluidr3", "csound", "musescore"]},
+                               "timgm6mb", judge=3)
+    old = {j["out"]: j["seed"] for j in before}
+    new = {j["out"]: j["seed"] for j in after}
+    assert all(new[k] == v for k, v in old.items())
+    assert len(new) - len(old) == 2 * (6 + 2 + 2)  # one more render of each train, valid and test melody
+    assert {j["font"] for j in after if j["out"] not in old} == {"musescore"}
+
+
+def test_audio_pool_gives_each_group_the_same_share_of_crops(tmp_path):
+    from core.audio import write_audio_atomic
+    from train.common import AudioPool
+
+    files = []
+    for i in range(4):  # one file of "a", three as long of "b"
+        files.append(tmp_path / f"{i}.flac")
+        write_audio_atomic(files[-1], np.full(24_000, 0.1 if i == 0 else -0.1, np.float32), 24_000, subtype="PCM_16")
+    share = {}
+    for groups in (None, ["a", "b", "b", "b"]):
+        pool = AudioPool(files, 24_000, 1000, groups)
+        x = pool.crops(2000, 1000, torch.Generator().manual_seed(0))
+        share[groups is None] = float((x[:, 0, 0] > 0).float().mean())
+    assert abs(share[True] - 0.25) < 0.04 and abs(share[False] - 0.5) < 0.04, share
+    assert AudioPool(files, 24_000, 1000, ["a", "b", "b", "b"]).group_seconds == pytest.approx({"a": 1.0, "b": 3.0})
+    with pytest.raises(ValueError):
+        AudioPool(files, 24_000, 1000, ["a"])
+
+
+def test_crop_feeder_workers_make_the_same_batches_and_resume_on_the_next_one(tmp_path):
+    from core.audio import write_audio_atomic
+    from train.common import AudioPool, CropFeeder
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.flac")
+        write_audio_atomic(files[-1], 0.3 * rng.standard_normal(30_000).astype(np.float32), 24_000, subtype="PCM_16")
+    pool = AudioPool(files, 24_000, 4000)
+
+    def batches(workers, n, state=None):
+        gen = torch.Generator().manual_seed(7)
+        if state is not None:
+            gen.set_state(state)
+        with CropFeeder(pool, 3, 4000, gen, augment=0.5, workers=workers) as feeder:
+            out = [feeder.next() for _ in range(n)]
+            return out, feeder.generator_state()
+
+    inline, _ = batches(0, 6)
+    ahead, state = batches(2, 3)  # 4 batches made ahead, 3 handed out
+    assert all(torch.equal(a, b) for a, b in zip(inline, ahead))
+    assert not torch.equal(inline[0], inline[1])  # augmented crops differ from batch to batch
+    resumed, _ = batches(2, 3, state)  # a checkpoint taken now resumes on batch 4, not on batch 8
+    assert all(torch.equal(a, b) for a, b in zip(inline[3:], resumed))
+
+
 def test_every_voice_fits_every_instrument_range():
     paths = corpus.chorale_paths()[:6]
     for p in paths:

@@ -8,6 +8,7 @@ Losses: time-domain L1 + multi-resolution log-mel L1; after `--adv-start` steps 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,9 @@ from tqdm import tqdm
 from core.cli import comma_list
 from core.codec import Codec
 from core.io import load_checkpoint
-from train.common import (AudioPool, Clock, RunRecord, TrainState, corpus_files, hardware, interrupt_on_sigterm,
-                          keep_going, load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt,
+from core.manifest import split_summary
+from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, hardware,
+                          interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt,
                           setup_runtime, wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
                     help="start from a codec file's weights (fresh optimizers) when RUN has no checkpoint")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--loader-workers", type=int, default=None,
+                    help="processes that cut and augment crops ahead of the trainer (default: 0 on a CPU, where the "
+                         "cores are the trainer's; up to 8 with a GPU, which the in-loop microphone chain would starve)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     return ap
@@ -77,13 +82,16 @@ def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
 def train(args) -> Codec:
     rt = setup_runtime(args.device, args.threads)
     instruments = args.instruments or None
-    files = [f for fs in corpus_files(args.corpus, "train", instruments).values() for f in fs[: args.max_files]]
+    by_instrument = corpus_files(args.corpus, "train", instruments)
+    files = [f for fs in by_instrument.values() for f in fs[: args.max_files]]
+    groups = [name for name, fs in by_instrument.items() for _ in fs[: args.max_files]]
     if not files:
         raise SystemExit(f"error: no training audio in {args.corpus}")
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
     seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
-    pool = AudioPool(files, codec.sample_rate, seg)
+    pool = AudioPool(files, codec.sample_rate, seg, groups)  # every instrument the same share of crops
+    gen = torch.Generator().manual_seed(args.seed + rt.rank)
     codec.to(rt.device)
     from encodec.msstftd import MultiScaleSTFTDiscriminator
 
@@ -92,7 +100,6 @@ def train(args) -> Codec:
     opt = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
-    gen = torch.Generator().manual_seed(args.seed + rt.rank)
     state, recorded = TrainState(), None
     last = args.run / "last.pt"
     if last.is_file():
@@ -127,7 +134,8 @@ def train(args) -> Codec:
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
-                    device=str(rt.device), hardware=hardware(rt.device), threads=args.threads)
+                    device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
+                    corpus=split_summary(args.corpus, "train", instruments), crops="each instrument an equal share")
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar("codec", args.steps, state.step, deadline, disable=not rt.main)
@@ -140,19 +148,22 @@ def train(args) -> Codec:
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
                                     batch=args.batch, augment=args.augment, adv_start=args.adv_start)
-            save_training(last, FORMAT, state, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
+            save_training(last, FORMAT, state, feeder.generator_state(), codec=codec, disc=disc, opt=opt, opt_d=opt_d,
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
+    workers = args.loader_workers if args.loader_workers is not None else (
+        0 if rt.device.type == "cpu" else max(1, min(8, (os.cpu_count() or 2) - 2)))
+    feeder = CropFeeder(pool, args.batch, seg, gen, args.augment, codec.sample_rate, workers)
     interrupt_on_sigterm()
-    with saved_on_interrupt(save, bar):
+    with feeder, saved_on_interrupt(save, bar):
         while keep_going(state.step, args.steps, deadline, rt):
-            x = pool.crops(args.batch, seg, gen, args.augment, codec.sample_rate).to(rt.device)
+            x = feeder.next().to(rt.device, non_blocking=True)
             y = model(x)[..., : x.shape[-1]]
             l_time = (y - x).abs().mean()
             l_mel = mel(y, x)
             loss = l_time + args.mel_weight * l_mel
-            logs = dict(time=l_time.item(), mel=l_mel.item())
+            logs = dict(time=l_time.detach(), mel=l_mel.detach())  # read every 50 steps: no GPU sync per step
             adversarial = state.step >= args.adv_start
             if adversarial:
                 # generator step: the plain module (its parameter gradients are discarded before the D step)
@@ -161,7 +172,7 @@ def train(args) -> Codec:
                     _, real_fmaps = disc(x)
                 l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
                 loss = loss + 0.1 * l_g + 0.3 * l_fm
-                logs.update(g=l_g.item(), fm=l_fm.item())
+                logs.update(g=l_g.detach(), fm=l_fm.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
@@ -172,13 +183,14 @@ def train(args) -> Codec:
                 opt_d.zero_grad(set_to_none=True)
                 l_d.backward()
                 opt_d.step()
-                logs["d"] = l_d.item()
+                logs["d"] = l_d.detach()
             state.step += 1
             clock.tick()
             bar.update(1)
             if state.step % 50 == 0:
                 with torch.no_grad():
-                    logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean().item()
+                    logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean()
+                logs = {k: float(v) for k, v in logs.items()}
                 state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
             if clock.due():

@@ -69,18 +69,28 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 # ---------------------------------------------------------------- audio pools
 class AudioPool:
-    """Audio files held in memory (int16) and cut into random crops with a seeded torch generator."""
+    """Audio files held in memory (int16) and cut into random crops with a seeded torch generator.
 
-    def __init__(self, files: list[Path], sample_rate: int, min_len: int):
-        self.clips = []
-        for f in files:
+    With `groups` (one label per file, e.g. its instrument) every group gets the same share of crops, uniform
+    over time within the group: an instrument rendered in two fonts would otherwise be trained twice as often
+    as one rendered in one."""
+
+    def __init__(self, files: list[Path], sample_rate: int, min_len: int, groups: list[str] | None = None):
+        if groups is not None and len(groups) != len(files):
+            raise ValueError(f"{len(groups)} group labels for {len(files)} files")
+        self.clips, labels = [], []
+        for f, g in zip(files, groups or [""] * len(files)):
             x = load_audio(f, sample_rate)
             if len(x) >= min_len:
                 self.clips.append(torch.from_numpy(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)))
+                labels.append(g)
         if not self.clips:
             raise ValueError(f"no audio clip of at least {min_len} samples among {len(files)} files")
         lens = torch.tensor([len(c) for c in self.clips], dtype=torch.float64)
-        self.weights = lens / lens.sum()  # crops uniform over time, not over files
+        self.group_seconds = {g: float(sum(lens[i] for i, h in enumerate(labels) if h == g)) / sample_rate
+                              for g in dict.fromkeys(labels)}
+        per_group = torch.tensor([self.group_seconds[g] * sample_rate for g in labels], dtype=torch.float64)
+        self.weights = lens / per_group / len(self.group_seconds)  # uniform over groups, then over time
 
     @property
     def seconds(self) -> float:
@@ -105,6 +115,75 @@ class AudioPool:
         return out
 
 
+def crop_seed(gen: torch.Generator) -> int:
+    return int(torch.randint(0, 2 ** 62, (1,), generator=gen))
+
+
+_FEEDER_POOL: AudioPool | None = None  # a worker process's pool (inherited through fork, never pickled)
+
+
+def _feeder_init(pool: AudioPool) -> None:
+    global _FEEDER_POOL
+    _FEEDER_POOL = pool
+    torch.set_num_threads(1)  # a worker is one core: the trainer keeps the rest
+
+
+def _feeder_batch(batch: int, length: int, seed: int, augment: float, sample_rate: int) -> torch.Tensor:
+    return _FEEDER_POOL.crops(batch, length, torch.Generator().manual_seed(seed), augment, sample_rate)
+
+
+class CropFeeder:
+    """Batches of (augmented) crops of an AudioPool, made ahead by worker processes while the model trains.
+
+    The microphone chain costs a few ms of CPU per crop: done in the training loop it caps a GPU at a few steps
+    per second. Each batch comes from its own seed, drawn in order from `gen`; `generator_state()` is `gen`'s
+    state before the first batch not yet handed out, so a checkpoint resumes on exactly the next batch, with
+    any number of workers (0: each batch made here, when asked for)."""
+
+    def __init__(self, pool: AudioPool, batch: int, length: int, gen: torch.Generator, augment: float = 0.0,
+                 sample_rate: int = 24_000, workers: int = 0):
+        self.pool, self.gen, self.args = pool, gen, (batch, length, augment, sample_rate)
+        self.ahead = 2 * workers
+        self.queue: list[tuple[torch.Tensor, object]] = []  # (gen's state before the batch's seed, its future)
+        self.executor = None
+        if workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # fork, as DataLoader's workers: they share the pool's memory and never touch CUDA
+            self.executor = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_feeder_init,
+                                                initargs=(pool,))
+            self._fill()
+
+    def _fill(self) -> None:
+        batch, length, augment, sr = self.args
+        while len(self.queue) < self.ahead:
+            state = self.gen.get_state()
+            self.queue.append((state, self.executor.submit(_feeder_batch, batch, length, crop_seed(self.gen), augment, sr)))
+
+    def next(self) -> torch.Tensor:
+        batch, length, augment, sr = self.args
+        if self.executor is None:
+            return self.pool.crops(batch, length, torch.Generator().manual_seed(crop_seed(self.gen)), augment, sr)
+        _, future = self.queue.pop(0)
+        self._fill()
+        return future.result()
+
+    def generator_state(self) -> torch.Tensor:
+        return self.queue[0][0] if self.queue else self.gen.get_state()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+            self.executor = None
+
+    def __enter__(self) -> "CropFeeder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # ---------------------------------------------------------------- resumable training state
 @dataclass
 class TrainState:
@@ -117,9 +196,10 @@ class TrainState:
         return dict(step=self.step, wall_seconds=self.wall_seconds, history=self.history, runs=self.runs)
 
 
-def save_training(path: Path, fmt: str, state: TrainState, gen: torch.Generator, **parts) -> None:
-    """Everything needed to continue exactly: modules, optimizers, generator, step, history."""
-    blob = dict(format=fmt, state=state.as_dict(), generator=gen.get_state(),
+def save_training(path: Path, fmt: str, state: TrainState, gen: torch.Generator | torch.Tensor, **parts) -> None:
+    """Everything needed to continue exactly: modules, optimizers, generator (or its state to resume from: a
+    CropFeeder's `generator_state()`), step, history."""
+    blob = dict(format=fmt, state=state.as_dict(), generator=gen.get_state() if hasattr(gen, "get_state") else gen,
                 torch_rng=torch.get_rng_state())
     for k, v in parts.items():
         blob[k] = v.state_dict() if hasattr(v, "state_dict") else v

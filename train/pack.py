@@ -1,0 +1,171 @@
+"""Pack codec training for a lent GPU machine: what it lacks, in folders the device tool can carry.
+
+The lent machine has torch, torchaudio, numpy, tqdm and einops but no FluidSynth, no soundfile/soxr and no
+encodec package, and each call carries at most 64 MiB. This writes PACK (default .gpu), and PACK-1, PACK-2 …
+when the corpus does not fit in one:
+
+    PACK/site/          soundfile, soxr, cffi, pycparser (Python 3.12 manylinux wheels, unpacked) and encodec
+    PACK/init/          the codec file (+ its discriminator) the run starts from
+    PACK*/corpus/       FLAC files of the train split, taken in turn from every instrument and font, with a
+                        manifest.jsonl each (`merge` joins them on the GPU)
+
+    python -m train.pack make [--corpus data/corpus] [--init models/wip/codec.pt] [--parts 2] [--mib 60]
+    python -m train.pack merge OUT PACK/corpus PACK-1/corpus …     (on the GPU: one corpus of every part there)
+
+Then, with the device tool, one call per part after the first (each keeps what the earlier ones left there):
+    carry [".gpu-1"], command "true"            (the machine keeps .gpu-1 while it stays warm)
+    carry [".gpu"],   command "bash train/device_codec.sh 8"
+and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.pt`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from core.manifest import CorpusError, read_manifest
+
+WHEELS = ("soundfile", "soxr", "cffi", "pycparser")
+DEVICE_PYTHON = "3.12"
+MARK = "pack.json"  # in every folder this command wrote: the only folders it will delete
+DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+
+
+def part_dir(pack: Path, k: int) -> Path:
+    return pack if k == 0 else pack.with_name(f"{pack.name}-{k}")
+
+
+def install_site(site: Path) -> None:
+    """The device's missing packages, unpacked for its Python (no pip run needed there)."""
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(site), "--only-binary=:all:",
+           "--python-version", DEVICE_PYTHON, "--implementation", "cp", "--no-deps",
+           *[a for p in DEVICE_PLATFORMS for a in ("--platform", p)], *WHEELS]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise CorpusError(f"pip could not fetch the device's wheels: {res.stderr.strip()[-400:]}")
+    import encodec
+
+    shutil.copytree(Path(encodec.__file__).parent, site / "encodec", ignore=shutil.ignore_patterns("__pycache__"))
+    for junk in [*site.glob("*.dist-info"), site / "bin"]:  # metadata and scripts the device does not need
+        shutil.rmtree(junk, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def choose_files(corpus: Path, budgets: list[int]) -> list[list[dict]]:
+    """Train-split records for each part, within its byte budget: each next file from the instrument with the
+    fewest minutes so far (and within it the font with the fewest), so every part is balanced as far as it goes."""
+    queues: dict[tuple, list[dict]] = {}
+    for r in read_manifest(corpus):
+        if r["split"] == "train":
+            queues.setdefault((r["instrument"], r.get("font", "")), []).append(r)
+    if not queues:
+        raise CorpusError(f"{corpus}: the manifest has no train split")
+    parts: list[list[dict]] = []
+    for budget in budgets:
+        chosen, used, full = [], 0, set()
+        minutes = {key: 0.0 for key in queues}
+        while len(full) < len(queues):
+            def load(key):
+                return sum(m for k, m in minutes.items() if k[0] == key[0]), minutes[key]
+
+            key = min((k for k in queues if k not in full), key=load)
+            q = queues[key]
+            if not q or used + (size := (corpus / q[0]["path"]).stat().st_size) > budget:
+                full.add(key)
+                continue
+            chosen.append(q.pop(0))
+            used += size
+            minutes[key] += chosen[-1]["seconds"] / 60
+        parts.append(chosen)
+    return parts
+
+
+def write_part(corpus: Path, folder: Path, records: list[dict]) -> None:
+    for r in records:
+        dest = folder / r["path"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(corpus / r["path"], dest)
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float = 60.0) -> list[dict]:
+    """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument)."""
+    from train.codec import disc_path
+
+    if not init.is_file():
+        raise CorpusError(f"{init}: no codec file to start from (export one: python -m train.codec --run-dir "
+                          f"runs/codec --export {init} --with-disc)")
+    limit = int(mib * 2 ** 20)
+    for old in [out, *out.parent.glob(f"{out.name}-*")]:  # a pack is made whole, never on top of an older one
+        if old.exists():
+            if not (old / MARK).is_file():
+                raise CorpusError(f"{old} exists and is not a pack (no {MARK}): choose another --out")
+            shutil.rmtree(old)
+    install_site(out / "site")
+    (out / "init").mkdir(parents=True, exist_ok=True)
+    for f in (init, disc_path(init)):
+        if f.is_file():
+            shutil.copy2(f, out / "init" / Path(f).name.replace(init.stem, "codec", 1))
+    used0 = folder_bytes(out)
+    budgets = [limit - used0] + [limit] * (parts - 1)
+    lines = []
+    for k, records in enumerate(choose_files(corpus, budgets)):
+        folder = part_dir(out, k)
+        write_part(corpus, folder / "corpus", records)
+        (folder / MARK).write_text(json.dumps(dict(part=k, of=parts, init=str(init), corpus=str(corpus))) + "\n")
+        minutes: dict[str, float] = {}
+        for r in records:
+            minutes[r["instrument"]] = minutes.get(r["instrument"], 0.0) + r["seconds"] / 60
+        lines.append(dict(folder=str(folder), mib=round(folder_bytes(folder) / 2 ** 20, 1), files=len(records),
+                          minutes={i: round(m, 1) for i, m in sorted(minutes.items())}))
+    return lines
+
+
+def merge(out: Path, parts: list[Path]) -> int:
+    """One corpus at `out` whose manifest lists every part's files by absolute path; returns the file count."""
+    records = []
+    for p in parts:
+        records += [dict(r, path=str((p / r["path"]).resolve())) for r in read_manifest(p)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return len(records)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m train.pack", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make", help="write the pack")
+    m.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    m.add_argument("--init", type=Path, default=Path("models/wip/codec.pt"), help="codec file the GPU run starts from")
+    m.add_argument("--out", type=Path, default=Path(".gpu"))
+    m.add_argument("--parts", type=int, default=1, help="folders to carry, one device call each (64 MiB a call)")
+    m.add_argument("--mib", type=float, default=60.0, help="size of each folder")
+    g = sub.add_parser("merge", help="join the corpus parts present on the GPU machine")
+    g.add_argument("out", type=Path)
+    g.add_argument("parts", type=Path, nargs="+")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "merge":
+            print(f"{merge(a.out, [p for p in a.parts if (p / 'manifest.jsonl').is_file()])} files → {a.out}")
+            return 0
+        lines = pack(a.corpus, a.init, a.out, a.parts, a.mib)
+    except CorpusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for line in lines:
+        total = sum(line["minutes"].values())
+        print(f"{line['folder']}: {line['mib']} MiB, {line['files']} files, {total:.0f} min of audio "
+              f"({', '.join(f'{i} {m:.0f}' for i, m in line['minutes'].items())})")
+    return 0
+
+
+if __name__ == "__main__":
+    from core.cli import run_main
+
+    sys.exit(run_main(main))
