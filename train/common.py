@@ -1,6 +1,7 @@
 """Pieces every trainer shares: device and torchrun set-up, audio pools, resumable checkpoints, progress."""
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import time
@@ -45,6 +46,9 @@ def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
             device = f"cuda:{local}"
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+            # torn down before the interpreter's own exit: a live gloo group there aborts a rank now and then
+            # ("terminate called without an active exception")
+            atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return Runtime(torch.device(device), rank, world)
 
 
