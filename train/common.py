@@ -49,6 +49,8 @@ def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
             # torn down before the interpreter's own exit: a live gloo group there aborts a rank now and then
             # ("terminate called without an active exception")
             atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest convolutions once
     return Runtime(torch.device(device), rank, world)
 
 
