@@ -113,7 +113,8 @@ def read_bundle_json(folder: str | os.PathLike) -> dict:
     folder = Path(folder)
     f = folder / "bundle.json"
     if not f.is_file():
-        raise BundleError(f"{folder}: no bundle.json; export one with python -m export.onnx")
+        raise BundleError(f"{folder}: no bundle.json; build the shipped one with `make bundle`, or export one with "
+                          f"python -m export.onnx CODEC DENOISERS... --out {folder}")
     try:
         meta = json.loads(f.read_text())
     except json.JSONDecodeError as e:

@@ -148,16 +148,19 @@ def train(args) -> Codec:
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
                                     batch=args.batch, augment=args.augment, adv_start=args.adv_start)
-            save_training(last, FORMAT, state, feeder.generator_state(), codec=codec, disc=disc, opt=opt, opt_d=opt_d,
+            save_training(last, FORMAT, state, resume_state, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
+    ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     workers = args.loader_workers if args.loader_workers is not None else (
-        0 if rt.device.type == "cpu" else max(1, min(8, (os.cpu_count() or 2) - 2)))
+        0 if rt.device.type == "cpu" else max(1, min(8, ((os.cpu_count() or 2) - 2 * ranks_here) // ranks_here)))
     feeder = CropFeeder(pool, args.batch, seg, gen, args.augment, codec.sample_rate, workers)
+    resume_state = feeder.generator_state()  # what a checkpoint saved now resumes from: the next uncounted batch
     interrupt_on_sigterm()
     with feeder, saved_on_interrupt(save, bar):
         while keep_going(state.step, args.steps, deadline, rt):
+            resume_state = feeder.generator_state()  # an interrupt inside this step redoes this batch
             x = feeder.next().to(rt.device, non_blocking=True)
             y = model(x)[..., : x.shape[-1]]
             l_time = (y - x).abs().mean()
@@ -185,6 +188,7 @@ def train(args) -> Codec:
                 opt_d.step()
                 logs["d"] = l_d.detach()
             state.step += 1
+            resume_state = feeder.generator_state()
             clock.tick()
             bar.update(1)
             if state.step % 50 == 0:
@@ -195,8 +199,8 @@ def train(args) -> Codec:
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
             if clock.due():
                 save()
-    bar.close()
-    save()
+        bar.close()
+        save()  # before the feeder closes
     return codec
 
 

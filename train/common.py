@@ -132,6 +132,7 @@ def _feeder_init(pool: AudioPool) -> None:
     global _FEEDER_POOL
     _FEEDER_POOL = pool
     torch.set_num_threads(1)  # a worker is one core: the trainer keeps the rest
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle (it saves, then stops us)
 
 
 def _feeder_batch(batch: int, length: int, seed: int, augment: float, sample_rate: int) -> torch.Tensor:
@@ -180,7 +181,7 @@ class CropFeeder:
 
     def close(self) -> None:
         if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
+            self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
 
     def __enter__(self) -> "CropFeeder":

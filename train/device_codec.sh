@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Codec training on a lent GPU, from the pack of `python -m train.pack make` (see its help):
-#   device run: carry [".gpu"] (after any ".gpu-K" parts), command "bash train/device_codec.sh MINUTES"
+#   device run: carry [".gpu"] (after any ".gpu-K" parts), command "bash train/device_codec.sh MINUTES",
+#   MINUTES at least 2 under the call's timeout_s / 60 (start-up, export): a call cut off returns nothing usable
 # Writes to $OUT: codec.pt + codec.disc.pt (fp16, to evaluate and commit) and run/last.pt.part-* (the whole
 # training state, split under the 16 MiB a returned file may have; join them with cat to resume here).
 set -euo pipefail
@@ -19,5 +20,6 @@ mkdir -p "$OUT/run"
 "$PY" -m train.codec --corpus /tmp/corpus --run-dir "$OUT/run" --init .gpu/init/codec.pt --device "$DEVICE" \
     --batch "$BATCH" --minutes "$MINUTES" --save-every 60
 "$PY" -m train.codec --run-dir "$OUT/run" --export "$OUT/codec.pt" --with-disc
-split -b 15M -d "$OUT/run/last.pt" "$OUT/run/last.pt.part-" && rm "$OUT/run/last.pt"
+split -b 15M -d "$OUT/run/last.pt" "$OUT/run/last.pt.part-"
+rm "$OUT/run/last.pt"
 ls -l "$OUT" "$OUT/run"

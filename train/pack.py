@@ -1,15 +1,16 @@
 """Pack codec training for a lent GPU machine: what it lacks, in folders the device tool can carry.
 
 The lent machine has torch, torchaudio, numpy, tqdm and einops but no FluidSynth, no soundfile/soxr and no
-encodec package, and each call carries at most 64 MiB. This writes PACK (default .gpu), and PACK-1, PACK-2 …
-when the corpus does not fit in one:
+encodec package, and each call sends at most 64 MiB: the working tree (tracked and untracked-not-ignored files)
+plus the carried folders. This writes PACK (default .gpu), and PACK-1, PACK-2 … when the corpus does not fit
+in one, each sized to the room the tree leaves:
 
     PACK/site/          soundfile, soxr, cffi, pycparser (Python 3.12 manylinux wheels, unpacked) and encodec
     PACK/init/          the codec file (+ its discriminator) the run starts from
     PACK*/corpus/       FLAC files of the train split, taken in turn from every instrument and font, with a
                         manifest.jsonl each (`merge` joins them on the GPU)
 
-    python -m train.pack make [--corpus data/corpus] [--init models/wip/codec.pt] [--parts 2] [--mib 60]
+    python -m train.pack make [--corpus data/corpus] [--init models/wip/codec.pt] [--parts 2] [--mib M]
     python -m train.pack merge OUT PACK/corpus PACK-1/corpus …     (on the GPU: one corpus of every part there)
 
 Then, with the device tool, one call per part after the first (each keeps what the earlier ones left there):
@@ -31,6 +32,9 @@ from core.manifest import CorpusError, read_manifest
 WHEELS = ("soundfile", "soxr", "cffi", "pycparser")
 DEVICE_PYTHON = "3.12"
 MARK = "pack.json"  # in every folder this command wrote: the only folders it will delete
+CALL_LIMIT = 64 * 2 ** 20  # the device tool's working tree + carried folders, per call
+MARGIN = 2 * 2 ** 20  # files that change between packing and the call (logs, notes)
+MARK_BYTES = 64 * 1024  # a part's manifest and mark
 DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 
 
@@ -87,6 +91,7 @@ def choose_files(corpus: Path, budgets: list[int]) -> list[list[dict]]:
 
 
 def write_part(corpus: Path, folder: Path, records: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for r in records:
         dest = folder / r["path"]
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -94,31 +99,51 @@ def write_part(corpus: Path, folder: Path, records: list[dict]) -> None:
     (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float = 60.0) -> list[dict]:
-    """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument)."""
+def travelling_bytes(repo: Path) -> int:
+    """What every device call sends besides its carried folders: tracked files and untracked files git does not
+    ignore (the tool's 64 MiB covers them and the carry together)."""
+    res = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise CorpusError(f"{repo}: not a git checkout ({res.stderr.strip()[-200:]})")
+    return sum((repo / f).stat().st_size for f in res.stdout.split("\0") if f and (repo / f).is_file())
+
+
+def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None = None,
+         repo: Path = Path(".")) -> list[dict]:
+    """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument). Each part
+    is sized to what a call can carry: `mib`, or 64 MiB less the travelling tree and a margin."""
     from train.codec import disc_path
 
     if not init.is_file():
         raise CorpusError(f"{init}: no codec file to start from (export one: python -m train.codec --run-dir "
                           f"runs/codec --export {init} --with-disc)")
-    limit = int(mib * 2 ** 20)
-    for old in [out, *out.parent.glob(f"{out.name}-*")]:  # a pack is made whole, never on top of an older one
+    tree = travelling_bytes(repo)
+    limit = int(mib * 2 ** 20) if mib is not None else CALL_LIMIT - tree - MARGIN
+    parts_found = [out, *(p for p in out.parent.glob(f"{out.name}-*") if p.name[len(out.name) + 1:].isdigit())]
+    for old in parts_found:  # a pack is made whole, never on top of an older one
         if old.exists():
             if not (old / MARK).is_file():
                 raise CorpusError(f"{old} exists and is not a pack (no {MARK}): choose another --out")
             shutil.rmtree(old)
+    info = dict(of=parts, init=str(init), corpus=str(corpus), tree_mib=round(tree / 2 ** 20, 1))
+    for k in range(parts):  # marked first: an interrupted pack is still one the next run may replace
+        part_dir(out, k).mkdir(parents=True)
+        (part_dir(out, k) / MARK).write_text(json.dumps(dict(info, part=k)) + "\n")
     install_site(out / "site")
     (out / "init").mkdir(parents=True, exist_ok=True)
     for f in (init, disc_path(init)):
         if f.is_file():
             shutil.copy2(f, out / "init" / Path(f).name.replace(init.stem, "codec", 1))
-    used0 = folder_bytes(out)
-    budgets = [limit - used0] + [limit] * (parts - 1)
+    budgets = [limit - folder_bytes(out)] + [limit - MARK_BYTES] * (parts - 1)
+    if min(budgets) <= 0:
+        raise CorpusError(f"no room for audio: a call carries {CALL_LIMIT / 2 ** 20:.0f} MiB with the working tree, "
+                          f"which is {tree / 2 ** 20:.1f} MiB, and the pack's packages and codec take "
+                          f"{folder_bytes(out) / 2 ** 20:.1f} MiB")
     lines = []
     for k, records in enumerate(choose_files(corpus, budgets)):
         folder = part_dir(out, k)
         write_part(corpus, folder / "corpus", records)
-        (folder / MARK).write_text(json.dumps(dict(part=k, of=parts, init=str(init), corpus=str(corpus))) + "\n")
         minutes: dict[str, float] = {}
         for r in records:
             minutes[r["instrument"]] = minutes.get(r["instrument"], 0.0) + r["seconds"] / 60
@@ -145,7 +170,8 @@ def main(argv=None) -> int:
     m.add_argument("--init", type=Path, default=Path("models/wip/codec.pt"), help="codec file the GPU run starts from")
     m.add_argument("--out", type=Path, default=Path(".gpu"))
     m.add_argument("--parts", type=int, default=1, help="folders to carry, one device call each (64 MiB a call)")
-    m.add_argument("--mib", type=float, default=60.0, help="size of each folder")
+    m.add_argument("--mib", type=float, default=None,
+                   help="size of each folder (default: 64 MiB less the working tree that travels with every call)")
     g = sub.add_parser("merge", help="join the corpus parts present on the GPU machine")
     g.add_argument("out", type=Path)
     g.add_argument("parts", type=Path, nargs="+")
