@@ -12,7 +12,7 @@ SITE=${SITE:-$PWD/.gpu/site}  # the pack's packages, built for the device's Pyth
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TQDM_MININTERVAL=20  # a progress line every 20 s, not a screenful of them
 DEVICE=${DEVICE:-cuda}
-PY=${PYTHON:-python}
+PY=${PYTHON:-python3}  # the device image's python3 holds PyTorch
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 "$PY" -c "import soundfile, soxr, encodec, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 "$PY" -m train.pack merge /tmp/corpus .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
