@@ -21,8 +21,8 @@ from core.codec import Codec
 from core.io import load_checkpoint
 from core.manifest import split_summary
 from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, hardware,
-                          interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt,
-                          setup_runtime, wrap_ddp)
+                          interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training,
+                          saved_on_interrupt, setup_runtime, wrap_ddp)
 from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
