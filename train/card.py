@@ -38,7 +38,7 @@ def runs_text(ti: dict) -> list[str]:
     """One line per recorded training session of a model (where its record has them)."""
     def line(r: dict) -> str:
         extra = "".join(f", {label} {r[k]}" for k, label in (("lr", "rate"), ("hardware", "on")) if r.get(k))
-        data = (f"; data: {r['corpus']}" if r.get("corpus") else "") + (f"; crops: {r['crops']}" if r.get("crops") else "")
+        data = "".join(f"; {label}: {r[k]}" for k, label in (("corpus", "data"), ("crops", "crops")) if r.get(k))
         return (f"- Session run {r.get('date', '?')}: from {r.get('started_from') or r.get('init', '?')}, "
                 f"{r.get('steps', '?')} steps in {_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}{extra}, "
                 f"discriminator from step {r.get('adversarial_from', '?')}{data}.")
