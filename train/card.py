@@ -119,6 +119,12 @@ def main(argv=None) -> int:
     wip = a.models / "wip" / "codec.pt"
     if wip.is_file():
         lines += codec_section(wip, "## Codec in training: `wip/codec.pt` (not in the bundle yet)")
+        lines += ["Why n_filters 16: the live engine spends 2.5 ms encoding and 2.9 ms decoding of a 15 ms hop at the "
+                  "default preset (RTF 0.29, `docs/bench.json`); encode + decode cost 1.85× as much at n_filters 24 and "
+                  "2.84× at 32 (torch, one thread, one hop-sized call; measured 2026-11-26), which puts RTF near 0.38 "
+                  "and 0.48 against issue #14's 0.4. On one H100, n_filters 16 with the discriminator kept flute and "
+                  "violin 12/12 after 8 minutes, where 32 kept the flute 9/12 in the same time (DESIGN §5): the "
+                  "smaller codec is the one that fits the live budget and learns within the training budget.", ""]
         lines += ["Resume it with `python -m train.codec --init models/wip/codec.pt` (its discriminator, "
                   "`wip/codec.disc.pt`, is loaded with it). It replaces the shipped codec once the ceiling bar "
                   "holds (recognized ≥ 95 %, pitch ≥ 90 % on the held-out font); then latents, denoisers and "
