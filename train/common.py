@@ -93,10 +93,12 @@ class AudioPool:
         if not self.clips:
             raise ValueError(f"no audio clip of at least {min_len} samples among {len(files)} files")
         lens = torch.tensor([len(c) for c in self.clips], dtype=torch.float64)
-        self.group_seconds = {g: float(sum(lens[i] for i, h in enumerate(labels) if h == g)) / sample_rate
-                              for g in dict.fromkeys(labels)}
-        per_group = torch.tensor([self.group_seconds[g] * sample_rate for g in labels], dtype=torch.float64)
-        self.weights = lens / per_group / len(self.group_seconds)  # uniform over groups, then over time
+        samples = dict.fromkeys(labels, 0.0)
+        for n, g in zip(lens.tolist(), labels):
+            samples[g] += n
+        self.group_seconds = {g: n / sample_rate for g, n in samples.items()}
+        per_group = torch.tensor([samples[g] for g in labels], dtype=torch.float64)
+        self.weights = lens / per_group / len(samples)  # uniform over groups, then over time
 
     @property
     def seconds(self) -> float:
@@ -135,8 +137,13 @@ def _feeder_init(pool: AudioPool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle (it saves, then stops us)
 
 
-def _feeder_batch(batch: int, length: int, seed: int, augment: float, sample_rate: int) -> torch.Tensor:
-    return _FEEDER_POOL.crops(batch, length, torch.Generator().manual_seed(seed), augment, sample_rate)
+def seeded_batch(pool: AudioPool, batch: int, length: int, seed: int, augment: float, sample_rate: int) -> torch.Tensor:
+    """One batch of crops drawn from its own seed: the same in a worker as in the trainer."""
+    return pool.crops(batch, length, torch.Generator().manual_seed(seed), augment, sample_rate)
+
+
+def _feeder_batch(*args) -> torch.Tensor:
+    return seeded_batch(_FEEDER_POOL, *args)
 
 
 class CropFeeder:
@@ -166,12 +173,13 @@ class CropFeeder:
         batch, length, augment, sr = self.args
         while len(self.queue) < self.ahead:
             state = self.gen.get_state()
-            self.queue.append((state, self.executor.submit(_feeder_batch, batch, length, crop_seed(self.gen), augment, sr)))
+            future = self.executor.submit(_feeder_batch, batch, length, crop_seed(self.gen), augment, sr)
+            self.queue.append((state, future))
 
     def next(self) -> torch.Tensor:
         batch, length, augment, sr = self.args
         if self.executor is None:
-            return self.pool.crops(batch, length, torch.Generator().manual_seed(crop_seed(self.gen)), augment, sr)
+            return seeded_batch(self.pool, batch, length, crop_seed(self.gen), augment, sr)
         _, future = self.queue.pop(0)
         self._fill()
         return future.result()

@@ -210,12 +210,6 @@ def spectral_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.abs(np.fft.rfft(a[:n])), np.abs(np.fft.rfft(b[:n])))[0, 1])
 
 
-def shared_fonts(inst: Instrument, train_fonts: list[str], heldout: str) -> dict[str, float]:
-    """Similarity of each training font's rendering of `inst` to the held-out font's (see SHARED_SAMPLES_CORR)."""
-    ref = probe_phrase(inst, find_soundfont(heldout))
-    return {f: round(spectral_similarity(probe_phrase(inst, find_soundfont(f)), ref), 3) for f in train_fonts}
-
-
 def render_midi(mid, soundfont: Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     """FluidSynth (reverb and chorus off: a dry, close-miked instrument) → mono float32 at sr."""
     import soundfile as sf
