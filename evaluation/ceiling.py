@@ -21,6 +21,19 @@ import numpy as np
 from core.cli import comma_list, ranged, run_main
 
 BAR_RECOGNIZED, BAR_PITCH = 0.95, 0.90
+BANDS_HZ = ((250, 1000), (1000, 2000), (2000, 4000), (4000, 8000), (8000, 12000))
+
+
+def band_level_change(x: np.ndarray, y: np.ndarray, sr: int) -> dict[str, float]:
+    """Level of y against x in each of BANDS_HZ, dB (power over the whole clip, Parseval). A codec that keeps
+    the melody but loses the instrument shows where: a violin darkened by 12 dB at 4–8 kHz is heard as a flute."""
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    px, py = np.abs(np.fft.rfft(x)) ** 2, np.abs(np.fft.rfft(y[: len(x)], len(x))) ** 2
+    out = {}
+    for lo, hi in BANDS_HZ:
+        m = (f >= lo) & (f < hi)
+        out[f"{lo / 1000:g}-{hi / 1000:g}k"] = float(10 * np.log10((py[m].sum() + 1e-20) / (px[m].sum() + 1e-20)))
+    return out
 
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
@@ -56,15 +69,19 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
     heard: dict[str, list[str]] = {}
     rows = {}
     for name, xs in clips.items():
-        mel = None
+        mel, bands = None, []
         for x in xs:
             y = through(x)
             heard.setdefault(name, []).append(judge.predict(y, sr))
             if through is not _identity:
-                m = melody_score(x, y, sr, tracker)
-                mel = m if mel is None else mel + m
+                bands.append(band_level_change(x, y, sr))
+                if tracker is not None:
+                    m = melody_score(x, y, sr, tracker)
+                    mel = m if mel is None else mel + m
         rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs),
                           pitch=float(mel.pitch_acc) if mel is not None else 1.0)
+        if bands:  # the mean over clips of each band's level change
+            rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
     for name in rows:
         others = [h for k, hs in heard.items() if k != name for h in hs]
         rows[name]["attracts"] = others.count(name) / len(others) if others else 0.0
@@ -141,6 +158,15 @@ def _main(argv=None) -> int:
         print(f"| {row} | {' | '.join(cells)} | {rec:.0%} / {pit:.0%} |")
     print("cells: recognized as itself / pitch kept (PESTO, ±50 cents, frames voiced in both) / share of the other "
           "instruments' clips heard as this one (a codec artefact the judge takes for this instrument)")
+    for row, r in results.items():
+        if all("band_db" in r[i] for i in instruments):
+            print(f"\n{row}: level change per band against the input, dB (mean over clips)")
+            bands = list(r[instruments[0]]["band_db"])
+            print(f"| instrument | {' | '.join(bands)} |")
+            print("|---|" + "---|" * len(bands))
+            for i in instruments:
+                levels = r[i]["band_db"]
+                print(f"| {i} | {' | '.join(f'{levels[b]:+.1f}' for b in bands)} |")
     if a.store:
         from core.codec import Codec
 

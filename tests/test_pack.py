@@ -57,3 +57,77 @@ def test_a_pack_never_deletes_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(CorpusError, match="not a pack"):
         pack.pack(root, tmp_path / "codec.pt", root)
     assert (root / "manifest.jsonl").is_file()
+
+
+def test_the_device_script_trains_from_a_pack_and_returns_a_resumable_run(tmp_path):
+    # train/device_codec.sh as a lent GPU runs it (here on the CPU): parts merged, the run trained from the
+    # pack's codec, exported to fp16 files and its checkpoint split under the 16 MiB a returned file may have
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from core.codec import Codec
+
+    repo = Path(__file__).resolve().parents[1]
+    root = _corpus(tmp_path / "c")
+    records = pack.choose_files(root, [10 ** 9])[0]
+    work = tmp_path / "device"
+    pack.write_part(root, work / ".gpu" / "corpus", records[: len(records) // 2])
+    pack.write_part(root, work / ".gpu-1" / "corpus", records[len(records) // 2:])
+    (work / ".gpu" / "site").mkdir()
+    torch.manual_seed(0)
+    Codec.compact().save(work / ".gpu" / "init" / "codec.pt")
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="2", OUT=str(tmp_path / "out"),
+               PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+    res = subprocess.run(["bash", str(repo / "train" / "device_codec.sh"), "0.05"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    out = tmp_path / "out"
+    parts = sorted((out / "run").glob("last.pt.part-*"))
+    assert len(parts) >= 2 and all(p.stat().st_size <= 15 * 2 ** 20 for p in parts)
+    (tmp_path / "last.pt").write_bytes(b"".join(p.read_bytes() for p in parts))
+    ck = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert ck["state"]["step"] > 0 and ck["train_info"]["device"] == "cpu"
+    assert ck["train_info"]["hours_audio"] == round(len(records) / 3600, 3)  # both parts' files, merged
+    assert (out / "codec.pt").is_file() and (out / "codec.disc.pt").is_file()
+    assert Codec.load(out / "codec.pt").train_info["steps"] == ck["state"]["step"]
+
+
+def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_space(tmp_path):
+    # train/device_denoisers.sh as a lent GPU runs it (here on the CPU, tiny batches): latents of the pack's corpus
+    # with the pack's codec, one trainer per instrument side by side, fp16 files that export with that codec
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from core.codec import Codec
+    from export.onnx import export_denoiser
+
+    repo = Path(__file__).resolve().parents[1]
+    root = _corpus(tmp_path / "c")
+    work = tmp_path / "device"
+    pack.write_part(root, work / ".gpu" / "corpus", pack.choose_files(root, [10 ** 9])[0])
+    (work / ".gpu" / "site").mkdir()
+    torch.manual_seed(0)
+    Codec.compact(n_filters=2, dimension=8).save(work / ".gpu" / "init" / "codec.pt")
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="4", SHIFTS="-1,0,1", OUT=str(tmp_path / "out"),
+               WORK=str(tmp_path / "w"), PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+    res = subprocess.run(["bash", str(repo / "train" / "device_denoisers.sh"), "0.03"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    out = tmp_path / "out"
+    codec = Codec.load(out / "codec.pt")
+    stats = codec.train_info["latent_stats"]
+    assert stats["instruments"] == ["flute", "violin"] and not (work / ".gpu" / "init" / "codec.pt").samefile(
+        out / "codec.pt")
+    assert "latent_stats" not in Codec.load(work / ".gpu" / "init" / "codec.pt").train_info  # the pack's copy as it was
+    for name in ("flute", "violin"):
+        blob = torch.load(out / "denoisers" / f"{name}.pt", weights_only=False)
+        assert blob["instrument"] == name and blob["train_info"]["steps"] > 0
+        assert blob["train_info"]["codec_stats"]["hash"] == stats["hash"] == codec.stats_id()
+        assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
+        export_denoiser(out / "denoisers" / f"{name}.pt", tmp_path, codec.latent_dim, None, codec.stats_id())

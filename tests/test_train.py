@@ -95,6 +95,12 @@ def test_audio_pool_gives_each_group_the_same_share_of_crops(tmp_path):
         share[groups is None] = float((x[:, 0, 0] > 0).float().mean())
     assert abs(share[True] - 0.25) < 0.04 and abs(share[False] - 0.5) < 0.04, share
     assert AudioPool(files, 24_000, 1000, ["a", "b", "b", "b"]).group_seconds == pytest.approx({"a": 1.0, "b": 3.0})
+    weighted = AudioPool(files, 24_000, 1000, ["a", "b", "b", "b"], group_weights={"a": 3.0})  # "a" 3 : "b" 1
+    x = weighted.crops(2000, 1000, torch.Generator().manual_seed(0))
+    assert abs(float((x[:, 0, 0] > 0).float().mean()) - 0.75) < 0.04 and weighted.group_shares == {"a": 0.75, "b": 0.25}
+    for bad in ({"c": 2.0}, {"a": 0.0}):
+        with pytest.raises(ValueError, match="group weights"):
+            AudioPool(files, 24_000, 1000, ["a", "b", "b", "b"], group_weights=bad)
     with pytest.raises(ValueError):
         AudioPool(files, 24_000, 1000, ["a"])
 
@@ -350,6 +356,20 @@ def test_denoiser_training_under_torchrun_with_two_processes(tmp_path):
     assert ck["state"]["step"] == 6 and ck["meta"]["world"] == 2
 
 
+def test_log_stft_loss_sees_a_gain_and_a_smeared_harmonic():
+    # closed form: a gain g moves every unclamped bin by log g; a tone spread to noise of the same power (what
+    # a smearing codec does) is far from the tone in linear bins
+    from train.losses import LogStftLoss
+
+    loss = LogStftLoss(n_ffts=(512, 2048))
+    t = torch.arange(24_000) / 24_000
+    tone = (0.3 * torch.sin(2 * torch.pi * 4_400 * t) + 0.05 * torch.randn(24_000)).reshape(1, 1, -1)
+    assert float(loss(tone, tone)) == 0.0
+    torch.testing.assert_close(loss(2 * tone, tone), torch.tensor(float(np.log(2))), rtol=1e-4, atol=1e-4)
+    smeared = torch.randn(1, 1, 24_000) * tone.std()
+    assert float(loss(smeared, tone)) > 3 * float(loss(1.5 * tone, tone))
+
+
 def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     from train import codec as codec_train
 
@@ -371,6 +391,45 @@ def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     for k, v in ck["disc"].items():
         if v.is_floating_point():
             torch.testing.assert_close(ck2["disc"][k], v.half().float(), rtol=0, atol=0)
+
+
+def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_path):
+    # Adam counts each parameter's steps: the discriminator took exactly share × adversarial steps, and the
+    # generator's steps (through a frozen discriminator) never moved it
+    from train import codec as codec_train
+
+    assert [codec_train.disc_updates(k, 2 / 3) for k in range(6)] == [False, True, True, False, True, True]
+    assert sum(codec_train.disc_updates(k, 0.25) for k in range(400)) == 100
+
+    def run(name, steps, share):
+        codec_train.train(codec_train.build_parser().parse_args(
+            ["--corpus", str(tiny_corpus), "--run", str(tmp_path / name), "--n-filters", "2", "--dimension", "8",
+             "--batch", "2", "--steps", str(steps), "--segment", "0.27", "--adv-start", "1", "--threads", "1",
+             "--disc-share", str(share)]))
+        return torch.load(tmp_path / name / "last.pt", weights_only=False)
+
+    half = run("half", 5, 0.5)  # 4 adversarial steps
+    assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
+    assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
+    untouched, rare = run("none", 1, 1.0), run("rare", 5, 0.01)  # no adversarial step; 4 without a D update
+    assert not rare["opt_d"]["state"]
+    for k, v in untouched["disc"].items():
+        torch.testing.assert_close(rare["disc"][k], v, rtol=0, atol=0)
+
+
+def test_instrument_weights_are_checked_and_recorded(tiny_corpus, tmp_path):
+    from train import codec as codec_train
+
+    base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
+            "--steps", "1", "--threads", "1"]
+    for bad, says in (("violin", "NAME=W"), ("violin=0", "NAME=W"), ("oboe=2", "oboe, not in the corpus")):
+        with pytest.raises(SystemExit, match=says):
+            codec_train.train(codec_train.build_parser().parse_args(
+                base + ["--run", str(tmp_path / "bad"), "--instrument-weights", bad]))
+    codec_train.train(codec_train.build_parser().parse_args(
+        base + ["--run", str(tmp_path / "w"), "--instrument-weights", "violin=3"]))
+    run = torch.load(tmp_path / "w" / "last.pt", weights_only=False)["train_info"]["session_runs"][-1]
+    assert run["crops"] == "shares flute 25%, violin 75%"
 
 
 def test_codec_resumed_with_crop_workers_continues_exactly(tiny_corpus, tmp_path):
@@ -419,3 +478,5 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
     from train.card import runs_text
 
     assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]
+    assert "loss weights mel 1, stft 0, adv 0.1, fm 0.3" in runs_text({"session_runs": runs_b})[2]
+    assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]

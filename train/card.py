@@ -39,9 +39,12 @@ def runs_text(ti: dict) -> list[str]:
     def line(r: dict) -> str:
         extra = "".join(f", {label} {r[k]}" for k, label in (("lr", "rate"), ("hardware", "on")) if r.get(k))
         data = "".join(f"; {label}: {r[k]}" for k, label in (("corpus", "data"), ("crops", "crops")) if r.get(k))
+        share = f" (updated on {r['disc_share']:.0%} of steps)" if r.get("disc_share") is not None else ""
+        weights = (f"; loss weights {', '.join(f'{k} {v:g}' for k, v in r['weights'].items())} (time L1 1)"
+                   if r.get("weights") else "")
         return (f"- Session run {r.get('date', '?')}: from {r.get('started_from') or r.get('init', '?')}, "
                 f"{r.get('steps', '?')} steps in {_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}{extra}, "
-                f"discriminator from step {r.get('adversarial_from', '?')}{data}.")
+                f"discriminator from step {r.get('adversarial_from', '?')}{share}{weights}{data}.")
 
     return [line(r) for r in ti.get("session_runs") or []]
 
@@ -70,9 +73,17 @@ def codec_section(path: Path, title: str | None = None) -> list[str]:
         out += ["", f"Round trip judged by the honest classifier on the `{ceiling['split']}` split ({ceiling['clips']} clips × "
                 f"{ceiling['seconds']:g} s per instrument; `python -m evaluation.ceiling`). `attracts`: the share of "
                 "the other instruments' round trips the judge hears as this one (a codec artefact, not a kept timbre).",
-                "", "| instrument | recognized | pitch kept | attracts | its clips heard as |", "|---|---|---|---|---|"]
+                "`level`: the round trip's level against the input at 2–4 / 4–8 kHz, dB (where a darkened "
+                "instrument loses itself).",
+                "", "| instrument | recognized | pitch kept | attracts | level 2–4 / 4–8 kHz | its clips heard as |",
+                "|---|---|---|---|---|---|"]
+
+        def level(v: dict) -> str:
+            b = v.get("band_db") or {}
+            return f"{b['2-4k']:+.1f} / {b['4-8k']:+.1f} dB" if "2-4k" in b and "4-8k" in b else "—"
+
         out += [f"| {k} | {v['recognized']:.0%} | {v['pitch']:.0%} | {v.get('attracts', float('nan')):.0%} | "
-                f"{', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
+                f"{level(v)} | {', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
                 for k, v in sorted(ceiling["rows"].items())]
         out.append("")
     ev = ti.get("evaluation")

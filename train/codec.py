@@ -8,6 +8,7 @@ Losses: time-domain L1 + multi-resolution log-mel L1; after `--adv-start` steps 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -16,14 +17,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.cli import comma_list
+from core.cli import comma_list, ranged
 from core.codec import Codec
 from core.io import load_checkpoint
 from core.manifest import split_summary
 from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, hardware,
                           interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training,
                           saved_on_interrupt, setup_runtime, wrap_ddp)
-from train.losses import (MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
+from train.losses import (LogStftLoss, MelLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr)
 
 FORMAT = "timbre-codec-training/1"
 DISC_FORMAT = "timbre-codec-discriminator/1"
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
     ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
+    ap.add_argument("--instrument-weights", type=comma_list(), default=[], metavar="NAME=W,...",
+                    help="more of the crops for some instruments (default: each an equal share), e.g. violin=2,clarinet=2: "
+                         "the ones the codec keeps worst")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -55,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--augment", type=float, default=0.5,
                     help="probability of each microphone effect (room, EQ tilt, noise) per crop; 0: clean crops")
     ap.add_argument("--mel-weight", type=float, default=1.0)
+    ap.add_argument("--stft-weight", type=float, default=0.0,
+                    help="weight of a linear-frequency log-STFT L1 (train.losses.LogStftLoss): resolves the upper "
+                         "harmonics that mel bands lump together")
+    ap.add_argument("--adv-weight", type=float, default=0.1, help="weight of the generator's hinge loss")
+    ap.add_argument("--fm-weight", type=float, default=0.3, help="weight of the relative feature-matching loss")
+    ap.add_argument("--disc-share", type=ranged(float, 0.01, 1.0), default=DEFAULT_DISC_SHARE,
+                    help="fraction of adversarial steps that also update the discriminator, spread evenly (EnCodec "
+                         "updates its 24 kHz discriminator with probability 2/3; here the discriminator is ~70 %% of "
+                         "a CPU step)")
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
     ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
@@ -70,6 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 DEFAULT_LR = 1e-3
 DEFAULT_ADV_START = 3_000
+DEFAULT_DISC_SHARE = 2 / 3
+
+
+def instrument_weights(items: list[str]) -> dict[str, float]:
+    """NAME=W items → {NAME: W}."""
+    out = {}
+    for item in items:
+        name, sep, w = item.partition("=")
+        try:
+            out[name] = float(w) if sep else float("nan")
+        except ValueError:
+            out[name] = float("nan")
+        if not sep or not out[name] > 0:
+            raise SystemExit(f"error: --instrument-weights wants NAME=W with W > 0, got {item!r}")
+    return out
+
+
+def loss_weights(args) -> dict:
+    """The generator's loss weights, as the run record keeps them (time-domain L1: 1)."""
+    return dict(mel=args.mel_weight, stft=args.stft_weight, adv=args.adv_weight, fm=args.fm_weight)
+
+
+def disc_updates(step: int, share: float) -> bool:
+    """Whether adversarial step `step` updates the discriminator: `share` of the steps, evenly spread
+    (step k updates when floor((k + 1)·share) > floor(k·share)); a function of the step, so a resumed run keeps it."""
+    return math.floor((step + 1) * share + 1e-9) > math.floor(step * share + 1e-9)
 
 
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
@@ -90,7 +129,11 @@ def train(args) -> Codec:
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
     seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
-    pool = AudioPool(files, codec.sample_rate, seg, groups)  # every instrument the same share of crops
+    weights = instrument_weights(args.instrument_weights)
+    if set(weights) - set(by_instrument):
+        raise SystemExit(f"error: --instrument-weights names {', '.join(sorted(set(weights) - set(by_instrument)))}, "
+                         f"not in the corpus ({', '.join(sorted(by_instrument))})")
+    pool = AudioPool(files, codec.sample_rate, seg, groups, weights)  # every instrument its share of crops
     gen = torch.Generator().manual_seed(args.seed + rt.rank)
     codec.to(rt.device)
     from encodec.msstftd import MultiScaleSTFTDiscriminator
@@ -100,6 +143,7 @@ def train(args) -> Codec:
     opt = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
+    stft = LogStftLoss().to(rt.device)
     state, recorded = TrainState(), None
     last = args.run / "last.pt"
     if last.is_file():
@@ -134,8 +178,11 @@ def train(args) -> Codec:
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
+                    disc_share=round(args.disc_share, 4), weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
-                    corpus=split_summary(args.corpus, "train", instruments), crops="each instrument an equal share")
+                    corpus=split_summary(args.corpus, "train", instruments),
+                    crops=("each instrument an equal share" if not weights else "shares " + ", ".join(
+                        f"{g} {s:.0%}" for g, s in sorted(pool.group_shares.items()))))
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar("codec", args.steps, state.step, deadline, disable=not rt.main)
@@ -167,20 +214,26 @@ def train(args) -> Codec:
             l_mel = mel(y, x)
             loss = l_time + args.mel_weight * l_mel
             logs = dict(time=l_time.detach(), mel=l_mel.detach())  # read every 50 steps: no GPU sync per step
+            if args.stft_weight:
+                l_stft = stft(y, x)
+                loss = loss + args.stft_weight * l_stft
+                logs["stft"] = l_stft.detach()
             adversarial = state.step >= args.adv_start
             if adversarial:
-                # generator step: the plain module (its parameter gradients are discarded before the D step)
+                # generator step: the plain module, frozen (its weight gradients would be discarded: -25 % time)
+                disc.requires_grad_(False)
                 fake_logits, fake_fmaps = disc(y)
                 with torch.no_grad():
                     _, real_fmaps = disc(x)
+                disc.requires_grad_(True)
                 l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
-                loss = loss + 0.1 * l_g + 0.3 * l_fm
+                loss = loss + args.adv_weight * l_g + args.fm_weight * l_fm
                 logs.update(g=l_g.detach(), fm=l_fm.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
             opt.step()
-            if adversarial:
+            if adversarial and disc_updates(state.step - args.adv_start, args.disc_share):
                 logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
                 l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
                 opt_d.zero_grad(set_to_none=True)

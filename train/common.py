@@ -79,11 +79,17 @@ class AudioPool:
 
     With `groups` (one label per file, e.g. its instrument) every group gets the same share of crops, uniform
     over time within the group: an instrument rendered in two fonts would otherwise be trained twice as often
-    as one rendered in one."""
+    as one rendered in one. `group_weights` scales a group's share (default 1 each): the instruments a model
+    keeps worst can be given more of the training."""
 
-    def __init__(self, files: list[Path], sample_rate: int, min_len: int, groups: list[str] | None = None):
+    def __init__(self, files: list[Path], sample_rate: int, min_len: int, groups: list[str] | None = None,
+                 group_weights: dict[str, float] | None = None):
         if groups is not None and len(groups) != len(files):
             raise ValueError(f"{len(groups)} group labels for {len(files)} files")
+        unknown = sorted(set(group_weights or {}) - set(groups or []))
+        if unknown or any(w <= 0 for w in (group_weights or {}).values()):
+            raise ValueError(f"group weights must be > 0 and name groups of this pool ({', '.join(sorted(set(groups or [])))}); "
+                             f"got {group_weights}")
         self.clips, labels = [], []
         for f, g in zip(files, groups or [""] * len(files)):
             x = load_audio(f, sample_rate)
@@ -98,7 +104,10 @@ class AudioPool:
             samples[g] += n
         self.group_seconds = {g: n / sample_rate for g, n in samples.items()}
         per_group = torch.tensor([samples[g] for g in labels], dtype=torch.float64)
-        self.weights = lens / per_group / len(samples)  # uniform over groups, then over time
+        scale = {g: (group_weights or {}).get(g, 1.0) for g in samples}
+        share = torch.tensor([scale[g] / sum(scale.values()) for g in labels], dtype=torch.float64)
+        self.weights = lens / per_group * share  # each group its share, then uniform over time
+        self.group_shares = {g: scale[g] / sum(scale.values()) for g in samples}
 
     @property
     def seconds(self) -> float:

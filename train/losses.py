@@ -27,6 +27,27 @@ class MelLoss(nn.Module):
         return sum((self.log_mel(y, i) - self.log_mel(x, i)).abs().mean() for i in range(len(self.mels))) / len(self.mels)
 
 
+class LogStftLoss(nn.Module):
+    """Multi-resolution L1 between log-magnitude linear-frequency spectrograms (log of clamp 1e-5).
+
+    Mel bands above ~3 kHz are a few hundred Hz wide: a smeared harmonic and a sharp one fill them alike, so
+    the mel loss cannot ask for sharp upper harmonics, where a violin's brightness lives; linear bins can."""
+
+    def __init__(self, n_ffts=(512, 1024, 2048)):
+        super().__init__()
+        self.n_ffts = tuple(n_ffts)
+        for n in self.n_ffts:
+            self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
+
+    def log_mag(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        spec = torch.stft(x.reshape(-1, x.shape[-1]), n, hop_length=n // 4, window=getattr(self, f"window_{n}"),
+                          center=True, return_complex=True)
+        return torch.log(spec.abs().clamp_min(1e-5))
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return sum((self.log_mag(y, n) - self.log_mag(x, n)).abs().mean() for n in self.n_ffts) / len(self.n_ffts)
+
+
 def hinge_d_loss(real_logits, fake_logits) -> torch.Tensor:
     return sum(torch.relu(1 - r).mean() + torch.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits)) / len(real_logits)
 

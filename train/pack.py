@@ -16,7 +16,10 @@ in one, each sized to the room the tree leaves:
 Then, with the device tool, one call per part after the first (each keeps what the earlier ones left there):
     carry [".gpu-1"], command "true"            (the machine keeps .gpu-1 while it stays warm)
     carry [".gpu"],   command "bash train/device_codec.sh 8"
-and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.pt`.
+and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.pt`. Once the codec's ceiling
+holds, a pack made with `--init` that codec trains every denoiser in its latent space the same way:
+    carry [".gpu"],   command "bash train/device_denoisers.sh 6"
+which returns the codec with its fitted latent statistics and denoisers/NAME.pt (commit them together).
 """
 from __future__ import annotations
 

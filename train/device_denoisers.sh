@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every instrument's denoiser on a lent GPU, once the codec's ceiling holds, from the pack of `python -m train.pack
+# make --init THE_FINAL_CODEC` (see its help):
+#   device run: carry [".gpu"] (after any ".gpu-K" parts), command "bash train/device_denoisers.sh MINUTES",
+#   MINUTES at least 3 under the call's timeout_s / 60 (latents, start-up, export)
+# The pack's codec encodes its corpus (with ±2-semitone copies) and has its latent statistics fitted; then one
+# EDM trainer per instrument, all at once on the one GPU (each is CPU-bound: the machine's cores serve them side by
+# side), with the recipe measured on an H100 (batch 512, rate 1e-3). Writes to $OUT: codec.pt (the pack's codec
+# with its statistics: ship it with these denoisers, never apart), denoisers/NAME.pt (fp16 EMA weights) and
+# NAME.log per trainer.
+set -euo pipefail
+MINUTES=${1:-6}
+BATCH=${BATCH:-512}
+LR=${LR:-1e-3}
+SHIFTS=${SHIFTS:--2,-1,0,1,2}
+OUT=${OUT:-out/device}
+SITE=${SITE:-$PWD/.gpu/site}  # the pack's packages, built for the device's Python 3.12
+export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export TQDM_MININTERVAL=20
+DEVICE=${DEVICE:-cuda}
+PY=${PYTHON:-python3}
+WORK=${WORK:-/tmp/denoisers}
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+"$PY" -c "import soundfile, soxr, encodec, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+"$PY" -m train.pack merge "$WORK/corpus" .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
+mkdir -p "$OUT/denoisers"
+cp .gpu/init/codec.pt "$OUT/codec.pt"
+"$PY" -m train.latents --codec "$OUT/codec.pt" --corpus "$WORK/corpus" --out "$WORK/latents" --shifts="$SHIFTS" \
+    --threads "$(nproc)"
+INSTRUMENTS=$(ls "$WORK/latents")
+THREADS=$(( $(nproc) / $(echo "$INSTRUMENTS" | wc -w) )); THREADS=$(( THREADS > 0 ? THREADS : 1 ))
+pids=()
+for inst in $INSTRUMENTS; do
+    "$PY" -m train.denoiser --instrument "$inst" --latents "$WORK/latents" --codec "$OUT/codec.pt" \
+        --run-dir "$WORK/run-$inst" --device "$DEVICE" --batch "$BATCH" --lr "$LR" --minutes "$MINUTES" \
+        --threads "$THREADS" > "$OUT/$inst.log" 2>&1 &
+    pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+if [ "$failed" != 0 ]; then tail -n 20 "$OUT"/*.log; exit 1; fi
+for inst in $INSTRUMENTS; do
+    "$PY" -m train.denoiser --instrument "$inst" --run-dir "$WORK/run-$inst" --codec "$OUT/codec.pt" \
+        --export "$OUT/denoisers/$inst.pt"
+done
+ls -l "$OUT" "$OUT/denoisers"
