@@ -27,8 +27,9 @@ BANDS_HZ = ((250, 1000), (1000, 2000), (2000, 4000), (4000, 8000), (8000, 12000)
 def band_level_change(x: np.ndarray, y: np.ndarray, sr: int) -> dict[str, float]:
     """Level of y against x in each of BANDS_HZ, dB (power over the whole clip, Parseval). A codec that keeps
     the melody but loses the instrument shows where: a violin darkened by 12 dB at 4–8 kHz is heard as a flute."""
-    f = np.fft.rfftfreq(len(x), 1 / sr)
-    px, py = np.abs(np.fft.rfft(x)) ** 2, np.abs(np.fft.rfft(y[: len(x)], len(x))) ** 2
+    n = min(len(x), len(y))  # over the time both cover: a short output is not a quiet one
+    f = np.fft.rfftfreq(n, 1 / sr)
+    px, py = np.abs(np.fft.rfft(x[:n])) ** 2, np.abs(np.fft.rfft(y[:n])) ** 2
     out = {}
     for lo, hi in BANDS_HZ:
         m = (f >= lo) & (f < hi)
@@ -78,8 +79,8 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
                 if tracker is not None:
                     m = melody_score(x, y, sr, tracker)
                     mel = m if mel is None else mel + m
-        rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs),
-                          pitch=float(mel.pitch_acc) if mel is not None else 1.0)
+        pitch = 1.0 if through is _identity else float(mel.pitch_acc) if mel is not None else float("nan")
+        rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch)
         if bands:  # the mean over clips of each band's level change
             rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
     for name in rows:

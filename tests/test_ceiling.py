@@ -47,6 +47,8 @@ def test_band_level_change_is_the_gain_in_each_band_in_db():
     d = band_level_change(x, band_gain({(4000, 8000): 0.25, (250, 1000): 2.0})(x), 24_000)
     assert abs(d["4-8k"] - 20 * np.log10(0.25)) < 1e-6 and abs(d["0.25-1k"] - 20 * np.log10(2.0)) < 1e-6
     assert abs(d["1-2k"]) < 1e-9 and abs(d["8-12k"]) < 1e-9
+    same = band_level_change(x, x[:12_000], 24_000)  # a short output is compared where both play
+    assert all(abs(v) < 1e-9 for v in same.values()), same
 
 
 def test_a_darkening_codec_is_heard_as_a_flute_and_its_bands_say_where():
@@ -57,4 +59,5 @@ def test_a_darkening_codec_is_heard_as_a_flute_and_its_bands_say_where():
     assert r["violin"]["heard_as"] == {"flute": 3}
     assert r["violin"]["band_db"]["4-8k"] == -20.0 and r["violin"]["band_db"]["2-4k"] == round(20 * np.log10(0.5), 2)
     assert r["violin"]["band_db"]["1-2k"] == 0.0
+    assert np.isnan(r["violin"]["pitch"])  # no pitch tracker given: not measured, never reported as kept
     assert "band_db" not in score(AlwaysFlute(), None, clips, _identity, 24_000)["violin"]  # the input row: none

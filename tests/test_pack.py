@@ -122,8 +122,7 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
     out = tmp_path / "out"
     codec = Codec.load(out / "codec.pt")
     stats = codec.train_info["latent_stats"]
-    assert stats["instruments"] == ["flute", "violin"] and not (work / ".gpu" / "init" / "codec.pt").samefile(
-        out / "codec.pt")
+    assert stats["instruments"] == ["flute", "violin"]
     assert "latent_stats" not in Codec.load(work / ".gpu" / "init" / "codec.pt").train_info  # the pack's copy as it was
     for name in ("flute", "violin"):
         blob = torch.load(out / "denoisers" / f"{name}.pt", weights_only=False)

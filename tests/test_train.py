@@ -1,4 +1,5 @@
 """Corpus building, the training commands end to end on a tiny corpus, exact resume, and their bad inputs."""
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -415,6 +416,28 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert not rare["opt_d"]["state"]
     for k, v in untouched["disc"].items():
         torch.testing.assert_close(rare["disc"][k], v, rtol=0, atol=0)
+    # resumed without the option, a run keeps its recorded share: 2 more adversarial steps, 1 more update
+    codec_train.train(codec_train.build_parser().parse_args(
+        ["--corpus", str(tiny_corpus), "--run", str(tmp_path / "half"), "--n-filters", "2", "--dimension", "8",
+         "--batch", "2", "--steps", "7", "--segment", "0.27", "--threads", "1"]))
+    resumed = torch.load(tmp_path / "half" / "last.pt", weights_only=False)
+    assert {int(s["step"]) for s in resumed["opt_d"]["state"].values()} == {3}
+    assert resumed["train_info"]["session_runs"][-1]["disc_share"] == 0.5
+
+
+def test_the_generator_step_leaves_the_discriminator_without_gradients():
+    # the frozen discriminator passes gradients to the codec's output and computes none for its own weights
+    from encodec.msstftd import MultiScaleSTFTDiscriminator
+
+    from train.codec import generator_adversarial_losses
+
+    torch.manual_seed(0)
+    disc = MultiScaleSTFTDiscriminator(filters=2)
+    x, y = torch.randn(2, 1, 4000), torch.randn(2, 1, 4000, requires_grad=True)
+    l_g, l_fm = generator_adversarial_losses(disc, x, y)
+    (l_g + l_fm).backward()
+    assert y.grad is not None and float(y.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in disc.parameters()) and all(p.requires_grad for p in disc.parameters())
 
 
 def test_instrument_weights_are_checked_and_recorded(tiny_corpus, tmp_path):
@@ -422,10 +445,13 @@ def test_instrument_weights_are_checked_and_recorded(tiny_corpus, tmp_path):
 
     base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
             "--steps", "1", "--threads", "1"]
-    for bad, says in (("violin", "NAME=W"), ("violin=0", "NAME=W"), ("oboe=2", "oboe, not in the corpus")):
-        with pytest.raises(SystemExit, match=says):
-            codec_train.train(codec_train.build_parser().parse_args(
-                base + ["--run", str(tmp_path / "bad"), "--instrument-weights", bad]))
+    for bad in ("violin", "violin=0", "violin=inf", "violin=nan", "violin=2,violin=3", "=2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="NAME=W"):
+            codec_train.instrument_weights(bad)
+    assert codec_train.instrument_weights(" violin = 2, clarinet=0.5 ") == {"violin": 2.0, "clarinet": 0.5}
+    with pytest.raises(SystemExit, match="oboe, not in the corpus"):
+        codec_train.train(codec_train.build_parser().parse_args(
+            base + ["--run", str(tmp_path / "bad"), "--instrument-weights", "oboe=2"]))
     codec_train.train(codec_train.build_parser().parse_args(
         base + ["--run", str(tmp_path / "w"), "--instrument-weights", "violin=3"]))
     run = torch.load(tmp_path / "w" / "last.pt", weights_only=False)["train_info"]["session_runs"][-1]

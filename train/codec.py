@@ -1,7 +1,8 @@
 """Train the compact EnCodec-architecture codec on the corpus (all instruments).
 
-Losses: time-domain L1 + multi-resolution log-mel L1; after `--adv-start` steps the MS-STFT discriminator of
-``encodec.msstftd`` adds hinge and feature-matching terms. Resumable (RUN/last.pt), CPU or CUDA, torchrun-ready.
+Losses: time-domain L1 + multi-resolution log-mel L1 (+ an optional linear-frequency log-STFT L1); after
+`--adv-start` steps the MS-STFT discriminator of ``encodec.msstftd`` adds hinge and feature-matching terms, and
+itself updates on `--disc-share` of the steps. Resumable (RUN/last.pt), CPU or CUDA, torchrun-ready.
 
     python -m train.codec --corpus data/corpus --run runs/codec --minutes 30
 """
@@ -40,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
     ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
-    ap.add_argument("--instrument-weights", type=comma_list(), default=[], metavar="NAME=W,...",
-                    help="more of the crops for some instruments (default: each an equal share), e.g. violin=2,clarinet=2: "
-                         "the ones the codec keeps worst")
+    ap.add_argument("--instrument-weights", type=instrument_weights, default={}, metavar="NAME=W,...",
+                    help="each instrument's share of the crops in proportion to W (default 1 each), e.g. "
+                         "violin=2,clarinet=2 for the ones the codec keeps worst")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -59,15 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--augment", type=float, default=0.5,
                     help="probability of each microphone effect (room, EQ tilt, noise) per crop; 0: clean crops")
     ap.add_argument("--mel-weight", type=float, default=1.0)
-    ap.add_argument("--stft-weight", type=float, default=0.0,
+    ap.add_argument("--stft-weight", type=ranged(float, 0.0), default=None,
                     help="weight of a linear-frequency log-STFT L1 (train.losses.LogStftLoss): resolves the upper "
-                         "harmonics that mel bands lump together")
-    ap.add_argument("--adv-weight", type=float, default=0.1, help="weight of the generator's hinge loss")
-    ap.add_argument("--fm-weight", type=float, default=0.3, help="weight of the relative feature-matching loss")
-    ap.add_argument("--disc-share", type=ranged(float, 0.01, 1.0), default=DEFAULT_DISC_SHARE,
-                    help="fraction of adversarial steps that also update the discriminator, spread evenly (EnCodec "
-                         "updates its 24 kHz discriminator with probability 2/3; here the discriminator is ~70 %% of "
-                         "a CPU step)")
+                         f"harmonics that mel bands lump together (default {DEFAULT_WEIGHTS['stft']}; a resumed run "
+                         "keeps its record's, as for the two below and --disc-share)")
+    ap.add_argument("--adv-weight", type=ranged(float, 0.0), default=None,
+                    help=f"weight of the generator's hinge loss (default {DEFAULT_WEIGHTS['adv']})")
+    ap.add_argument("--fm-weight", type=ranged(float, 0.0), default=None,
+                    help=f"weight of the relative feature-matching loss (default {DEFAULT_WEIGHTS['fm']})")
+    ap.add_argument("--disc-share", type=ranged(float, 0.01, 1.0), default=None,
+                    help="fraction of adversarial steps that also update the discriminator, spread evenly (default "
+                         "2/3, EnCodec's rate at 24 kHz; the discriminator is most of a CPU step)")
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
     ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
@@ -84,25 +87,50 @@ def build_parser() -> argparse.ArgumentParser:
 DEFAULT_LR = 1e-3
 DEFAULT_ADV_START = 3_000
 DEFAULT_DISC_SHARE = 2 / 3
+DEFAULT_WEIGHTS = dict(stft=0.0, adv=0.1, fm=0.3)
 
 
-def instrument_weights(items: list[str]) -> dict[str, float]:
-    """NAME=W items → {NAME: W}."""
-    out = {}
-    for item in items:
-        name, sep, w = item.partition("=")
+def instrument_weights(text: str) -> dict[str, float]:
+    """An argparse type: "violin=2,clarinet=2" → {"violin": 2.0, "clarinet": 2.0} (finite W > 0, names once)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, w = (part.strip() for part in item.partition("="))
         try:
-            out[name] = float(w) if sep else float("nan")
+            weight = float(w)
         except ValueError:
-            out[name] = float("nan")
-        if not sep or not out[name] > 0:
-            raise SystemExit(f"error: --instrument-weights wants NAME=W with W > 0, got {item!r}")
+            weight = float("nan")
+        if not sep or not name or not (math.isfinite(weight) and weight > 0) or name in out:
+            raise argparse.ArgumentTypeError(f"expected NAME=W with W a finite number > 0, each name once; got {item!r}")
+        out[name] = weight
     return out
+
+
+def resolve_recorded(args, runs: list[dict]) -> None:
+    """Options not given take the run record's value (a resumed run goes on as it was), else the default."""
+    last = runs[-1] if runs else {}
+    if args.disc_share is None:
+        args.disc_share = float(last.get("disc_share", DEFAULT_DISC_SHARE))
+    for key in ("stft", "adv", "fm"):
+        if getattr(args, f"{key}_weight") is None:
+            setattr(args, f"{key}_weight", float((last.get("weights") or {}).get(key, DEFAULT_WEIGHTS[key])))
 
 
 def loss_weights(args) -> dict:
     """The generator's loss weights, as the run record keeps them (time-domain L1: 1)."""
     return dict(mel=args.mel_weight, stft=args.stft_weight, adv=args.adv_weight, fm=args.fm_weight)
+
+
+def generator_adversarial_losses(disc, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hinge and feature-matching losses of the output y against the real x, through a frozen discriminator:
+    the generator step needs gradients into y only, and the discriminator's weight gradients cost a quarter of it."""
+    disc.requires_grad_(False)
+    try:
+        fake_logits, fake_fmaps = disc(y)
+        with torch.no_grad():
+            _, real_fmaps = disc(x)
+    finally:
+        disc.requires_grad_(True)
+    return hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
 
 
 def disc_updates(step: int, share: float) -> bool:
@@ -129,7 +157,7 @@ def train(args) -> Codec:
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
     codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
     seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
-    weights = instrument_weights(args.instrument_weights)
+    weights = args.instrument_weights
     if set(weights) - set(by_instrument):
         raise SystemExit(f"error: --instrument-weights names {', '.join(sorted(set(weights) - set(by_instrument)))}, "
                          f"not in the corpus ({', '.join(sorted(by_instrument))})")
@@ -175,6 +203,7 @@ def train(args) -> Codec:
     if args.adv_start is None:  # the record says when this codec's adversarial stage began: keep it true
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
+    resolve_recorded(args, state.runs)
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
@@ -220,13 +249,8 @@ def train(args) -> Codec:
                 logs["stft"] = l_stft.detach()
             adversarial = state.step >= args.adv_start
             if adversarial:
-                # generator step: the plain module, frozen (its weight gradients would be discarded: -25 % time)
-                disc.requires_grad_(False)
-                fake_logits, fake_fmaps = disc(y)
-                with torch.no_grad():
-                    _, real_fmaps = disc(x)
-                disc.requires_grad_(True)
-                l_g, l_fm = hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
+                # generator step: the plain module (not the DDP wrapper), frozen
+                l_g, l_fm = generator_adversarial_losses(disc, x, y)
                 loss = loss + args.adv_weight * l_g + args.fm_weight * l_fm
                 logs.update(g=l_g.detach(), fm=l_fm.detach())
             opt.zero_grad(set_to_none=True)

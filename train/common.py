@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import signal
 import time
@@ -87,7 +88,7 @@ class AudioPool:
         if groups is not None and len(groups) != len(files):
             raise ValueError(f"{len(groups)} group labels for {len(files)} files")
         unknown = sorted(set(group_weights or {}) - set(groups or []))
-        if unknown or any(w <= 0 for w in (group_weights or {}).values()):
+        if unknown or not all(math.isfinite(w) and w > 0 for w in (group_weights or {}).values()):
             raise ValueError(f"group weights must be > 0 and name groups of this pool ({', '.join(sorted(set(groups or [])))}); "
                              f"got {group_weights}")
         self.clips, labels = [], []

@@ -22,25 +22,30 @@ PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/denoisers}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 "$PY" -c "import soundfile, soxr, encodec, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+rm -rf "$WORK"  # a warm machine keeps /tmp: an earlier call's latents or runs must never join this one
 "$PY" -m train.pack merge "$WORK/corpus" .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
 mkdir -p "$OUT/denoisers"
 cp .gpu/init/codec.pt "$OUT/codec.pt"
 "$PY" -m train.latents --codec "$OUT/codec.pt" --corpus "$WORK/corpus" --out "$WORK/latents" --shifts="$SHIFTS" \
     --threads "$(nproc)"
 INSTRUMENTS=$(ls "$WORK/latents")
+[ -n "$INSTRUMENTS" ] || { echo "error: the pack's corpus gave no latents" >&2; exit 1; }
 THREADS=$(( $(nproc) / $(echo "$INSTRUMENTS" | wc -w) )); THREADS=$(( THREADS > 0 ? THREADS : 1 ))
-pids=()
+declare -A pid_of
 for inst in $INSTRUMENTS; do
     "$PY" -m train.denoiser --instrument "$inst" --latents "$WORK/latents" --codec "$OUT/codec.pt" \
         --run-dir "$WORK/run-$inst" --device "$DEVICE" --batch "$BATCH" --lr "$LR" --minutes "$MINUTES" \
         --threads "$THREADS" > "$OUT/$inst.log" 2>&1 &
-    pids+=($!)
+    pid_of[$inst]=$!
 done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-if [ "$failed" != 0 ]; then tail -n 20 "$OUT"/*.log; exit 1; fi
-for inst in $INSTRUMENTS; do
-    "$PY" -m train.denoiser --instrument "$inst" --run-dir "$WORK/run-$inst" --codec "$OUT/codec.pt" \
-        --export "$OUT/denoisers/$inst.pt"
+failed=""
+for inst in $INSTRUMENTS; do  # every trainer that ran to its end is exported, even if another failed
+    if wait "${pid_of[$inst]}"; then
+        "$PY" -m train.denoiser --instrument "$inst" --run-dir "$WORK/run-$inst" --codec "$OUT/codec.pt" \
+            --export "$OUT/denoisers/$inst.pt"
+    else
+        failed="$failed $inst"; tail -n 20 "$OUT/$inst.log" >&2
+    fi
 done
 ls -l "$OUT" "$OUT/denoisers"
+if [ -n "$failed" ]; then echo "error: training failed for$failed (see their logs)" >&2; exit 1; fi
