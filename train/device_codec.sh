@@ -7,6 +7,7 @@
 set -euo pipefail
 MINUTES=${1:-8}
 BATCH=${BATCH:-32}
+INSTRUMENT_WEIGHTS=${INSTRUMENT_WEIGHTS:-}  # e.g. violin=2,clarinet=2: more crops for the instruments kept worst
 OUT=${OUT:-out/device}
 SITE=${SITE:-$PWD/.gpu/site}  # the pack's packages, built for the device's Python 3.12
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -18,7 +19,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memo
 "$PY" -m train.pack merge /tmp/corpus .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
 mkdir -p "$OUT/run"
 "$PY" -m train.codec --corpus /tmp/corpus --run-dir "$OUT/run" --init .gpu/init/codec.pt --device "$DEVICE" \
-    --batch "$BATCH" --minutes "$MINUTES" --save-every 60
+    --batch "$BATCH" --minutes "$MINUTES" --save-every 60 ${INSTRUMENT_WEIGHTS:+--instrument-weights "$INSTRUMENT_WEIGHTS"}
 "$PY" -m train.codec --run-dir "$OUT/run" --export "$OUT/codec.pt" --with-disc
 split -b 15M -d "$OUT/run/last.pt" "$OUT/run/last.pt.part-"
 rm "$OUT/run/last.pt"

@@ -15,7 +15,8 @@ in one, each sized to the room the tree leaves:
 
 Then, with the device tool, one call per part after the first (each keeps what the earlier ones left there):
     carry [".gpu-1"], command "true"            (the machine keeps .gpu-1 while it stays warm)
-    carry [".gpu"],   command "bash train/device_codec.sh 8"
+    carry [".gpu"],   command "bash train/device_codec.sh 8"   (INSTRUMENT_WEIGHTS=violin=2,clarinet=2 bash … to
+                      give the instruments kept worst more crops, as the CPU run does)
 and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.pt`. Once the codec's ceiling
 holds, a pack made with `--init` that codec trains every denoiser in its latent space the same way:
     carry [".gpu"],   command "bash train/device_denoisers.sh 6"
