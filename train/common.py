@@ -106,9 +106,9 @@ class AudioPool:
         self.group_seconds = {g: n / sample_rate for g, n in samples.items()}
         per_group = torch.tensor([samples[g] for g in labels], dtype=torch.float64)
         scale = {g: (group_weights or {}).get(g, 1.0) for g in samples}
-        share = torch.tensor([scale[g] / sum(scale.values()) for g in labels], dtype=torch.float64)
+        self.group_shares = {g: w / sum(scale.values()) for g, w in scale.items()}
+        share = torch.tensor([self.group_shares[g] for g in labels], dtype=torch.float64)
         self.weights = lens / per_group * share  # each group its share, then uniform over time
-        self.group_shares = {g: scale[g] / sum(scale.values()) for g in samples}
 
     @property
     def seconds(self) -> float:

@@ -8,15 +8,8 @@ set -euo pipefail
 MINUTES=${1:-8}
 BATCH=${BATCH:-32}
 INSTRUMENT_WEIGHTS=${INSTRUMENT_WEIGHTS:-}  # e.g. violin=2,clarinet=2: more crops for the instruments kept worst
-OUT=${OUT:-out/device}
-SITE=${SITE:-$PWD/.gpu/site}  # the pack's packages, built for the device's Python 3.12
-export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export TQDM_MININTERVAL=20  # a progress line every 20 s, not a screenful of them
-DEVICE=${DEVICE:-cuda}
-PY=${PYTHON:-python3}  # the device image's python3 holds PyTorch
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
-"$PY" -c "import soundfile, soxr, encodec, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-"$PY" -m train.pack merge /tmp/corpus .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
+merge_pack_corpus /tmp/corpus
 mkdir -p "$OUT/run"
 "$PY" -m train.codec --corpus /tmp/corpus --run-dir "$OUT/run" --init .gpu/init/codec.pt --device "$DEVICE" \
     --batch "$BATCH" --minutes "$MINUTES" --save-every 60 ${INSTRUMENT_WEIGHTS:+--instrument-weights "$INSTRUMENT_WEIGHTS"}

@@ -13,17 +13,10 @@ MINUTES=${1:-6}
 BATCH=${BATCH:-512}
 LR=${LR:-1e-3}
 SHIFTS=${SHIFTS:--2,-1,0,1,2}
-OUT=${OUT:-out/device}
-SITE=${SITE:-$PWD/.gpu/site}  # the pack's packages, built for the device's Python 3.12
-export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export TQDM_MININTERVAL=20
-DEVICE=${DEVICE:-cuda}
-PY=${PYTHON:-python3}
 WORK=${WORK:-/tmp/denoisers}
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
-"$PY" -c "import soundfile, soxr, encodec, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 rm -rf "$WORK"  # a warm machine keeps /tmp: an earlier call's latents or runs must never join this one
-"$PY" -m train.pack merge "$WORK/corpus" .gpu/corpus $(ls -d .gpu-*/corpus 2>/dev/null || true)
+merge_pack_corpus "$WORK/corpus"
 mkdir -p "$OUT/denoisers"
 cp .gpu/init/codec.pt "$OUT/codec.pt"
 "$PY" -m train.latents --codec "$OUT/codec.pt" --corpus "$WORK/corpus" --out "$WORK/latents" --shifts="$SHIFTS" \
