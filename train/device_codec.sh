@@ -8,11 +8,12 @@ set -euo pipefail
 MINUTES=${1:-8}
 BATCH=${BATCH:-32}
 INSTRUMENT_WEIGHTS=${INSTRUMENT_WEIGHTS:-}  # e.g. violin=2,clarinet=2: more crops for the instruments kept worst
+CODEC_ARGS=${CODEC_ARGS:-}  # more train.codec options, e.g. "--adv-weight 0.3 --fm-weight 10"
 source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 merge_pack_corpus /tmp/corpus
 mkdir -p "$OUT/run"
 "$PY" -m train.codec --corpus /tmp/corpus --run-dir "$OUT/run" --init .gpu/init/codec.pt --device "$DEVICE" \
-    --batch "$BATCH" --minutes "$MINUTES" --save-every 60 ${INSTRUMENT_WEIGHTS:+--instrument-weights "$INSTRUMENT_WEIGHTS"}
+    --batch "$BATCH" --minutes "$MINUTES" --save-every 60 ${INSTRUMENT_WEIGHTS:+--instrument-weights "$INSTRUMENT_WEIGHTS"} $CODEC_ARGS
 "$PY" -m train.codec --run-dir "$OUT/run" --export "$OUT/codec.pt" --with-disc
 split -b 15M -d "$OUT/run/last.pt" "$OUT/run/last.pt.part-"
 rm "$OUT/run/last.pt"
