@@ -8,6 +8,8 @@ the honest judge (core.timbre; python -m train.judge trains it on clean audio pl
 project's output) names the instrument of each, and PESTO compares the melody with the input's. The clean input is the
 first row: the judge's own accuracy there bounds what any codec can score. No transfer can be heard as an
 instrument its codec does not keep, so this is the bar the issue sets first: recognized ≥ 95 %, pitch ≥ 90 %.
+Below the row, what each codec changes: the level in each band and the harmonics (their contrast against the
+spectrum between them, and odd against even ones) of its round trips against the input's.
 """
 from __future__ import annotations
 
@@ -35,6 +37,39 @@ def band_level_change(x: np.ndarray, y: np.ndarray, sr: int) -> dict[str, float]
         m = (f >= lo) & (f < hi)
         out[f"{lo / 1000:g}-{hi / 1000:g}k"] = float(10 * np.log10((py[m].sum() + 1e-20) / (px[m].sum() + 1e-20)))
     return out
+
+
+def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n_fft: int = 2048,
+                     band_hz: tuple[float, float] = (2000, 8000), n_harmonics: int = 7) -> dict[str, float]:
+    """Where a codec smears harmonics, on the frames where f0_hz (one value per step_s, NaN when unvoiced) is known:
+    `contrast_db`, power at the harmonics against power midway between them within band_hz (a smeared or
+    noise-filled spectrum loses it), and `odd_even_db`, harmonics 3, 5, 7 against 2, 4, 6 relative to the
+    fundamental (a clarinet's hollow low register, which even-order distortion fills in)."""
+    window = np.hanning(n_fft)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    at, between, levels = 0.0, 0.0, []
+    for i, f0 in enumerate(f0_hz):
+        start = int(round(i * step_s * sr)) - n_fft // 2
+        if not np.isfinite(f0) or f0 <= 0 or start < 0 or start + n_fft > len(x):
+            continue
+        power = np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
+        near = lambda f, width: np.abs(freqs - f) < width * f0  # noqa: E731
+        peaks = [power[near(h * f0, 0.15)].max() if h * f0 < sr / 2 - f0 else np.nan for h in range(1, n_harmonics + 1)]
+        levels.append(10 * np.log10(np.asarray(peaks) / (peaks[0] + 1e-20) + 1e-20))
+        in_band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
+        harm = np.zeros_like(in_band)
+        mid = np.zeros_like(in_band)
+        for h in range(1, int(band_hz[1] / f0) + 2):
+            harm |= near(h * f0, 0.1)
+            mid |= near((h + 0.5) * f0, 0.1)
+        if (harm & in_band).any() and (mid & in_band).any():
+            at += power[harm & in_band].mean()
+            between += power[mid & in_band].mean()
+    if not levels:
+        return dict(contrast_db=float("nan"), odd_even_db=float("nan"))
+    lv = np.nanmean(np.asarray(levels), axis=0)
+    return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))),
+                odd_even_db=float(np.mean(lv[[2, 4, 6]]) - np.mean(lv[[1, 3, 5]])))
 
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
@@ -70,7 +105,7 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
     heard: dict[str, list[str]] = {}
     rows = {}
     for name, xs in clips.items():
-        mel, bands = None, []
+        mel, bands, harmonics = None, [], []
         for x in xs:
             y = through(x)
             heard.setdefault(name, []).append(judge.predict(y, sr))
@@ -79,10 +114,17 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
                 if tracker is not None:
                     m = melody_score(x, y, sr, tracker)
                     mel = m if mel is None else mel + m
+                    track = tracker(x, sr)
+                    f0 = np.where(track.voiced(), 440.0 * 2 ** ((track.semitones - 69) / 12), np.nan)
+                    harmonics.append((harmonic_profile(x, sr, f0, track.step_ms / 1000),
+                                      harmonic_profile(y, sr, f0, track.step_ms / 1000)))
         pitch = 1.0 if through is _identity else float(mel.pitch_acc) if mel is not None else float("nan")
         rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch)
         if bands:  # the mean over clips of each band's level change
             rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
+        if harmonics:  # input → output, means over clips
+            rows[name]["harmonics_db"] = {k: [round(float(np.nanmean([h[j][k] for h in harmonics])), 2) for j in (0, 1)]
+                                          for k in harmonics[0][0]}
     for name in rows:
         others = [h for k, hs in heard.items() if k != name for h in hs]
         rows[name]["attracts"] = others.count(name) / len(others) if others else 0.0
@@ -168,6 +210,15 @@ def _main(argv=None) -> int:
             for i in instruments:
                 levels = r[i]["band_db"]
                 print(f"| {i} | {' | '.join(f'{levels[b]:+.1f}' for b in bands)} |")
+    for row, r in results.items():
+        if all("harmonics_db" in r[i] for i in instruments):
+            print(f"\n{row}: harmonics, input → output, dB (mean over clips; frames voiced in the input)")
+            print("| instrument | at vs between harmonics, 2–8 kHz | odd − even (h3,5,7 − h2,4,6) |")
+            print("|---|---|---|")
+            for i in instruments:
+                h = r[i]["harmonics_db"]
+                print(f"| {i} | {h['contrast_db'][0]:.1f} → {h['contrast_db'][1]:.1f} | "
+                      f"{h['odd_even_db'][0]:+.1f} → {h['odd_even_db'][1]:+.1f} |")
     if a.store:
         from core.codec import Codec
 

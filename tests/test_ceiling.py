@@ -61,3 +61,49 @@ def test_a_darkening_codec_is_heard_as_a_flute_and_its_bands_say_where():
     assert r["violin"]["band_db"]["1-2k"] == 0.0
     assert np.isnan(r["violin"]["pitch"])  # no pitch tracker given: not measured, never reported as kept
     assert "band_db" not in score(AlwaysFlute(), None, clips, _identity, 24_000)["violin"]  # the input row: none
+
+
+F0 = 24_000 / 2048 * 20  # 234.375 Hz: every harmonic on an FFT bin of the profile's 2048-point frames
+
+
+def hollow_tone(seconds: float = 1.0, sr: int = 24_000) -> np.ndarray:
+    """A clarinet's low register in closed form: odd harmonics at 1, even ones at 0.1 (−20 dB)."""
+    t = np.arange(int(seconds * sr)) / sr
+    return sum((1.0 if h % 2 else 0.1) * np.sin(2 * np.pi * h * F0 * t) for h in range(1, 35))
+
+
+def test_harmonic_profile_measures_a_hollow_tone_and_the_noise_between_its_harmonics():
+    from evaluation.ceiling import harmonic_profile
+
+    x, step = hollow_tone(), 0.01
+    f0 = np.full(100, F0)
+    f0[:10] = np.nan  # unvoiced frames do not count
+    clean = harmonic_profile(x, 24_000, f0, step)
+    assert abs(clean["odd_even_db"] - 20.0) < 0.05, clean
+    noisy = harmonic_profile(x + 0.01 * np.random.default_rng(0).standard_normal(len(x)), 24_000, f0, step)
+    assert abs(noisy["odd_even_db"] - 20.0) < 0.5  # the peaks stand 50 dB above that noise
+    # between the harmonics: the noise's power per bin, σ²·Σw²; at them: the tones (odd ones dominate)
+    assert clean["contrast_db"] > noisy["contrast_db"] + 20
+    assert 40 < noisy["contrast_db"] < 65, noisy
+    filled = harmonic_profile(x + 0.5 * x ** 2, 24_000, f0, step)  # even-order distortion fills the hollow
+    assert filled["odd_even_db"] < 10
+    assert np.isnan(harmonic_profile(x, 24_000, np.full(100, np.nan), step)["odd_even_db"])  # nothing voiced
+
+
+class ConstantPitch:
+    """A pitch tracker that hears F0 everywhere (PESTO's interface, no model)."""
+
+    def __call__(self, x, sr):
+        from core.pitch import PitchTrack, frame_levels_db
+
+        n = int(len(x) / sr * 100)
+        return PitchTrack(np.full(n, 69 + 12 * np.log2(F0 / 440)), np.ones(n), frame_levels_db(x, sr, n))
+
+
+def test_the_ceiling_row_reports_each_instruments_harmonics_input_to_output():
+    clips = {"clarinet": [hollow_tone(0.5)]}
+    rng = np.random.default_rng(1)
+    r = score(AlwaysFlute(), ConstantPitch(), clips, lambda x: x + 0.01 * rng.standard_normal(len(x)), 24_000)
+    h = r["clarinet"]["harmonics_db"]
+    assert abs(h["odd_even_db"][0] - 20) < 0.05 and abs(h["odd_even_db"][1] - 20) < 0.5
+    assert h["contrast_db"][0] > h["contrast_db"][1] + 20  # the noise the stand-in codec adds between harmonics

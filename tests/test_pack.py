@@ -80,7 +80,8 @@ def test_the_device_script_trains_from_a_pack_and_returns_a_resumable_run(tmp_pa
     torch.manual_seed(0)
     Codec.compact().save(work / ".gpu" / "init" / "codec.pt")
     env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="2", OUT=str(tmp_path / "out"),
-               PYTHONPATH=str(repo), OMP_NUM_THREADS="1", INSTRUMENT_WEIGHTS="violin=3")
+               PYTHONPATH=str(repo), OMP_NUM_THREADS="1", INSTRUMENT_WEIGHTS="violin=3",
+               CODEC_ARGS="--fm-weight 2.5 --stft-weight 0.5")
     res = subprocess.run(["bash", str(repo / "train" / "device_codec.sh"), "0.05"], cwd=work, env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
@@ -92,6 +93,7 @@ def test_the_device_script_trains_from_a_pack_and_returns_a_resumable_run(tmp_pa
     assert ck["state"]["step"] > 0 and ck["train_info"]["device"] == "cpu"
     assert ck["train_info"]["hours_audio"] == round(len(records) / 3600, 3)  # both parts' files, merged
     assert ck["train_info"]["session_runs"][-1]["crops"] == "shares flute 25%, violin 75%"
+    assert ck["train_info"]["session_runs"][-1]["weights"] == dict(mel=1.0, stft=0.5, adv=0.3, fm=2.5)  # CODEC_ARGS
     assert (out / "codec.pt").is_file() and (out / "codec.disc.pt").is_file()
     assert Codec.load(out / "codec.pt").train_info["steps"] == ck["state"]["step"]
 

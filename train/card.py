@@ -74,16 +74,23 @@ def codec_section(path: Path, title: str | None = None) -> list[str]:
                 f"{ceiling['seconds']:g} s per instrument; `python -m evaluation.ceiling`). `attracts`: the share of "
                 "the other instruments' round trips the judge hears as this one (a codec artefact, not a kept timbre).",
                 "`level`: the round trip's level against the input at 2–4 / 4–8 kHz, dB (where a darkened "
-                "instrument loses itself).",
-                "", "| instrument | recognized | pitch kept | attracts | level 2–4 / 4–8 kHz | its clips heard as |",
-                "|---|---|---|---|---|---|"]
+                "instrument loses itself). `harmonics`: power at the harmonics against between them at 2–8 kHz, and "
+                "odd − even harmonics (h3,5,7 − h2,4,6), input → round trip, dB (where a codec smears or fills them).",
+                "", "| instrument | recognized | pitch kept | attracts | level 2–4 / 4–8 kHz | harmonics | "
+                "its clips heard as |",
+                "|---|---|---|---|---|---|---|"]
 
         def level(v: dict) -> str:
             b = v.get("band_db") or {}
             return f"{b['2-4k']:+.1f} / {b['4-8k']:+.1f} dB" if "2-4k" in b and "4-8k" in b else "—"
 
+        def harmonics(v: dict) -> str:
+            h = v.get("harmonics_db")
+            return (f"{h['contrast_db'][0]:.0f} → {h['contrast_db'][1]:.0f}; {h['odd_even_db'][0]:+.0f} → "
+                    f"{h['odd_even_db'][1]:+.0f}") if h else "—"
+
         out += [f"| {k} | {v['recognized']:.0%} | {v['pitch']:.0%} | {v.get('attracts', float('nan')):.0%} | "
-                f"{level(v)} | {', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
+                f"{level(v)} | {harmonics(v)} | {', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
                 for k, v in sorted(ceiling["rows"].items())]
         out.append("")
     ev = ti.get("evaluation")
