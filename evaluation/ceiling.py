@@ -41,22 +41,26 @@ def band_level_change(x: np.ndarray, y: np.ndarray, sr: int) -> dict[str, float]
 
 def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n_fft: int = 2048,
                      band_hz: tuple[float, float] = (2000, 8000), n_harmonics: int = 7) -> dict[str, float]:
-    """Where a codec smears harmonics, on the frames where f0_hz (one value per step_s, NaN when unvoiced) is known:
-    `contrast_db`, power at the harmonics against power midway between them within band_hz (a smeared or
-    noise-filled spectrum loses it), and `odd_even_db`, harmonics 3, 5, 7 against 2, 4, 6 relative to the
-    fundamental (a clarinet's hollow low register, which even-order distortion fills in)."""
+    """Where a codec smears harmonics, on the frames where f0_hz (one value per step_s, frame i centred at
+    i·step_s; NaN when unvoiced) is known: `contrast_db`, power at the harmonics against power midway between
+    them within band_hz (a smeared or noise-filled spectrum loses it), and `odd_even_db`, harmonics 3, 5, 7
+    against 2, 4, 6 relative to the fundamental, on frames whose seventh harmonic is below Nyquist (a clarinet's
+    hollow low register, which even-order distortion fills in). NaN where no frame qualifies."""
     window = np.hanning(n_fft)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
-    at, between, levels = 0.0, 0.0, []
+    in_band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
+    lowest = 3 * sr / n_fft  # below this the ±0.15·f0 windows hold no bin and harmonics blur into each other
+    at, between, odd_even = 0.0, 0.0, []
     for i, f0 in enumerate(f0_hz):
         start = int(round(i * step_s * sr)) - n_fft // 2
-        if not np.isfinite(f0) or f0 <= 0 or start < 0 or start + n_fft > len(x):
+        if not np.isfinite(f0) or f0 < lowest or start < 0 or start + n_fft > len(x):
             continue
         power = np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
         near = lambda f, width: np.abs(freqs - f) < width * f0  # noqa: E731
-        peaks = [power[near(h * f0, 0.15)].max() if h * f0 < sr / 2 - f0 else np.nan for h in range(1, n_harmonics + 1)]
-        levels.append(10 * np.log10(np.asarray(peaks) / (peaks[0] + 1e-20) + 1e-20))
-        in_band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
+        if (n_harmonics + 1) * f0 < sr / 2:
+            peaks = np.array([power[near(h * f0, 0.15)].max() for h in range(1, n_harmonics + 1)])
+            levels = 10 * np.log10(peaks / (peaks[0] + 1e-20) + 1e-20)
+            odd_even.append(np.mean(levels[2::2]) - np.mean(levels[1::2]))
         harm = np.zeros_like(in_band)
         mid = np.zeros_like(in_band)
         for h in range(1, int(band_hz[1] / f0) + 2):
@@ -65,11 +69,8 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
         if (harm & in_band).any() and (mid & in_band).any():
             at += power[harm & in_band].mean()
             between += power[mid & in_band].mean()
-    if not levels:
-        return dict(contrast_db=float("nan"), odd_even_db=float("nan"))
-    lv = np.nanmean(np.asarray(levels), axis=0)
-    return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))),
-                odd_even_db=float(np.mean(lv[[2, 4, 6]]) - np.mean(lv[[1, 3, 5]])))
+    return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))) if between > 0 else float("nan"),
+                odd_even_db=float(np.mean(odd_even)) if odd_even else float("nan"))
 
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
@@ -122,14 +123,32 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
         rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch)
         if bands:  # the mean over clips of each band's level change
             rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
-        if harmonics:  # input → output, means over clips
-            rows[name]["harmonics_db"] = {k: [round(float(np.nanmean([h[j][k] for h in harmonics])), 2) for j in (0, 1)]
+        if harmonics:  # input → output, means over the clips that measured it (None: none did)
+            rows[name]["harmonics_db"] = {k: [_mean_or_none([h[j][k] for h in harmonics]) for j in (0, 1)]
                                           for k in harmonics[0][0]}
     for name in rows:
         others = [h for k, hs in heard.items() if k != name for h in hs]
         rows[name]["attracts"] = others.count(name) / len(others) if others else 0.0
         rows[name]["heard_as"] = {k: heard[name].count(k) for k in sorted(set(heard[name]))}
     return rows
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    finite = [v for v in values if np.isfinite(v)]
+    return round(float(np.mean(finite)), 2) if finite else None  # JSON has no NaN
+
+
+def _db(v: float | None, sign: str = "") -> str:
+    return "—" if v is None else f"{v:{sign}.1f}"
+
+
+def _json_safe(v):
+    """NaN (a figure nothing measured) as null: strict JSON readers refuse NaN."""
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return None if isinstance(v, float) and not np.isfinite(v) else v
 
 
 def _identity(x):
@@ -217,8 +236,8 @@ def _main(argv=None) -> int:
             print("|---|---|---|")
             for i in instruments:
                 h = r[i]["harmonics_db"]
-                print(f"| {i} | {h['contrast_db'][0]:.1f} → {h['contrast_db'][1]:.1f} | "
-                      f"{h['odd_even_db'][0]:+.1f} → {h['odd_even_db'][1]:+.1f} |")
+                print(f"| {i} | {_db(h['contrast_db'][0])} → {_db(h['contrast_db'][1])} | "
+                      f"{_db(h['odd_even_db'][0], '+')} → {_db(h['odd_even_db'][1], '+')} |")
     if a.store:
         from core.codec import Codec
 
@@ -232,7 +251,8 @@ def _main(argv=None) -> int:
 
         with atomic_output(a.json) as tmp:
             tmp.write_text(json.dumps(dict(split=a.split, clips=a.clips, seconds=a.seconds,
-                                           classifier=str(a.classifier), rows=results), indent=1))
+                                           classifier=str(a.classifier), rows=_json_safe(results)), indent=1,
+                                      allow_nan=False))
     return 0
 
 

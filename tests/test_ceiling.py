@@ -107,3 +107,20 @@ def test_the_ceiling_row_reports_each_instruments_harmonics_input_to_output():
     h = r["clarinet"]["harmonics_db"]
     assert abs(h["odd_even_db"][0] - 20) < 0.05 and abs(h["odd_even_db"][1] - 20) < 0.5
     assert h["contrast_db"][0] > h["contrast_db"][1] + 20  # the noise the stand-in codec adds between harmonics
+
+
+def test_harmonic_profile_skips_what_it_cannot_measure_and_follows_the_pitch():
+    from evaluation.ceiling import _json_safe, harmonic_profile
+
+    x = hollow_tone()
+    low = harmonic_profile(x, 24_000, np.full(100, 30.0), 0.01)  # an octave error below the FFT's resolution
+    assert np.isnan(low["odd_even_db"]) and np.isnan(low["contrast_db"])
+    high = harmonic_profile(x, 24_000, np.full(100, 1700.0), 0.01)  # h8 above Nyquist: no odd − even, no warning
+    assert np.isnan(high["odd_even_db"])
+    # a pitch track that jumps an octave halfway: the second half is measured at 2·F0, where the tone's
+    # "harmonics" alternate 0 dB and −20 dB as h2, h4 … of F0 — all even of F0: odd − even over 2·F0 is 0 dB
+    f0 = np.full(100, F0)
+    f0[50:] = 2 * F0
+    half = harmonic_profile(x, 24_000, f0, 0.01)
+    assert 5 < half["odd_even_db"] < 15  # the mean of +20 (first half) and ~0 (second): frames follow the track
+    assert _json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}

@@ -86,8 +86,14 @@ def codec_section(path: Path, title: str | None = None) -> list[str]:
 
         def harmonics(v: dict) -> str:
             h = v.get("harmonics_db")
-            return (f"{h['contrast_db'][0]:.0f} → {h['contrast_db'][1]:.0f}; {h['odd_even_db'][0]:+.0f} → "
-                    f"{h['odd_even_db'][1]:+.0f}") if h else "—"
+            if not h:
+                return "—"
+
+            def db(v, sign=""):
+                return "—" if v is None else f"{v:{sign}.0f}"
+
+            (c_in, c_out), (o_in, o_out) = h["contrast_db"], h["odd_even_db"]
+            return f"{db(c_in)} → {db(c_out)}; {db(o_in, '+')} → {db(o_out, '+')}"
 
         out += [f"| {k} | {v['recognized']:.0%} | {v['pitch']:.0%} | {v.get('attracts', float('nan')):.0%} | "
                 f"{level(v)} | {harmonics(v)} | {', '.join(f'{a} {n}' for a, n in (v.get('heard_as') or {}).items())} |"
