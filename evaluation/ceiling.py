@@ -56,19 +56,16 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
         if not np.isfinite(f0) or f0 < lowest or start < 0 or start + n_fft > len(x):
             continue
         power = np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
-        near = lambda f, width: np.abs(freqs - f) < width * f0  # noqa: E731
+        order = freqs / f0  # each bin's position in harmonics of f0
         if (n_harmonics + 1) * f0 < sr / 2:
-            peaks = np.array([power[near(h * f0, 0.15)].max() for h in range(1, n_harmonics + 1)])
+            peaks = np.array([power[np.abs(order - h) < 0.15].max() for h in range(1, n_harmonics + 1)])
             levels = 10 * np.log10(peaks / (peaks[0] + 1e-20) + 1e-20)
             odd_even.append(np.mean(levels[2::2]) - np.mean(levels[1::2]))
-        harm = np.zeros_like(in_band)
-        mid = np.zeros_like(in_band)
-        for h in range(1, int(band_hz[1] / f0) + 2):
-            harm |= near(h * f0, 0.1)
-            mid |= near((h + 0.5) * f0, 0.1)
-        if (harm & in_band).any() and (mid & in_band).any():
-            at += power[harm & in_band].mean()
-            between += power[mid & in_band].mean()
+        harm = in_band & (np.abs(order - np.round(order)) < 0.1)
+        mid = in_band & (np.abs(order - np.floor(order) - 0.5) < 0.1)
+        if harm.any() and mid.any():
+            at += power[harm].mean()
+            between += power[mid].mean()
     return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))) if between > 0 else float("nan"),
                 odd_even_db=float(np.mean(odd_even)) if odd_even else float("nan"))
 
@@ -101,7 +98,8 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
     against the input, and `attracts`: the fraction of the OTHER instruments' clips the judge names as this one.
     A codec's artefacts can pull everything towards one instrument (a smeared violin heard as a flute); then
     that instrument's `recognized` says little, and a transfer to it proves nothing unless it beats `attracts`."""
-    from core.pitch import melody_score
+    from core.instruments import midi_to_hz
+    from core.pitch import compare_tracks
 
     heard: dict[str, list[str]] = {}
     rows = {}
@@ -113,10 +111,10 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
             if through is not _identity:
                 bands.append(band_level_change(x, y, sr))
                 if tracker is not None:
-                    m = melody_score(x, y, sr, tracker)
+                    track = tracker(x, sr)  # once: the melody score and the harmonics both follow the input's pitch
+                    m = compare_tracks(track, tracker(y, sr))
                     mel = m if mel is None else mel + m
-                    track = tracker(x, sr)
-                    f0 = np.where(track.voiced(), 440.0 * 2 ** ((track.semitones - 69) / 12), np.nan)
+                    f0 = np.where(track.voiced(), midi_to_hz(track.semitones), np.nan)
                     harmonics.append((harmonic_profile(x, sr, f0, track.step_ms / 1000),
                                       harmonic_profile(y, sr, f0, track.step_ms / 1000)))
         pitch = 1.0 if through is _identity else float(mel.pitch_acc) if mel is not None else float("nan")
