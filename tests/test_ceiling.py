@@ -124,3 +124,19 @@ def test_harmonic_profile_skips_what_it_cannot_measure_and_follows_the_pitch():
     half = harmonic_profile(x, 24_000, f0, 0.01)
     assert 5 < half["odd_even_db"] < 15  # the mean of +20 (first half) and ~0 (second): frames follow the track
     assert _json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
+
+
+def test_the_tone_probe_reads_a_filter_exactly_and_catches_even_order_distortion():
+    from evaluation.tones import ABSENT_DB, TONES, balance_errors
+
+    sr = 24_000
+    assert all(np.allclose(e, 0.0, atol=1e-6) for by in balance_errors(lambda x: x, sr).values() for e in by.values())
+    a = 0.6  # y[n] = x[n] + a·x[n-1]: |H(f)| = |1 + a·e^(-j2πf/sr)|, so harmonic k moves by |H(k·f0)| / |H(f0)|
+    fir = lambda x: np.concatenate([x[:1], x[1:] + a * x[:-1]]).astype(np.float32)  # noqa: E731
+    gain = lambda f: 20 * np.log10(abs(1 + a * np.exp(-2j * np.pi * f / sr)))  # noqa: E731
+    errors = balance_errors(fir, sr, tones={"sawtooth": TONES["sawtooth"]}, pitches=(294.0,))["sawtooth"][294.0]
+    want = [gain(k * 294.0) - gain(294.0) for k in range(1, 9)]
+    assert np.allclose(errors, want, atol=0.05), np.round(errors - want, 3)
+    # x + 0.1·x²: a pure tone at peak 0.5 grows a second harmonic 20·log10(0.1·0.5/2) = -32 dB down (absent: -40)
+    sine = balance_errors(lambda x: x + 0.1 * x ** 2, sr, tones={"sine": TONES["sine"]}, pitches=(440.0,))["sine"][440.0]
+    assert abs(sine[1] - (20 * np.log10(0.1 * 0.5 / 2) - ABSENT_DB)) < 0.5 and np.allclose(sine[2:], 0.0, atol=1.0)

@@ -402,16 +402,17 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert [codec_train.disc_updates(k, 2 / 3) for k in range(6)] == [False, True, True, False, True, True]
     assert sum(codec_train.disc_updates(k, 0.25) for k in range(400)) == 100
 
-    def run(name, steps, share):
+    def run(name, steps, share, *more):
         codec_train.train(codec_train.build_parser().parse_args(
             ["--corpus", str(tiny_corpus), "--run", str(tmp_path / name), "--n-filters", "2", "--dimension", "8",
              "--batch", "2", "--steps", str(steps), "--segment", "0.27", "--adv-start", "1", "--threads", "1",
-             "--disc-share", str(share)]))
+             "--disc-share", str(share), *more]))
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
-    half = run("half", 5, 0.5)  # 4 adversarial steps
+    half = run("half", 5, 0.5, "--synthetic-share", "0.25")  # 4 adversarial steps
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
+    assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
     untouched, rare = run("none", 1, 1.0), run("rare", 5, 0.01)  # no adversarial step; 4 without a D update
     assert not rare["opt_d"]["state"]
     for k, v in untouched["disc"].items():
@@ -423,6 +424,10 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     resumed = torch.load(tmp_path / "half" / "last.pt", weights_only=False)
     assert {int(s["step"]) for s in resumed["opt_d"]["state"].values()} == {3}
     assert resumed["train_info"]["session_runs"][-1]["disc_share"] == 0.5
+    assert resumed["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25  # and its synthetic tones
+    from train.card import runs_text
+
+    assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))
 
 
 def test_the_generator_step_leaves_the_discriminator_without_gradients():

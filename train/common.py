@@ -81,10 +81,14 @@ class AudioPool:
     With `groups` (one label per file, e.g. its instrument) every group gets the same share of crops, uniform
     over time within the group: an instrument rendered in two fonts would otherwise be trained twice as often
     as one rendered in one. `group_weights` scales a group's share (default 1 each): the instruments a model
-    keeps worst can be given more of the training."""
+    keeps worst can be given more of the training. `synthetic_share` of the crops are synthetic harmonic tones
+    (train.synth) instead, drawn from the same generator."""
 
     def __init__(self, files: list[Path], sample_rate: int, min_len: int, groups: list[str] | None = None,
-                 group_weights: dict[str, float] | None = None):
+                 group_weights: dict[str, float] | None = None, synthetic_share: float = 0.0):
+        if not 0.0 <= synthetic_share < 1.0:
+            raise ValueError(f"synthetic share must be in [0, 1), got {synthetic_share}")
+        self.synthetic_share = synthetic_share
         if groups is not None and len(groups) != len(files):
             raise ValueError(f"{len(groups)} group labels for {len(files)} files")
         unknown = sorted(set(group_weights or {}) - set(groups or []))
@@ -124,6 +128,13 @@ class AudioPool:
             clip = self.clips[i]
             start = int(torch.randint(0, len(clip) - length + 1, (1,), generator=gen))
             out[b, 0] = clip[start:start + length].float() / 32767
+        if self.synthetic_share > 0:  # no draws without it: a run without synthetic tones resumes as before
+            from train.synth import harmonic_tone
+
+            synthetic = torch.rand(batch, generator=gen) < self.synthetic_share
+            rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+            for b in synthetic.nonzero().flatten().tolist():
+                out[b, 0] = torch.from_numpy(harmonic_tone(length, sample_rate, rng))
         if augment > 0:
             from core.degrade import mic_chain
 
