@@ -168,7 +168,9 @@ def codec_round_trip(codec_path: Path):
 
 
 def main(argv=None) -> int:
-    return run_main(_main, argv, errors=(ValueError,))
+    from core.io import CheckpointError
+
+    return run_main(_main, argv, errors=(ValueError, CheckpointError))
 
 
 def _main(argv=None) -> int:

@@ -31,11 +31,12 @@ ABSENT_DB = -40.0  # a harmonic this far under the fundamental counts as absent 
 
 
 def steady_tone(f0: float, levels_db: list[float | None], sr: int, seconds: float = 2.0, seed: int = 0) -> np.ndarray:
-    """Sum of sines at k·f0 with the given levels and random phases, 20 ms fades, peak -6 dBFS."""
+    """Sum of sines at k·f0 with the given levels (those below 0.45·sr) and random phases, 20 ms fades,
+    peak -6 dBFS."""
     t = np.arange(int(seconds * sr)) / sr
     phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, len(levels_db))
     x = sum(10 ** (db / 20) * np.sin(2 * np.pi * f0 * (k + 1) * t + phases[k])
-            for k, db in enumerate(levels_db) if db is not None)
+            for k, db in enumerate(levels_db) if db is not None and (k + 1) * f0 < 0.45 * sr)  # nothing aliases
     fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
     return (0.5 * x / np.max(np.abs(x)) * fade).astype(np.float32)
 
@@ -49,14 +50,15 @@ def harmonic_levels(x: np.ndarray, f0: float, sr: int, n: int = N_HARMONICS) -> 
     return 10 * np.log10(energy / (energy[0] + 1e-30) + 1e-30)
 
 
-def balance_errors(through, sr: int, tones: dict = TONES, pitches=PITCHES_HZ) -> dict[str, dict[float, np.ndarray]]:
-    """Per tone and pitch: output minus input level of each harmonic below Nyquist, dB, both floored at
+def balance_errors(through, sr: int, tones: dict = TONES, pitches=PITCHES_HZ, seconds: float = 2.0
+                   ) -> dict[str, dict[float, np.ndarray]]:
+    """Per tone and pitch: output minus input level of each harmonic below 0.45·sr, dB, both floored at
     ABSENT_DB (a harmonic 60 dB down and one 40 dB down are both absent)."""
     out: dict[str, dict[float, np.ndarray]] = {}
     for name, levels in tones.items():
         for f0 in pitches:
-            n = min(N_HARMONICS, int((sr / 2 - 1) // f0))
-            x = steady_tone(f0, levels, sr)
+            n = min(N_HARMONICS, int(0.45 * sr / f0))
+            x = steady_tone(f0, levels, sr, seconds)
             lx = np.maximum(harmonic_levels(x, f0, sr, n), ABSENT_DB)
             ly = np.maximum(harmonic_levels(through(x), f0, sr, n), ABSENT_DB)
             out.setdefault(name, {})[f0] = ly - lx
@@ -64,7 +66,9 @@ def balance_errors(through, sr: int, tones: dict = TONES, pitches=PITCHES_HZ) ->
 
 
 def main(argv=None) -> int:
-    return run_main(_main, argv, errors=(ValueError,))
+    from core.io import CheckpointError
+
+    return run_main(_main, argv, errors=(ValueError, CheckpointError))
 
 
 def _main(argv=None) -> int:
@@ -75,14 +79,14 @@ def _main(argv=None) -> int:
     ap.add_argument("--pitches", type=comma_list(float), default=list(PITCHES_HZ), help="fundamentals, Hz")
     ap.add_argument("--seconds", type=ranged(float, 0.5, 60.0), default=2.0)
     a = ap.parse_args(argv)
-    if any(not (20.0 <= p <= 4000.0) for p in a.pitches):
-        raise ValueError(f"pitches must be within 20-4000 Hz, got {a.pitches}")
+    if not a.pitches or any(not (20.0 <= p <= 4000.0) for p in a.pitches):
+        raise ValueError(f"--pitches: one or more fundamentals within 20-4000 Hz, got {a.pitches}")
     for c in a.codecs:
         if not c.is_file():
             raise ValueError(f"{c}: no such file")
     for c in a.codecs:
         through, sr = codec_round_trip(c)
-        errors = balance_errors(through, sr, pitches=a.pitches)
+        errors = balance_errors(through, sr, pitches=a.pitches, seconds=a.seconds)
         print(f"{c}: harmonic level out − in, dB (h1..h{N_HARMONICS}, relative to each fundamental; "
               f"absent = {ABSENT_DB:g} dB)")
         print("| tone | f0 Hz | " + " | ".join(f"h{k}" for k in range(1, N_HARMONICS + 1)) + " | mean abs |")

@@ -140,3 +140,15 @@ def test_the_tone_probe_reads_a_filter_exactly_and_catches_even_order_distortion
     # x + 0.1·x²: a pure tone at peak 0.5 grows a second harmonic 20·log10(0.1·0.5/2) = -32 dB down (absent: -40)
     sine = balance_errors(lambda x: x + 0.1 * x ** 2, sr, tones={"sine": TONES["sine"]}, pitches=(440.0,))["sine"][440.0]
     assert abs(sine[1] - (20 * np.log10(0.1 * 0.5 / 2) - ABSENT_DB)) < 0.5 and np.allclose(sine[2:], 0.0, atol=1.0)
+
+
+def test_the_tone_probe_rejects_bad_input_in_one_line(tmp_path, capsys):
+    from evaluation.tones import main
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for argv in ([str(tmp_path / "missing.pt")], [str(junk)], [str(junk), "--pitches", ","],
+                 [str(junk), "--pitches", "5000"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
