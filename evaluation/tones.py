@@ -27,16 +27,17 @@ TONES: dict[str, list[float | None]] = {
 }
 PITCHES_HZ = (196.0, 294.0, 440.0, 659.0)
 N_HARMONICS = 8
+TOP = 0.45  # no test harmonic at or above this fraction of the sample rate: nothing aliases
 ABSENT_DB = -40.0  # a harmonic this far under the fundamental counts as absent (levels are floored here)
 
 
 def steady_tone(f0: float, levels_db: list[float | None], sr: int, seconds: float = 2.0, seed: int = 0) -> np.ndarray:
-    """Sum of sines at k·f0 with the given levels (those below 0.45·sr) and random phases, 20 ms fades,
+    """Sum of sines at k·f0 with the given levels (those below TOP·sr) and random phases, 20 ms fades,
     peak -6 dBFS."""
     t = np.arange(int(seconds * sr)) / sr
     phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, len(levels_db))
     x = sum(10 ** (db / 20) * np.sin(2 * np.pi * f0 * (k + 1) * t + phases[k])
-            for k, db in enumerate(levels_db) if db is not None and (k + 1) * f0 < 0.45 * sr)  # nothing aliases
+            for k, db in enumerate(levels_db) if db is not None and (k + 1) * f0 < TOP * sr)
     fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
     return (0.5 * x / np.max(np.abs(x)) * fade).astype(np.float32)
 
@@ -52,12 +53,12 @@ def harmonic_levels(x: np.ndarray, f0: float, sr: int, n: int = N_HARMONICS) -> 
 
 def balance_errors(through, sr: int, tones: dict = TONES, pitches=PITCHES_HZ, seconds: float = 2.0
                    ) -> dict[str, dict[float, np.ndarray]]:
-    """Per tone and pitch: output minus input level of each harmonic below 0.45·sr, dB, both floored at
+    """Per tone and pitch: output minus input level of each harmonic below TOP·sr, dB, both floored at
     ABSENT_DB (a harmonic 60 dB down and one 40 dB down are both absent)."""
     out: dict[str, dict[float, np.ndarray]] = {}
     for name, levels in tones.items():
         for f0 in pitches:
-            n = min(N_HARMONICS, int(0.45 * sr / f0))
+            n = min(N_HARMONICS, int(TOP * sr / f0))
             x = steady_tone(f0, levels, sr, seconds)
             lx = np.maximum(harmonic_levels(x, f0, sr, n), ABSENT_DB)
             ly = np.maximum(harmonic_levels(through(x), f0, sr, n), ABSENT_DB)

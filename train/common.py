@@ -132,13 +132,13 @@ class AudioPool:
             from train.synth import harmonic_tone
 
             synthetic = torch.rand(batch, generator=gen) < self.synthetic_share
-            rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+            rng = np.random.default_rng(crop_seed(gen))
             for b in synthetic.nonzero().flatten().tolist():
                 out[b, 0] = torch.from_numpy(harmonic_tone(length, sample_rate, rng))
         if augment > 0:
             from core.degrade import mic_chain
 
-            rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=gen)))
+            rng = np.random.default_rng(crop_seed(gen))
             for b in range(batch):
                 out[b, 0] = torch.from_numpy(mic_chain(out[b, 0].numpy(), rng, sample_rate, augment))
         return out
