@@ -1,6 +1,6 @@
 """What a microphone and a room add to an instrument, and generic degradations (numpy only).
 
-Two users: the codec and denoiser trainers augment their crops with `mic_chain` (gain, room reverb, EQ tilt,
+Two users: the codec and denoiser trainers augment their crops with `mic_chain` (gain, room reverb, EQ colour,
 background noise at 20–40 dB SNR) so the models meet recorded rather than only synthesized sound; the honest
 judge (`train.judge`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb),
 generic damage that has nothing to do with this project's codec. Every function is x → y of the same length,
@@ -54,6 +54,26 @@ def eq_tilt(x: np.ndarray, sr: int, db_per_octave: float, pivot: float = 1000.0)
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
+def bell_eq(x: np.ndarray, sr: int, centre: float, gain_db: float, octaves: float) -> np.ndarray:
+    """A zero-phase bell: gain_db · exp(−½ (log2(f / centre) / octaves)²) dB at f (a body or room resonance, or a
+    notch where gain_db < 0)."""
+    spec = np.fft.rfft(x)
+    f = np.maximum(np.fft.rfftfreq(len(x), 1 / sr), 1.0)
+    spec *= 10 ** (gain_db * np.exp(-0.5 * (np.log2(f / centre) / octaves) ** 2) / 20)
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
+
+
+def colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
+    """A microphone's and room's colour: a tilt of ±1.5 dB/octave and 0–3 bells of ±6 dB, 0.2–1 octave wide,
+    centred at 100 Hz–8 kHz. Why the bells: a codec trained on a few soundfonts learns each instrument's spectral
+    envelope as a prior and returns a new recording's resonances moved toward its fonts'."""
+    x = eq_tilt(x, sr, rng.uniform(-1.5, 1.5))
+    for _ in range(int(rng.integers(0, 4))):
+        x = bell_eq(x, sr, float(np.exp(rng.uniform(np.log(100.0), np.log(8000.0)))), rng.uniform(-6.0, 6.0),
+                    rng.uniform(0.2, 1.0))
+    return x
+
+
 def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     spec = np.fft.rfft(rng.standard_normal(n))
     spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))  # 1/f power
@@ -81,13 +101,13 @@ def quantize(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def mic_chain(x: np.ndarray, rng: np.random.Generator, sr: int, p: float = 0.5) -> np.ndarray:
-    """Each effect with probability p: room reverb, EQ tilt (±1.5 dB/oct), noise at 20–40 dB SNR; then a gain
-    of −12…+3 dB, kept below full scale."""
+    """Each effect with probability p: room reverb, colour (EQ tilt ±1.5 dB/oct and up to three ±6 dB bells), noise
+    at 20–40 dB SNR; then a gain of −12…+3 dB, kept below full scale."""
     x = np.asarray(x, np.float32)
     if rng.random() < p:
         x = reverb(x, rng, sr)
     if rng.random() < p:
-        x = eq_tilt(x, sr, rng.uniform(-1.5, 1.5))
+        x = colour(x, rng, sr)
     if rng.random() < p:
         x = add_noise(x, rng, rng.uniform(20, 40), colour=str(rng.choice(["pink", "white"])))
     x = x * db_to_gain(rng.uniform(-12, 3))

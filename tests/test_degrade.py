@@ -42,6 +42,20 @@ def test_lowpass_and_tilt_shape_the_spectrum_as_defined():
     assert 20 * np.log10(np.std(up) / np.std(_tone(2000.0))) == pytest.approx(1.5, abs=0.05)
 
 
+def test_bell_lifts_its_centre_by_its_gain_and_one_width_away_by_exp_minus_half():
+    for f, expect in ((1000.0, -6.0), (2000.0, -6.0 * np.exp(-0.5)), (16.0, 0.0)):
+        x = _tone(f)
+        y = degrade.bell_eq(x, SR, 1000.0, -6.0, 1.0)
+        assert 20 * np.log10(np.std(y) / np.std(x)) == pytest.approx(expect, abs=0.05), f
+
+
+def test_colour_draws_tilt_and_bells_within_their_bounds():
+    """Every draw stays within ±(1.5 dB/oct tilt + 3 bells of 6 dB) of the input at 1 kHz, and they differ."""
+    x = _tone(1000.0)
+    gains = [20 * np.log10(np.std(degrade.colour(x, np.random.default_rng(s), SR)) / np.std(x)) for s in range(40)]
+    assert max(abs(g) for g in gains) <= 18.0 + 1e-6 and np.std(gains) > 1.0
+
+
 def test_quantize_uses_the_bit_depth_step():
     x = np.linspace(-0.9, 0.9, 1001).astype(np.float32)
     y = degrade.quantize(x, 6)

@@ -371,6 +371,24 @@ def test_log_stft_loss_sees_a_gain_and_a_smeared_harmonic():
     assert float(loss(smeared, tone)) > 3 * float(loss(1.5 * tone, tone))
 
 
+def test_relative_linear_mel_loss_reads_a_gain_and_weighs_loud_bins():
+    # closed forms: mel magnitudes (power 1) scale with a gain g, so the relative linear L1 of g·x is |g − 1| and the
+    # log term |log g|; a harmonic 30 dB under the fundamental moves the linear term ~30× less than the same change
+    # on the fundamental, the log term alike for both (the reason for the linear term)
+    from train.losses import MelLoss
+
+    loss = MelLoss(24_000)
+    t = torch.arange(24_000) / 24_000
+    tone = lambda a1, a2: (a1 * torch.sin(2 * torch.pi * 300 * t) + a2 * torch.sin(2 * torch.pi * 600 * t)).reshape(1, 1, -1)  # noqa: E731
+    x = tone(0.3, 0.3 * 10 ** (-30 / 20))
+    log_l1, lin_l1 = loss.log_and_linear(0.5 * x, x)
+    torch.testing.assert_close(lin_l1, torch.tensor(0.5), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(log_l1, loss(0.5 * x, x))
+    _, on_h2 = loss.log_and_linear(tone(0.3, 0.3 * 10 ** (-30 / 20) * 2), x)
+    _, on_h1 = loss.log_and_linear(tone(0.6, 0.3 * 10 ** (-30 / 20)), x)
+    assert 20 < float(on_h1 / on_h2) < 45
+
+
 def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
     from train import codec as codec_train
 
@@ -409,7 +427,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
              "--disc-share", str(share), *more]))
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
-    half = run("half", 5, 0.5, "--synthetic-share", "0.25")  # 4 adversarial steps
+    half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2")  # 4 adversarial steps
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -425,6 +443,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert {int(s["step"]) for s in resumed["opt_d"]["state"].values()} == {3}
     assert resumed["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert resumed["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25  # and its synthetic tones
+    assert resumed["train_info"]["session_runs"][-1]["weights"]["lin"] == 2.0  # and its loss weights
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))

@@ -26,6 +26,22 @@ class MelLoss(nn.Module):
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return sum((self.log_mel(y, i) - self.log_mel(x, i)).abs().mean() for i in range(len(self.mels))) / len(self.mels)
 
+    def log_and_linear(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the log-mel L1 above, the relative linear-mel L1: Σ|M(y) − M(x)| / Σ M(x) per clip, mean over clips
+        and resolutions) from one pass over the spectrograms.
+
+        Why the linear term (EnCodec's frequency loss is linear too): the log term weighs every bin alike, and
+        most bins are the quiet floor between harmonics, so the few loud harmonics that make a timbre get
+        little of its gradient. Measured on `models/wip/codec.pt` at step 44,727: held-out clarinet 0.48,
+        training fonts' 0.15; with the decoder frozen, descending this term on the latents of a 294 Hz hollow
+        tone took its filled-in h2 from -11 to -44 dB (the log term alone: to -28, with h5 falling)."""
+        log_l1, lin_l1 = 0.0, 0.0
+        for m in self.mels:
+            my, mx = m(y), m(x)
+            log_l1 = log_l1 + (torch.log(my.clamp_min(1e-5)) - torch.log(mx.clamp_min(1e-5))).abs().mean()
+            lin_l1 = lin_l1 + ((my - mx).abs().sum((-2, -1)) / (mx.sum((-2, -1)) + 1e-5)).mean()
+        return log_l1 / len(self.mels), lin_l1 / len(self.mels)
+
 
 class LogStftLoss(nn.Module):
     """Multi-resolution L1 between log-magnitude linear-frequency spectrograms (log of clamp 1e-5).
