@@ -301,4 +301,6 @@ def test_device_lost_mid_run_is_reported_and_stop_returns(tiny_bundle, tmp_path)
     assert out["hops_before"], out
     assert out["noticed"], "device loss went unnoticed"
     assert not out["running"] and "device" in out["error"], out
-    assert out["stop_s"] < 3.0 and out["worker_gone"], out
+    # stop returns rather than hanging on the dead stream (a hang ends at the 120 s timeout); 10 s, not a timing
+    # (the test failed once with training holding both cores; 3 s was the only bound a busy machine could miss)
+    assert out["stop_s"] < 10.0 and out["worker_gone"], out
