@@ -387,6 +387,9 @@ def test_relative_linear_mel_loss_reads_a_gain_and_weighs_loud_bins():
     _, on_h2 = loss.log_and_linear(tone(0.3, 0.3 * 10 ** (-30 / 20) * 2), x)
     _, on_h1 = loss.log_and_linear(tone(0.6, 0.3 * 10 ** (-30 / 20)), x)
     assert 20 < float(on_h1 / on_h2) < 45
+    # a silent crop beside a sounding one weighs by its sound (per-clip ratios made a rest 10⁴ in training)
+    pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-4 * torch.randn_like(x)])
+    assert float(loss.log_and_linear(noisy_rest, pair)[1]) < 0.01  # per clip: ~10⁴
 
 
 def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
