@@ -56,7 +56,7 @@ def eq_tilt(x: np.ndarray, sr: int, db_per_octave: float, pivot: float = 1000.0)
 
 def bell_eq(x: np.ndarray, sr: int, centre: float, gain_db: float, octaves: float) -> np.ndarray:
     """A zero-phase bell: gain_db · exp(−½ (log2(f / centre) / octaves)²) dB at f (a body or room resonance, or a
-    notch where gain_db < 0)."""
+    notch where gain_db < 0); `octaves` is the bell's standard deviation (half its dB gain ±1.18 · octaves away)."""
     spec = np.fft.rfft(x)
     f = np.maximum(np.fft.rfftfreq(len(x), 1 / sr), 1.0)
     spec *= 10 ** (gain_db * np.exp(-0.5 * (np.log2(f / centre) / octaves) ** 2) / 20)
@@ -64,7 +64,7 @@ def bell_eq(x: np.ndarray, sr: int, centre: float, gain_db: float, octaves: floa
 
 
 def colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
-    """A microphone's and room's colour: a tilt of ±1.5 dB/octave and 0–3 bells of ±6 dB, 0.2–1 octave wide,
+    """A microphone's and room's colour: a tilt of ±1.5 dB/octave and 0–3 bells of ±6 dB (σ 0.2–1 octave),
     centred at 100 Hz–8 kHz. Why the bells: a codec trained on a few soundfonts learns each instrument's spectral
     envelope as a prior and returns a new recording's resonances moved toward its fonts'."""
     x = eq_tilt(x, sr, rng.uniform(-1.5, 1.5))

@@ -389,7 +389,7 @@ def test_relative_linear_mel_loss_reads_a_gain_and_weighs_loud_bins():
     assert 20 < float(on_h1 / on_h2) < 45
     # a silent crop beside a sounding one weighs by its sound (per-clip ratios made a rest 10⁴ in training)
     pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-4 * torch.randn_like(x)])
-    assert float(loss.log_and_linear(noisy_rest, pair)[1]) < 0.01  # per clip: ~10⁴
+    assert float(loss.log_and_linear(noisy_rest, pair)[1]) < 0.01  # a per-clip ratio: ~10⁴ in training
 
 
 def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
@@ -532,5 +532,5 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
 
     assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]
     w = codec_train.DEFAULT_WEIGHTS  # none given, none recorded: the defaults, as the record prints them
-    assert f"loss weights mel 1, stft {w['stft']:g}, adv {w['adv']:g}, fm {w['fm']:g}" in runs_text({"session_runs": runs_b})[2]
+    assert f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, adv {w['adv']:g}, fm {w['fm']:g}" in runs_text({"session_runs": runs_b})[2]
     assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]

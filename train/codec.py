@@ -67,11 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stft-weight", type=ranged(float, 0.0), default=None,
                     help="weight of a linear-frequency log-STFT L1 (train.losses.LogStftLoss): resolves the upper "
                          f"harmonics that mel bands lump together (default {DEFAULT_WEIGHTS['stft']}; a resumed run "
-                         "keeps its record's, as for the two below and --disc-share)")
+                         "keeps its record's, as for the three below and --disc-share)")
     ap.add_argument("--lin-weight", type=ranged(float, 0.0), default=None,
                     help="weight of a relative linear-mel L1 (train.losses.MelLoss.log_and_linear): the loud "
                          "harmonics that make a timbre, which the log-mel loss weighs like the quiet floor (default "
-                         f"{DEFAULT_WEIGHTS['lin']})")
+                         f"{DEFAULT_WEIGHTS['lin']}; a resumed run keeps its record's)")
     ap.add_argument("--adv-weight", type=ranged(float, 0.0), default=None,
                     help=f"weight of the generator's hinge loss (default {DEFAULT_WEIGHTS['adv']})")
     ap.add_argument("--fm-weight", type=ranged(float, 0.0), default=None,
