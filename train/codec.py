@@ -302,6 +302,7 @@ def train(args) -> Codec:
                 save()
         bar.close()
         save()  # before the feeder closes
+    rt.finish()
     return codec
 
 

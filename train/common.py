@@ -29,6 +29,16 @@ class Runtime:
     def main(self) -> bool:
         return self.rank == 0
 
+    def finish(self) -> None:
+        """Under torchrun: wait for every rank (rank 0 is still saving when the others are done), then leave the
+        group together. A rank that left alone aborted its peer now and then ("terminate called without an
+        active exception", once in a clean-clone CI run)."""
+        import torch.distributed as dist
+
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
 
 def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
     """CPU or CUDA; under torchrun (WORLD_SIZE > 1) joins the process group, one GPU per rank."""

@@ -198,6 +198,7 @@ def train(args) -> TrainState:
             save()
     bar.close()
     save()
+    rt.finish()
     return state
 
 
