@@ -54,12 +54,16 @@ def eq_tilt(x: np.ndarray, sr: int, db_per_octave: float, pivot: float = 1000.0)
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
+def bell_db(f: np.ndarray, centre: float, gain_db: float, octaves: float) -> np.ndarray:
+    """gain_db · exp(−½ (log2(f / centre) / octaves)²) dB at each f (Hz, floored at 1): a resonance on a log
+    frequency axis; `octaves` is its standard deviation (half its dB gain ±1.18 · octaves away)."""
+    return gain_db * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / centre) / octaves) ** 2)
+
+
 def bell_eq(x: np.ndarray, sr: int, centre: float, gain_db: float, octaves: float) -> np.ndarray:
-    """A zero-phase bell: gain_db · exp(−½ (log2(f / centre) / octaves)²) dB at f (a body or room resonance, or a
-    notch where gain_db < 0); `octaves` is the bell's standard deviation (half its dB gain ±1.18 · octaves away)."""
+    """A zero-phase bell (`bell_db`): a body or room resonance, or a notch where gain_db < 0."""
     spec = np.fft.rfft(x)
-    f = np.maximum(np.fft.rfftfreq(len(x), 1 / sr), 1.0)
-    spec *= 10 ** (gain_db * np.exp(-0.5 * (np.log2(f / centre) / octaves) ** 2) / 20)
+    spec *= 10 ** (bell_db(np.fft.rfftfreq(len(x), 1 / sr), centre, gain_db, octaves) / 20)
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 

@@ -258,15 +258,10 @@ def train(args) -> Codec:
             x = feeder.next().to(rt.device, non_blocking=True)
             y = model(x)[..., : x.shape[-1]]
             l_time = (y - x).abs().mean()
-            if args.lin_weight:
-                l_mel, l_lin = mel.log_and_linear(y, x)
-            else:
-                l_mel, l_lin = mel(y, x), None
-            loss = l_time + args.mel_weight * l_mel
-            logs = dict(time=l_time.detach(), mel=l_mel.detach())  # read every 50 steps: no GPU sync per step
-            if l_lin is not None:
-                loss = loss + args.lin_weight * l_lin
-                logs["lin"] = l_lin.detach()
+            l_mel, l_lin = mel.log_and_linear(y, x)  # the linear term is logged at any weight, 0 included
+            loss = l_time + args.mel_weight * l_mel + args.lin_weight * l_lin
+            # read every 50 steps: no GPU sync per step
+            logs = dict(time=l_time.detach(), mel=l_mel.detach(), lin=l_lin.detach())
             if args.stft_weight:
                 l_stft = stft(y, x)
                 loss = loss + args.stft_weight * l_stft

@@ -20,8 +20,12 @@ class MelLoss(nn.Module):
                                                  center=True)
             for n, m in zip(n_ffts, n_mels))
 
+    @staticmethod
+    def _log(mel: torch.Tensor) -> torch.Tensor:
+        return torch.log(mel.clamp_min(1e-5))
+
     def log_mel(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        return torch.log(self.mels[i](x).clamp_min(1e-5))
+        return self._log(self.mels[i](x))
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return sum((self.log_mel(y, i) - self.log_mel(x, i)).abs().mean() for i in range(len(self.mels))) / len(self.mels)
@@ -40,7 +44,7 @@ class MelLoss(nn.Module):
         log_l1, lin_l1 = 0.0, 0.0
         for m in self.mels:
             my, mx = m(y), m(x)
-            log_l1 = log_l1 + (torch.log(my.clamp_min(1e-5)) - torch.log(mx.clamp_min(1e-5))).abs().mean()
+            log_l1 = log_l1 + (self._log(my) - self._log(mx)).abs().mean()
             lin_l1 = lin_l1 + (my - mx).abs().sum() / (mx.sum() + 1e-5)
         return log_l1 / len(self.mels), lin_l1 / len(self.mels)
 

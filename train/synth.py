@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.degrade import bell_db
+
 MIDI_RANGE = (36, 96)  # C2-C7: 65 Hz - 2.1 kHz, beyond every shipped instrument's range
 TOP = 0.45  # harmonics fade out between 0.40 and 0.45 of the sample rate (0.8-0.9 Nyquist): nothing aliases
 FADE = 0.05
@@ -65,7 +67,7 @@ def harmonic_gain(fk: np.ndarray, level_db: float, centre: float, width: float, 
     """Amplitude of one harmonic along its frequency track fk (Hz): its level, the formant's lift at fk, and a
     linear fade to 0 between (TOP - FADE) · sr and TOP · sr, so a harmonic under vibrato glides out of the band
     instead of switching off."""
-    formant = boost * np.exp(-0.5 * (np.log2(np.maximum(fk, 1.0) / centre) / width) ** 2)
+    formant = bell_db(fk, centre, boost, width)
     fade = np.clip((TOP * sr - fk) / (FADE * sr), 0.0, 1.0)
     return 10.0 ** ((level_db + formant) / 20.0) * fade
 
