@@ -51,6 +51,15 @@ def test_merged_parts_are_one_corpus_the_trainers_read(tmp_path):
     assert len(read_manifest(tmp_path / "merged")) == 18
 
 
+def test_a_pack_asked_to_resume_denoisers_from_a_folder_without_any_says_so(tmp_path):
+    root = _corpus(tmp_path / "c")
+    (tmp_path / "codec.pt").write_bytes(b"x")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(CorpusError, match="no denoiser files"):
+        pack.pack(root, tmp_path / "codec.pt", tmp_path / "pack", denoisers=tmp_path / "none")
+    assert not (tmp_path / "pack").exists()
+
+
 def test_a_pack_never_deletes_a_folder_it_did_not_write(tmp_path):
     root = _corpus(tmp_path / "c")
     (tmp_path / "codec.pt").write_bytes(b"x")
@@ -102,6 +111,7 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
     # train/device_denoisers.sh as a lent GPU runs it (here on the CPU, tiny batches): latents of the pack's corpus
     # with the pack's codec, one trainer per instrument side by side, fp16 files that export with that codec
     import os
+    import shutil
     import subprocess
     import sys
 
@@ -118,11 +128,16 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
     torch.manual_seed(0)
     Codec.compact(n_filters=2, dimension=8).save(work / ".gpu" / "init" / "codec.pt")
     env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="4", SHIFTS="-1,0,1", OUT=str(tmp_path / "out"),
-               WORK=str(tmp_path / "w"), PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
-    res = subprocess.run(["bash", str(repo / "train" / "device_denoisers.sh"), "0.03"], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=600)
+               WORK=str(tmp_path / "w"), PYTHONPATH=str(repo), OMP_NUM_THREADS="1", DEADLINE_S="100000")
+    script = str(repo / "train" / "device_denoisers.sh")
+    res = subprocess.run(["bash", script, "0.03"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "training for 0.03 minutes" in res.stdout  # the deadline far off: MINUTES as given
     out = tmp_path / "out"
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) <= 8  # what a device call returns at most
+    log = (out / "denoisers.log").read_text()
+    assert log.index("== flute") < log.index("== violin") and log.count("stopped at step") == 2
     codec = Codec.load(out / "codec.pt")
     stats = codec.train_info["latent_stats"]
     assert stats["instruments"] == ["flute", "violin"]
@@ -133,3 +148,20 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
         assert blob["train_info"]["codec_stats"]["hash"] == stats["hash"] == codec.stats_id()
         assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
         export_denoiser(out / "denoisers" / f"{name}.pt", tmp_path, codec.latent_dim, None, codec.stats_id())
+    # a pack made with --denoisers: each trainer goes on from its file (the codec with the statistics they share)
+    shutil.copy2(out / "codec.pt", work / ".gpu" / "init" / "codec.pt")
+    shutil.copytree(out / "denoisers", work / ".gpu" / "init" / "denoisers")
+    again = subprocess.run(["bash", script, "0.03"], cwd=work, env=dict(env, OUT=str(tmp_path / "again")),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    log = (tmp_path / "again" / "denoisers.log").read_text()
+    assert log.count("initialized from .gpu/init/denoisers/") == 2
+    for name in ("flute", "violin"):
+        before = torch.load(out / "denoisers" / f"{name}.pt", weights_only=False)["train_info"]["steps"]
+        after = torch.load(tmp_path / "again" / "denoisers" / f"{name}.pt", weights_only=False)["train_info"]["steps"]
+        assert after > before
+    # a deadline the latents already passed: one clear error, no trainer started
+    late = subprocess.run(["bash", script, "0.03"], cwd=work, env=dict(env, DEADLINE_S="30", OUT=str(tmp_path / "late")),
+                          capture_output=True, text=True, timeout=600)
+    assert late.returncode != 0 and "no time left to train before DEADLINE_S=30" in late.stderr, late.stderr[-2000:]
+    assert not (tmp_path / "late" / "denoisers.log").exists()

@@ -290,6 +290,23 @@ def test_the_trainers_run_on_cuda_including_validation(tmp_path):
     assert state.step == 6 and any("valid" in h for h in state.history)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (runs where a GPU is lent)")
+def test_latents_encoded_on_cuda_match_the_cpus_and_the_codec_file_keeps_its_statistics(tiny_corpus, tmp_path):
+    from core.codec import Codec
+    from train import latents
+
+    torch.manual_seed(0)
+    Codec.compact(n_filters=4, dimension=8).save(tmp_path / "codec.pt")
+    (tmp_path / "gpu.pt").write_bytes((tmp_path / "codec.pt").read_bytes())
+    latents.build_cache(tmp_path / "codec.pt", tiny_corpus, tmp_path / "cpu", None, [0.0])
+    latents.build_cache(tmp_path / "gpu.pt", tiny_corpus, tmp_path / "cuda", None, [0.0], device="cuda")
+    a = latents.load_latents(tmp_path / "cpu" / "violin" / "train.npz")
+    b = latents.load_latents(tmp_path / "cuda" / "violin" / "train.npz")
+    assert len(a) == len(b) and all(np.allclose(x, y, rtol=1e-2, atol=1e-2 * np.abs(x).max()) for x, y in zip(a, b))
+    ca, cb = Codec.load(tmp_path / "codec.pt"), Codec.load(tmp_path / "gpu.pt")
+    assert torch.allclose(ca.latent_std, cb.latent_std, rtol=1e-2) and cb.train_info["latent_stats"]["frames"] > 0
+
+
 def test_latent_crops_are_whole_slices_of_one_sequence():
     from train.denoiser import LatentCrops
 

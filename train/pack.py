@@ -6,7 +6,8 @@ plus the carried folders. This writes PACK (default .gpu), and PACK-1, PACK-2 â€
 in one, each sized to the room the tree leaves:
 
     PACK/site/          soundfile, soxr, cffi, pycparser (Python 3.12 manylinux wheels, unpacked) and encodec
-    PACK/init/          the codec file (+ its discriminator) the run starts from
+    PACK/init/          the codec file (+ its discriminator) the run starts from, and with --denoisers DIR
+                        denoisers/NAME.pt: the denoisers that `device_denoisers.sh` trains on from
     PACK*/corpus/       FLAC files of the train split, taken in turn from every instrument and font, with a
                         manifest.jsonl each (`merge` joins them on the GPU)
 
@@ -19,8 +20,9 @@ Then, with the device tool, one call per part after the first (each keeps what t
                       give the instruments kept worst more crops, as the CPU run does)
 and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.pt`. Once the codec's ceiling
 holds, a pack made with `--init` that codec trains every denoiser in its latent space the same way:
-    carry [".gpu"],   command "bash train/device_denoisers.sh 6"
-which returns the codec with its fitted latent statistics and denoisers/NAME.pt (commit them together).
+    carry [".gpu"],   command "DEADLINE_S=510 bash train/device_denoisers.sh 6"   (timeout_s 540)
+which returns the codec with its fitted latent statistics and denoisers/NAME.pt (commit them together); with
+`--denoisers DIR` (and that codec as --init) the trainers go on from DIR/NAME.pt.
 """
 from __future__ import annotations
 
@@ -114,11 +116,15 @@ def travelling_bytes(repo: Path) -> int:
 
 
 def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None = None,
-         repo: Path = Path(".")) -> list[dict]:
+         repo: Path = Path("."), denoisers: Path | None = None) -> list[dict]:
     """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument). Each part
-    is sized to what a call can carry: `mib`, or 64 MiB less the travelling tree and a margin."""
+    is sized to what a call can carry: `mib`, or 64 MiB less the travelling tree and a margin. `denoisers`: a
+    folder of denoiser files (NAME.pt) the GPU's trainers resume from, in the first part."""
     from train.codec import disc_path
 
+    resumed = sorted(denoisers.glob("*.pt")) if denoisers is not None else []
+    if denoisers is not None and not resumed:
+        raise CorpusError(f"{denoisers}: no denoiser files (NAME.pt) there")
     if not init.is_file():
         raise CorpusError(f"{init}: no codec file to start from (export one: python -m train.codec --run-dir "
                           f"runs/codec --export {init} --with-disc)")
@@ -139,6 +145,10 @@ def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None 
     for f in (init, disc_path(init)):
         if f.is_file():
             shutil.copy2(f, out / "init" / Path(f).name.replace(init.stem, "codec", 1))
+    if resumed:
+        (out / "init" / "denoisers").mkdir()
+        for f in resumed:
+            shutil.copy2(f, out / "init" / "denoisers" / f.name)
     budgets = [limit - folder_bytes(out)] + [limit - MARK_BYTES] * (parts - 1)
     if min(budgets) <= 0:
         raise CorpusError(f"no room for audio: a call carries {CALL_LIMIT / 2 ** 20:.0f} MiB with the working tree, "
@@ -173,6 +183,8 @@ def main(argv=None) -> int:
     m.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     m.add_argument("--init", type=Path, default=Path("models/wip/codec.pt"), help="codec file the GPU run starts from")
     m.add_argument("--out", type=Path, default=Path(".gpu"))
+    m.add_argument("--denoisers", type=Path, default=None, metavar="DIR",
+                   help="denoiser files (NAME.pt, trained in --init's latent space) for device_denoisers.sh to resume")
     m.add_argument("--parts", type=int, default=1, help="folders to carry, one device call each (64 MiB a call)")
     m.add_argument("--mib", type=float, default=None,
                    help="size of each folder (default: 64 MiB less the working tree that travels with every call)")
@@ -184,7 +196,7 @@ def main(argv=None) -> int:
         if a.cmd == "merge":
             print(f"{merge(a.out, [p for p in a.parts if (p / 'manifest.jsonl').is_file()])} files â†’ {a.out}")
             return 0
-        lines = pack(a.corpus, a.init, a.out, a.parts, a.mib)
+        lines = pack(a.corpus, a.init, a.out, a.parts, a.mib, denoisers=a.denoisers)
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
