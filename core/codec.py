@@ -162,7 +162,7 @@ class Codec(nn.Module):
     def receptive_field(self) -> int:
         """Samples of past input one latent frame depends on (measured with a gradient: exact for `compact`)."""
         n = 64 * self.hop_length
-        x = (0.1 * torch.randn(1, 1, n)).requires_grad_(True)
+        x = (0.1 * torch.randn(1, 1, n, device=self.latent_mean.device)).requires_grad_(True)
         with torch.enable_grad():
             z = self.encoder(x)
             z[0, :, -1].sum().backward()

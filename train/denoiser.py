@@ -149,6 +149,10 @@ def train(args) -> TrainState:
         init, ck = load_denoiser(args.init)
         if ck["config"] != cfg:
             raise SystemExit(f"error: {args.init} has config {ck['config']}, this run {cfg}")
+        trained_in = ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
+        if trained_in != codec.stats_id():
+            raise SystemExit(f"error: {args.init} was trained in latent space {trained_in}, {args.codec}'s is "
+                             f"{codec.stats_id()}: it cannot go on in this one")
         model.load_state_dict(init.state_dict())
         ema.load_state_dict(init.state_dict())
         state.step = int(ck.get("train_info", {}).get("steps", 0))

@@ -32,10 +32,17 @@ def pitch_shift(x: np.ndarray, semitones: float, sr: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_file(codec: Codec, x: np.ndarray, chunk_s: float = 30.0) -> np.ndarray:
-    """Raw latents [C, T] of a whole file, encoded in chunks with left context so long files fit in memory."""
+def left_context(codec: Codec) -> int:
+    """Samples of left context (whole hops) that make chunked encoding equal whole-file encoding."""
     hop = codec.hop_length
-    ctx = -(-codec.receptive_field() // hop) * hop if codec.kind == "compact" else 0
+    return -(-codec.receptive_field() // hop) * hop if codec.kind == "compact" else 0
+
+
+def encode_file(codec: Codec, x: np.ndarray, chunk_s: float = 30.0, ctx: int | None = None) -> np.ndarray:
+    """Raw latents [C, T] of a whole file, encoded in chunks with left context (`ctx`, default left_context)
+    so long files fit in memory."""
+    hop = codec.hop_length
+    ctx = left_context(codec) if ctx is None else ctx
     device = codec.latent_mean.device
     n = len(x)
     frames = codec.frames_for(n)
@@ -53,10 +60,12 @@ def encode_file(codec: Codec, x: np.ndarray, chunk_s: float = 30.0) -> np.ndarra
 
 def encode_instrument(codec: Codec, files: list[Path], shifts: list[float], desc: str) -> dict[str, np.ndarray]:
     arrays = {}
+    ctx = left_context(codec)  # once: it is measured with a backward pass
     for i, f in enumerate(tqdm(files, desc=desc, unit="file")):
         x = load_audio(f, codec.sample_rate)
         for s in shifts:
-            arrays[f"{i:05d}_{s:+g}"] = encode_file(codec, pitch_shift(x, s, codec.sample_rate)).astype(np.float16)
+            z = encode_file(codec, pitch_shift(x, s, codec.sample_rate), ctx=ctx)
+            arrays[f"{i:05d}_{s:+g}"] = z.astype(np.float16)
     return arrays
 
 

@@ -115,6 +115,31 @@ def travelling_bytes(repo: Path) -> int:
     return sum((repo / f).stat().st_size for f in res.stdout.split("\0") if f and (repo / f).is_file())
 
 
+def resumable_denoisers(folder: Path, init: Path) -> list[Path]:
+    """The denoiser files of `folder` (NAME.pt), each checked to live in the latent space of the codec `init`
+    (its statistics' hash): a denoiser of another space would go on training there without any error."""
+    from core.codec import Codec
+    from core.denoiser import MODEL_FORMAT
+    from core.io import CheckpointError, load_checkpoint
+
+    files = sorted(folder.glob("*.pt"))
+    if not files:
+        raise CorpusError(f"{folder}: no denoiser files (NAME.pt) there")
+    try:
+        codec = Codec.load(init)
+        space = codec.stats_id() if codec.train_info.get("latent_stats") else None
+        if space is None:
+            raise CorpusError(f"{init} has no latent statistics, so no denoiser can go on in its space: run "
+                              f"python -m train.latents with it first")
+        for f in files:
+            trained_in = ((load_checkpoint(f, MODEL_FORMAT).get("train_info") or {}).get("codec_stats") or {}).get("hash")
+            if trained_in != space:
+                raise CorpusError(f"{f}: trained in latent space {trained_in}, {init}'s is {space}")
+    except CheckpointError as e:
+        raise CorpusError(str(e)) from None
+    return files
+
+
 def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None = None,
          repo: Path = Path("."), denoisers: Path | None = None) -> list[dict]:
     """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument). Each part
@@ -122,12 +147,10 @@ def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None 
     folder of denoiser files (NAME.pt) the GPU's trainers resume from, in the first part."""
     from train.codec import disc_path
 
-    resumed = sorted(denoisers.glob("*.pt")) if denoisers is not None else []
-    if denoisers is not None and not resumed:
-        raise CorpusError(f"{denoisers}: no denoiser files (NAME.pt) there")
     if not init.is_file():
         raise CorpusError(f"{init}: no codec file to start from (export one: python -m train.codec --run-dir "
                           f"runs/codec --export {init} --with-disc)")
+    resumed = resumable_denoisers(denoisers, init) if denoisers is not None else []
     tree = travelling_bytes(repo)
     limit = int(mib * 2 ** 20) if mib is not None else CALL_LIMIT - tree - MARGIN
     parts_found = [out, *(p for p in out.parent.glob(f"{out.name}-*") if p.name[len(out.name) + 1:].isdigit())]
