@@ -356,6 +356,44 @@ def _toy_latent_setup(tmp_path):
                                                           for i in range(4)})
 
 
+def test_a_killed_denoiser_trainer_saves_the_steps_it_made(tmp_path):
+    """`kill` (SIGTERM) on a background trainer saves before it leaves, as Ctrl-C does: with saves every 1000 s,
+    a killed run once lost every step since its start."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _toy_latent_setup(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-u", "-m", "train.denoiser", "--instrument", "alpha", "--latents", str(tmp_path / "lat"),
+           "--codec", str(tmp_path / "codec.pt"), "--run", str(tmp_path / "den"), "--channels", "8,8", "--batch", "4",
+           "--frames", "8,16", "--valid-every", "1000000", "--save-every", "1000", "--threads", "1"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    seen = b""
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        deadline = time.time() + 120
+        while not re.search(rb"[1-9][0-9]*step", seen) and proc.poll() is None and time.time() < deadline:
+            try:  # the progress bar counts steps: wait for the first ones
+                seen += os.read(proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                time.sleep(0.1)
+        assert re.search(rb"[1-9][0-9]*step", seen), seen[-2000:]
+        assert not (tmp_path / "den" / "last.pt").exists()  # nothing saved yet
+        proc.send_signal(signal.SIGTERM)
+        os.set_blocking(proc.stdout.fileno(), True)
+        out = (seen + proc.communicate(timeout=60)[0]).decode(errors="replace")
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    ck = torch.load(tmp_path / "den" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] > 0
+
+
 def test_denoiser_training_under_torchrun_with_two_processes(tmp_path):
     """Several workers without code changes: torchrun, two CPU processes (gloo), gradients averaged by DDP."""
     import os

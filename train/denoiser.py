@@ -23,8 +23,8 @@ from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
 from core.io import load_checkpoint, save_atomic
 from core.precond import edm_loss
-from train.common import (Clock, TrainState, keep_going, load_training, progress_bar, reseed_rank, save_training,
-                          setup_runtime, wrap_ddp)
+from train.common import (Clock, TrainState, interrupt_on_sigterm, keep_going, load_training, progress_bar,
+                          reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
 from train.latents import fit_stats, load_latents
 
 FORMAT = "timbre-denoiser-training/1"
@@ -173,33 +173,35 @@ def train(args) -> TrainState:
             save_training(last, FORMAT, state, gen, model=model, ema=ema, opt=opt, meta=meta | dict(
                 device=str(rt.device), world=rt.world))
 
-    while keep_going(state.step, args.steps, deadline, rt):
-        n_frames = frames[state.step % len(frames)]
-        x = train_set.crops(args.batch, n_frames, gen).to(rt.device)
-        warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
-        for g in opt.param_groups:
-            g["lr"] = args.lr * warm
-        loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std)
-        loss = loss.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        decay = min(args.ema, (1 + state.step) / (10 + state.step))
-        with torch.no_grad():  # one fused update for all parameters
-            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
-        state.step += 1
-        clock.tick()
-        bar.update(1)
-        if state.step % 50 == 0:
-            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), loss=float(loss)))
-            bar.set_postfix(loss=f"{float(loss):.3f}")
-        if state.step % args.valid_every == 0 and rt.main:
-            v = validation_by_band(ema, valid.to(rt.device))
-            state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), valid=v))
-            bar.write(f"step {state.step}: validation loss by σ " + " ".join(f"{k}:{x:.3f}" for k, x in v.items()))
-        if clock.due():
-            save()
+    interrupt_on_sigterm()  # `kill` saves like Ctrl-C: a background run loses no steps
+    with saved_on_interrupt(save, bar):
+        while keep_going(state.step, args.steps, deadline, rt):
+            n_frames = frames[state.step % len(frames)]
+            x = train_set.crops(args.batch, n_frames, gen).to(rt.device)
+            warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
+            for g in opt.param_groups:
+                g["lr"] = args.lr * warm
+            loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std)
+            loss = loss.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            decay = min(args.ema, (1 + state.step) / (10 + state.step))
+            with torch.no_grad():  # one fused update for all parameters
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+            state.step += 1
+            clock.tick()
+            bar.update(1)
+            if state.step % 50 == 0:
+                state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), loss=float(loss)))
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+            if state.step % args.valid_every == 0 and rt.main:
+                v = validation_by_band(ema, valid.to(rt.device))
+                state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), valid=v))
+                bar.write(f"step {state.step}: validation loss by σ " + " ".join(f"{k}:{x:.3f}" for k, x in v.items()))
+            if clock.due():
+                save()
     bar.close()
     save()
     rt.finish()
