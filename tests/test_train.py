@@ -589,3 +589,21 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
     w = codec_train.DEFAULT_WEIGHTS  # none given, none recorded: the defaults, as the record prints them
     assert f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, adv {w['adv']:g}, fm {w['fm']:g}" in runs_text({"session_runs": runs_b})[2]
     assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]
+
+
+def test_the_card_knows_a_shipped_codec_from_the_one_in_training(tmp_path):
+    """models/codec.pt and wip/codec.pt with the same weights are one codec (its statistics aside): the card
+    prints it once; other weights are a codec still in training."""
+    from core.codec import Codec
+    from train.card import same_weights
+
+    torch.manual_seed(0)
+    c = Codec.compact(n_filters=2, dimension=8)
+    c.save(tmp_path / "wip.pt")
+    c.set_latent_stats(torch.full((8,), 0.5), torch.full((8,), 2.0))
+    c.save(tmp_path / "shipped.pt")
+    assert same_weights(tmp_path / "wip.pt", tmp_path / "shipped.pt")
+    with torch.no_grad():
+        next(c.decoder.parameters()).add_(1e-3)
+    c.save(tmp_path / "other.pt")
+    assert not same_weights(tmp_path / "wip.pt", tmp_path / "other.pt")
