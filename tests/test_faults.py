@@ -223,8 +223,11 @@ def test_a_files_first_notes_come_out_at_full_level():
     for start in (2.0, 4.0):
         s0 = int(start * sr)
         inside = level(whole[s0:])
-        assert abs(level(render(x[s0:])) - inside) < 2.0
-        assert level(render(x[s0:], prime=False)) < inside - 3.0  # the measure sees the cold start it fixes
+        primed, cold = render(x[s0:]), render(x[s0:], prime=False)
+        assert abs(level(primed) - inside) < 2.0
+        # priming ran: the first notes differ from a cold start's (the models before session 10 started 6.5 and
+        # 11.7 dB quieter cold here; today's are within about 1 dB either way, so the level alone cannot tell)
+        assert np.max(np.abs(primed[:n] - cold[:n])) > 0.1 * np.max(np.abs(primed[:n]))
 
 
 def test_the_inputs_sample_format_is_kept(tmp_path, preset_file):
