@@ -230,6 +230,31 @@ def test_a_files_first_notes_come_out_at_full_level():
         assert np.max(np.abs(primed[:n] - cold[:n])) > 0.1 * np.max(np.abs(primed[:n]))
 
 
+def test_priming_feeds_the_files_opening_backwards_and_discards_what_it_makes():
+    """What the first-notes test cannot tell by level with today's models: the engine hears the file's opening
+    reversed (not silence, not another stretch) before the file, and that part of its output is dropped."""
+    from live.render import prime_length, render_array
+
+    class RecordingEngine:  # the attributes render_array and prime_length read; output = input, delayed
+        W, dec_ctx, F, enc_ctx, H, sr, delay = 32, 4, 320, 640, 4, 24_000, 100
+
+        def __init__(self):
+            self.heard = []
+
+        def process(self, block):
+            self.heard.append(block.copy())
+            return block
+
+    x = np.random.default_rng(0).standard_normal(24_000).astype(np.float32)
+    engine = RecordingEngine()
+    y, _ = render_array(x, 24_000, lambda sr: engine, block=256)
+    heard = np.concatenate(engine.heard)
+    n = prime_length(engine, 24_000)
+    assert n == int(np.ceil((36 * 320 + 640)))
+    assert np.array_equal(heard[:n], x[:n][::-1]) and np.array_equal(heard[n:n + len(x)], x)
+    assert np.array_equal(y[: len(x) - engine.delay], x[engine.delay:])  # the primed part is not in the output
+
+
 def test_the_inputs_sample_format_is_kept(tmp_path, preset_file):
     preset = load_preset(preset_file)
     src = tmp_path / "in24.wav"

@@ -377,12 +377,12 @@ def test_a_killed_denoiser_trainer_saves_the_steps_it_made(tmp_path):
     try:
         os.set_blocking(proc.stdout.fileno(), False)
         deadline = time.time() + 120
-        while not re.search(rb"[1-9][0-9]*step", seen) and proc.poll() is None and time.time() < deadline:
+        while not re.search(rb"\| *[1-9][0-9]*/[0-9]+", seen) and proc.poll() is None and time.time() < deadline:
             try:  # the progress bar counts steps: wait for the first ones
                 seen += os.read(proc.stdout.fileno(), 65536)
             except BlockingIOError:
                 time.sleep(0.1)
-        assert re.search(rb"[1-9][0-9]*step", seen), seen[-2000:]
+        assert re.search(rb"\| *[1-9][0-9]*/[0-9]+", seen), seen[-2000:]
         assert not (tmp_path / "den" / "last.pt").exists()  # nothing saved yet
         proc.send_signal(signal.SIGTERM)
         os.set_blocking(proc.stdout.fileno(), True)

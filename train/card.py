@@ -134,6 +134,12 @@ def denoiser_section(paths: list[Path]) -> list[str]:
     return out + [""]
 
 
+def codec_train_info(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False).get("train_info") or {}
+
+
 def same_weights(a: Path, b: Path) -> bool:
     """Two codec files holding the same weights (their latent statistics aside)."""
     import torch
@@ -153,10 +159,14 @@ def main(argv=None) -> int:
         lines += codec_section(a.models / "codec.pt", "## Codec `codec.pt` (shipped in the bundle)")
     wip = a.models / "wip" / "codec.pt"
     if wip.is_file() and (a.models / "codec.pt").is_file() and same_weights(wip, a.models / "codec.pt"):
+        ceiling = (codec_train_info(a.models / "codec.pt").get("ceiling") or
+                   codec_train_info(wip).get("ceiling") or {}).get("rows", {})
+        short = [k for k, r in sorted(ceiling.items()) if r["recognized"] < 0.95 or r["pitch"] < 0.90]
+        verdict = (f"not met for {', '.join(short)}" if short else "met by every instrument") if ceiling else \
+            "not measured yet (python -m evaluation.ceiling models/wip/codec.pt --store)"
         lines += ["Its training goes on from `wip/codec.pt` (the same weights, with its discriminator "
                   "`wip/codec.disc.pt`): `python -m train.codec --init models/wip/codec.pt`. Issue #12's bar "
-                  "(recognized ≥ 95 %, pitch ≥ 90 % on the held-out font, every instrument) is not met yet where "
-                  "the ceiling rows above say so.", ""]
+                  f"(recognized ≥ 95 %, pitch ≥ 90 % on the held-out font, every instrument): {verdict}.", ""]
     elif wip.is_file():
         lines += codec_section(wip, "## Codec in training: `wip/codec.pt` (not in the bundle yet)")
         lines += ["Resume it with `python -m train.codec --init models/wip/codec.pt` (its discriminator, "
@@ -164,10 +174,10 @@ def main(argv=None) -> int:
                   "holds (recognized ≥ 95 %, pitch ≥ 90 % on the held-out font); then latents, denoisers and "
                   "presets follow.", ""]
     if wip.is_file() or (a.models / "codec.pt").is_file():
-        lines += ["Why n_filters 16: the live engine spends 2.5 ms encoding and 2.9 ms decoding of a 53 ms hop (4 frames) at the "
-                  "default preset (RTF 0.29, `docs/bench.json`); encode + decode cost 1.85× as much at n_filters 24 and "
-                  "2.84× at 32 (torch, one thread, one hop-sized call; measured 2026-11-26), which puts RTF near 0.38 "
-                  "and 0.48 against issue #14's 0.4. On one H100, n_filters 16 with the discriminator kept flute and "
+        lines += ["Why n_filters 16: the live engine spends 3.0 ms encoding and 3.5 ms decoding of a 53 ms hop (4 frames) at the "
+                  "default preset (RTF 0.35, `docs/bench.json`, session 10); encode + decode cost 1.85× as much at n_filters 24 "
+                  "and 2.84× at 32 (torch, one thread, one hop-sized call; measured 2026-11-26), which puts RTF near 0.45 "
+                  "and 0.57 against issue #14's 0.4. On one H100, n_filters 16 with the discriminator kept flute and "
                   "violin 12/12 after 8 minutes, where 32 kept the flute 9/12 in the same time (DESIGN §5): the "
                   "smaller codec is the one that fits the live budget and learns within the training budget.", ""]
     dens = sorted((a.models / "denoisers").glob("*.pt"))

@@ -168,14 +168,17 @@ def train(args) -> TrainState:
                 codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"), latent_space=space,
                 train_frames=int(sum(a.shape[1] for a in train_set.arrays)))
 
-    def save():
+    def save(gen_state=None):
         if rt.main:
-            save_training(last, FORMAT, state, gen, model=model, ema=ema, opt=opt, meta=meta | dict(
-                device=str(rt.device), world=rt.world))
+            save_training(last, FORMAT, state, gen if gen_state is None else gen_state, model=model, ema=ema,
+                          opt=opt, meta=meta | dict(device=str(rt.device), world=rt.world))
 
     interrupt_on_sigterm()  # `kill` saves like Ctrl-C: a background run loses no steps
-    with saved_on_interrupt(save, bar):
+    step_start = gen.get_state()
+    # an interrupt inside a step saves the generator as the step found it: the resumed run draws that batch again
+    with saved_on_interrupt(lambda: save(step_start), bar):
         while keep_going(state.step, args.steps, deadline, rt):
+            step_start = gen.get_state()
             n_frames = frames[state.step % len(frames)]
             x = train_set.crops(args.batch, n_frames, gen).to(rt.device)
             warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
