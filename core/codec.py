@@ -159,6 +159,12 @@ class Codec(nn.Module):
     def frames_for(self, n_samples: int) -> int:
         return math.ceil(n_samples / self.hop_length)
 
+    def encoder_context(self, receptive_field: int | None = None) -> int:
+        """The receptive field (measured unless given) rounded up to whole hops, in samples: the left context
+        with which a chunk of a `compact` codec's input encodes to exactly the whole file's frames."""
+        rf = self.receptive_field() if receptive_field is None else receptive_field
+        return -(-rf // self.hop_length) * self.hop_length
+
     def receptive_field(self) -> int:
         """Samples of past input one latent frame depends on (measured with a gradient: exact for `compact`)."""
         n = 64 * self.hop_length

@@ -114,7 +114,7 @@ def export_codec(codec: Codec, out: Path, real_audio: np.ndarray | None) -> dict
     hop = codec.hop_length
     if codec.kind == "compact":  # finite receptive fields: chunked coding is exact
         rf = codec.receptive_field()
-        enc_ctx, dec_ctx = -(-rf // hop) * hop, decoder_context_frames(codec)
+        enc_ctx, dec_ctx = codec.encoder_context(rf), decoder_context_frames(codec)
     else:  # EnCodec's LSTM remembers forever: a second of context makes chunked coding a close approximation
         rf, enc_ctx, dec_ctx = -1, 75 * hop, 75
     x = torch.randn(1, 1, 32 * hop) * 0.1

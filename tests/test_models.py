@@ -112,7 +112,8 @@ def test_compact_codec_round_trip_shapes_rates_and_streaming_equality():
     assert z.shape == (16, math.ceil(n / 320))
     assert codec.decode_numpy(z).shape == (z.shape[1] * 320,)
     # causal with finite context: re-encoding a chunk with its left context gives the whole-file frames
-    ctx = -(-codec.receptive_field() // 320) * 320
+    ctx = codec.encoder_context()
+    assert ctx % 320 == 0 and ctx - 320 < codec.receptive_field() <= ctx
     with torch.no_grad():
         full = codec.encode_raw(torch.from_numpy(x[: 60 * 320]).view(1, 1, -1))[0]
         k = 30

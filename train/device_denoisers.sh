@@ -13,6 +13,7 @@
 # (fp16 EMA weights) and denoisers.log (every trainer's log, one after another: a call returns at most 8 files).
 set -euo pipefail
 MINUTES=${1:-6}
+ASKED=$MINUTES  # MINUTES may shrink to meet DEADLINE_S below
 BATCH=${BATCH:-512}
 LR=${LR:-1e-3}
 SHIFTS=${SHIFTS:--2,-1,0,1,2}
@@ -38,7 +39,7 @@ if [ -n "$DEADLINE_S" ]; then
         "$MINUTES" "$DEADLINE_S" "$SECONDS")
     echo "training for $MINUTES minutes ($SECONDS s gone of DEADLINE_S=$DEADLINE_S)"
     # cut by the deadline below a minute (or below what was asked, if less): too short to be worth exporting
-    "$PY" -c 'import sys; m, asked = map(float, sys.argv[1:]); sys.exit(m < min(1.0, asked))' "$MINUTES" "${1:-6}" || {
+    "$PY" -c 'import sys; m, asked = map(float, sys.argv[1:]); sys.exit(m < min(1.0, asked))' "$MINUTES" "$ASKED" || {
         echo "error: no time left to train before DEADLINE_S=$DEADLINE_S (the latents took $SECONDS s)" >&2; exit 1; }
 fi
 THREADS=$(( $(nproc) / N )); THREADS=$(( THREADS > 0 ? THREADS : 1 ))

@@ -31,13 +31,13 @@ def pitch_shift(x: np.ndarray, semitones: float, sr: int) -> np.ndarray:
     return resample(x, int(round(sr * ratio)), sr)
 
 
-@torch.no_grad()
 def left_context(codec: Codec) -> int:
-    """Samples of left context (whole hops) that make chunked encoding equal whole-file encoding."""
-    hop = codec.hop_length
-    return -(-codec.receptive_field() // hop) * hop if codec.kind == "compact" else 0
+    """Samples of left context that make chunked encoding equal whole-file encoding (none for a pretrained
+    EnCodec, which is encoded whole)."""
+    return codec.encoder_context() if codec.kind == "compact" else 0
 
 
+@torch.no_grad()
 def encode_file(codec: Codec, x: np.ndarray, chunk_s: float = 30.0, ctx: int | None = None) -> np.ndarray:
     """Raw latents [C, T] of a whole file, encoded in chunks with left context (`ctx`, default left_context)
     so long files fit in memory."""
