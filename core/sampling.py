@@ -53,13 +53,25 @@ def decode_from_prior(target: Denoiser, z, sigma_max: float, steps: int, sigma_m
     return solve_ode(target, z, bridge_sigmas(sigma_min, sigma_max, steps, rho), method)
 
 
+def match_moments(x, sigma: float, mean_from, std_from, mean_to, std_to):
+    """Per channel, from the σ-marginal of data with moments (μa, sa) onto that of data with (μb, sb): the two
+    legs' marginals at σmax differ by the instruments' moments, which only vanish relative to σmax as it grows."""
+    # x' = μb + √((sb²+σ²)/(sa²+σ²))·(x − μa)
+    return mean_to + ((std_to**2 + sigma**2) / (std_from**2 + sigma**2)) ** 0.5 * (x - mean_from)
+
+
 def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, sigma_min: float = SIGMA_MIN,
-           rho: float = RHO, method: str = "heun"):
+           rho: float = RHO, method: str = "heun", moments=None):
     """Dual diffusion bridge: z = ODE_source(x: σmin → σmax);  y = ODE_target(z: σmax → σmin).
 
-    `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps.
+    `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `moments`, when given,
+    ((μa, sa), (μb, sb)) of the source's and the target's data, matches the legs at σmax (match_moments): for
+    Gaussian instruments the bridge is then the exact map μb + sb/sa·(x − μa) at every σmax, not only as σmax → ∞.
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)
+    if moments is not None:
+        (ma, sa), (mb, sb) = moments
+        z = match_moments(z, sigma_max, ma, sa, mb, sb)
     return decode_from_prior(target, z, sigma_max, steps, sigma_min, rho, method)
 
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from core.cli import comma_list
+from live.params import param
 
 QUICK = dict(clips=2, seconds=4.0, sigmas=[1.0, 5.0, 20.0], steps=[3], cycle_steps=[1, 3], max_pairs=2)
 
@@ -64,6 +65,10 @@ def main(argv=None) -> int:
                     help=f"instrument classifier (default {DEFAULT_PATH} when it exists)")
     ap.add_argument("--no-classifier", action="store_true", help="skip the timbre metrics")
     ap.add_argument("--presets", type=Path, default=Path("presets"), help="presets streamed for each pair")
+    ap.add_argument("--prior", choices=param("prior").choices, default=None,
+                    help="the bridge's prior for every pair (default: each preset's; A/B them with two runs)")
+    ap.add_argument("--at-presets", action="store_true",
+                    help="no sweep: each pair at its preset's σmax and steps (check presets on more clips)")
     ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR",
                     help="write the recommended σmax into the matching presets of DIR")
     ap.add_argument("--keep", type=float, default=0.9, help="pitch fraction of the recommendation rule")
@@ -97,6 +102,10 @@ def main(argv=None) -> int:
     elif clf is not None and not clf.is_file():
         print(f"error: {clf}: no such classifier file", file=sys.stderr)
         return 2
+    if a.at_presets and (a.sigmas or a.steps or a.update_presets):
+        print("error: --at-presets measures each preset's own σmax and steps: it takes no --sigmas, --steps or "
+              "--update-presets", file=sys.stderr)
+        return 2
     pairs = a.pairs
     try:
         if pairs is None and q:
@@ -115,7 +124,8 @@ def main(argv=None) -> int:
             steps=a.steps or q.get("steps") or [3, 8],
             cycle_steps=a.cycle_steps or q.get("cycle_steps") or [1, 2, 4, 8], cycle_sigma=a.cycle_sigma,
             mode=a.mode, clips=a.clips or q.get("clips", 6), seconds=a.seconds or q.get("seconds", 6.0),
-            classifier=clf, presets=a.presets, keep=a.keep, confidence=a.confidence,
+            classifier=clf, presets=a.presets, prior=a.prior, at_presets=a.at_presets, keep=a.keep,
+            confidence=a.confidence,
             examples=not a.no_examples, streaming=not a.no_streaming, threads=a.threads, provider=a.provider)
         if any(s <= 0 for s in cfg.sigmas) or any(s < 1 for s in cfg.steps + cfg.cycle_steps):
             raise ValueError("σmax values must be positive and step counts at least 1")

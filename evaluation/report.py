@@ -1,10 +1,13 @@
 """Reports of an evaluation: the recommended σmax per pair, results.md, the trade-off plot, preset updates.
 
     python -m evaluation.report out/eval/results.json [--keep 0.9] [--update-presets presets]
+    python -m evaluation.report out/sweep-A/results.json out/sweep-B/results.json --out docs/eval
 
 re-derives the recommendations from a saved results.json (e.g. with another --keep), rewrites results.md and
-tradeoff.png next to it, and with --update-presets writes each pair's recommended σmax into the preset files of
-that folder whose source/target match (every other field is kept; the file is replaced atomically).
+tradeoff.png next to it, and with --update-presets writes each pair's recommended σmax (and the prior it was
+measured with) into the preset files of that folder whose source/target match (every other field is kept; the
+file is replaced atomically). Several results are merged into --out first (a sweep split over processes, or some
+pairs measured again: a later file's pairs replace an earlier one's).
 """
 from __future__ import annotations
 
@@ -83,7 +86,8 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
             why = "no voiced frames to score the melody: the smallest σmax"
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
-                eligible=[float(r["sigma_max"]) for r in eligible], why=why)
+                eligible=[float(r["sigma_max"]) for r in eligible], why=why,
+                **({"prior": pick["prior"]} if pick.get("prior") else {}))
 
 
 # ---------------------------------------------------------------- markdown
@@ -135,7 +139,8 @@ def markdown(results: dict) -> str:
         lines += [f"## {pair.replace('-to-', ' → ')}", ""] + head
         for r in rows:
             lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
-                         f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''} | "
+                         f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''}"
+                         f"{' ' + r['prior'] if r.get('prior') else ''} | "
                          f"{pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
                          f"{_f(r['pitch_distance'])} | {pct(r['voiced_overlap'])} | {pct(r.get('target_acc'))} | "
                          f"{pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
@@ -232,9 +237,9 @@ def plot_tradeoff(results: dict, path: Path) -> Path:
 
 # ---------------------------------------------------------------- presets
 def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], list[str]]:
-    """Write each pair's recommended σmax into the presets of `folder` with that source and target, through
-    live.preset (validated, saved atomically; every other field kept). Returns the files written and the pairs
-    that have no preset there. Invalid preset files are left alone with a warning."""
+    """Write each pair's recommended σmax (and the prior it was measured with) into the presets of `folder` with
+    that source and target, through live.preset (validated, saved atomically; every other field kept). Returns the
+    files written and the pairs that have no preset there. Invalid preset files are left alone with a warning."""
     from live.preset import PresetError, scan_presets, update_preset_file
 
     try:
@@ -254,26 +259,65 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
             log.warning("%s: sigma_min %s is not below the recommended σmax %s; left unchanged", p.path, p.sigma_min,
                         sigma)
             continue
-        done.append(update_preset_file(p.path, sigma_max=sigma))
+        # the prior the σmax was measured with goes with it (sweeps before priors existed measured gaussian)
+        done.append(update_preset_file(p.path, sigma_max=sigma, prior=rec.get("prior", "gaussian")))
     return done, sorted(set(k for k, v in recommended.items() if v) - seen)
+
+
+def merge_results(parts: list[dict]) -> dict:
+    """Several runs of python -m evaluation (a sweep split over processes, or some pairs measured again) as one:
+    a pair in a later part replaces it in an earlier one. The clips must be the same where instruments meet, so
+    that every row of the table was scored on the same audio."""
+    merged = json.loads(json.dumps(parts[0]))
+    for k, part in enumerate(parts[1:], 2):
+        for what, key in (("bundle", lambda r: r["bundle"]["path"]),
+                          ("judge", lambda r: (r.get("classifier") or {}).get("path")),
+                          ("render mode", lambda r: r["config"].get("mode"))):
+            if key(part) != key(merged):
+                raise ValueError(f"part {k} has another {what} than part 1 ({key(part)} vs {key(merged)})")
+        for inst, names in part["clips"].items():
+            if inst in merged["clips"] and (merged["clips"][inst] != names
+                                            or merged["clip_seconds"][inst] != part["clip_seconds"][inst]):
+                raise ValueError(f"part {k} scored other {inst} clips than part 1 (--clips, --seconds and the corpus "
+                                 f"must be the same to merge)")
+        merged["clips"].update(part["clips"])
+        merged["clip_seconds"].update(part["clip_seconds"])
+        new = set(part["pairs"])
+        merged["pairs"] = [p for p in merged["pairs"] if p not in new] + list(part["pairs"])
+        for key in ("rows", "cycle"):
+            merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new] + list(part.get(key, []))
+        merged["recommended"] = {p: r for p, r in merged["recommended"].items() if p not in new} | part["recommended"]
+    merged["config"]["pairs"] = [p.split("-to-") for p in merged["pairs"]]
+    return merged
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.report", description=__doc__.split("\n")[0])
-    ap.add_argument("results", type=Path, help="results.json of python -m evaluation")
+    ap.add_argument("results", type=Path, nargs="+",
+                    help="results.json of python -m evaluation; several are merged (a later one's pairs win)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder for the merged results.json, results.md and tradeoff.png (default: the first's)")
     ap.add_argument("--keep", type=float, default=None, help="re-derive recommendations with this pitch fraction")
     ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR")
     a = ap.parse_args(argv)
+    parts = []
+    for f in a.results:
+        try:
+            parts.append(json.loads(f.read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"error: {f}: {e}", file=sys.stderr)
+            return 2
     try:
-        results = json.loads(a.results.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        print(f"error: {a.results}: {e}", file=sys.stderr)
+        results = merge_results(parts)
+    except (ValueError, KeyError) as e:
+        print(f"error: cannot merge {', '.join(map(str, a.results))}: {e}", file=sys.stderr)
         return 2
+    out = a.out or a.results[0].parent
     if a.keep is not None:
         steps = {p: (results["recommended"].get(p) or {}).get("steps", 3) for p in results["pairs"]}
         results["recommended"] = {p: recommend(results["rows"], p, a.keep, steps[p]) for p in results["pairs"]}
-        write_json_atomic(a.results, results)
-    out = a.results.parent
+    if a.keep is not None or len(parts) > 1 or a.out:
+        write_json_atomic(out / "results.json", results)
     write_markdown(results, out / "results.md")
     plot_tradeoff(results, out / "tradeoff.png")
     print_recommendations(results["recommended"])

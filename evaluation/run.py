@@ -57,6 +57,8 @@ class EvalConfig:
     seconds: float = 8.0  # per clip
     classifier: Path | None = None
     presets: Path | None = None  # presets to stream with (pairs without one use the Preset defaults)
+    prior: str | None = None  # the bridge's prior for every pair (None: each preset's)
+    at_presets: bool = False  # no sweep: each pair at its preset's σmax and steps (checking presets on more clips)
     keep: float = 0.9  # recommendation rule: see evaluation.report.recommend
     confidence: float = CONFIDENCE
     gate_db: float = GATE_DB
@@ -162,9 +164,8 @@ class Evaluator:
         from live.preset import Preset
 
         p = self.presets.get((a, b))
-        if p is None:
-            return Preset(name=pair_name(a, b), source=a, target=b)
-        return dataclasses.replace(p, path=None)
+        p = Preset(name=pair_name(a, b), source=a, target=b) if p is None else dataclasses.replace(p, path=None)
+        return dataclasses.replace(p, prior=self.cfg.prior) if self.cfg.prior else p
 
     def track(self, key: str, audio: np.ndarray):
         if key not in self._tracks:
@@ -226,7 +227,7 @@ class Evaluator:
         p = self.base_preset(a, b)  # the pair's solver and schedule; σmax and steps are the sweep's
         if sigma <= p.sigma_min:
             raise ValueError(f"σmax {sigma:g} is not above {pair_name(a, b)}'s σmin {p.sigma_min:g}")
-        y = self.bundle.transfer(z, a, b, float(sigma), int(steps), p.sigma_min, p.rho, p.solver)
+        y = self.bundle.transfer(z, a, b, float(sigma), int(steps), p.sigma_min, p.rho, p.solver, p.prior)
         return np.asarray(y, dtype=np.float32)[:, :t]
 
     # -------------------------------------------------- scoring
@@ -291,7 +292,7 @@ class Evaluator:
             res = [self.analyse(c.audio, f"in:{name}:{c.name}") for c in clips.get(name, [])]
             ref_emb[name] = np.concatenate([r[1] for r in res]) if res and res[0] is not None else None
 
-        n_sweep = len(cfg.sigmas) * len(cfg.steps)
+        n_sweep = 1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)
         per_pair = sum(len(clips[a]) * (n_sweep + 1 + 2 * cfg.streaming + len(cfg.cycle_steps)) for a, _ in pairs)
         self.bar = tqdm(total=per_pair + sum(len(clips.get(b, [])) for b in {b for _, b in pairs}),
                         desc="evaluating", unit="render", disable=not cfg.progress)
@@ -317,18 +318,19 @@ class Evaluator:
                 rows.append({**upper[b], "pair": name, "source": a, "target": b})
             # the sweep
             ex = examples.setdefault(name, {"input": src[0].audio})
-            for steps in cfg.steps:
-                for sigma in cfg.sigmas:
-                    t0 = time.perf_counter()
-                    outs = []
-                    for c in src:
-                        outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
-                        self.tick()
-                    rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                           sigma_max=float(sigma), steps=int(steps), mode=cfg.mode,
-                                           solver=self.base_preset(a, b).solver))
-                    ex[(float(sigma), int(steps))] = outs[0]
-            rec = recommend(rows, name, cfg.keep, self.base_preset(a, b).steps)
+            base = self.base_preset(a, b)
+            grid = [(base.steps, base.sigma_max)] if cfg.at_presets else [(s, g) for s in cfg.steps for g in cfg.sigmas]
+            for steps, sigma in grid:
+                t0 = time.perf_counter()
+                outs = []
+                for c in src:
+                    outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
+                    self.tick()
+                rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
+                                       sigma_max=float(sigma), steps=int(steps), mode=cfg.mode,
+                                       solver=base.solver, prior=base.prior))
+                ex[(float(sigma), int(steps))] = outs[0]
+            rec = recommend(rows, name, cfg.keep, base.steps)
             recs[name] = rec
             sigma_rec = rec["sigma_max"] if rec else float(np.median(cfg.sigmas))
             # streaming as live vs offline quality, at the recommended σmax

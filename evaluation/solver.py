@@ -76,7 +76,7 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
     zs = [ev.encode(c.audio) for c in refs]
 
     def bridged(s: SolverSetting) -> list[np.ndarray]:
-        return [ev.bundle.transfer(z, a, b, sigma, s.steps, s.sigma_min, s.rho, s.method) for z in zs]
+        return [ev.bundle.transfer(z, a, b, sigma, s.steps, s.sigma_min, s.rho, s.method, preset.prior) for z in zs]
 
     from core.sampling import RHO, SIGMA_MIN
 

@@ -175,13 +175,22 @@ def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.nda
         for xi, si in cases:
             err = max(err, _max_err(model(xi, si).numpy(), sess.run(None, {"x": xi.numpy(), "sigma": si.numpy()})[0]))
     space = (ck.get("train_info") or {}).get("latent_space") or dict(kind="shared")
+    moments = space.get("moments") or {}
     if space["kind"] not in ("shared", "instrument") or (space["kind"] == "instrument" and not (
-            len(space.get("mean", [])) == len(space.get("std", [])) == latent_dim)):
+            len(space.get("mean", [])) == len(space.get("std", [])) == latent_dim)) or (moments and not (
+            len(moments.get("mean", [])) == len(moments.get("std", [])) == latent_dim)):
         raise ExportError(f"{path}: malformed latent_space record {str(space)[:120]}")
+    # shared: the bundle's normalization; instrument: its own mean/std of raw latents. Moments: the instrument's
+    # data in that space, which the bridge matches at σmax (an older file has none: its pairs need prior gaussian)
+    record = {k: v for k, v in space.items() if k in ("kind", "mean", "std", "frames")} \
+        if space["kind"] == "instrument" else dict(kind="shared")
+    if moments:
+        record["moments"] = dict(mean=list(moments["mean"]), std=list(moments["std"]))
+    elif space["kind"] == "shared":
+        log.warning("%s records no latent moments: its pairs need prior gaussian (write it again from its run with "
+                    "python -m train.denoiser --export to record them)", path)
     info = dict(file=f.name, config=ck["config"], sigma_data=ck.get("sigma_data", 1.0),
-                # shared: the bundle's normalization; instrument: its own mean/std of raw latents
-                latent_space={k: v for k, v in space.items() if k in ("kind", "mean", "std", "frames")}
-                if space["kind"] == "instrument" else dict(kind="shared"),
+                latent_space=record,
                 time_factor=model.time_factor, receptive_field_frames=model.receptive_field(),
                 params=int(sum(p.numel() for p in model.parameters())),
                 train_info={k: v for k, v in ck.get("train_info", {}).items() if k not in ("history", "latent_space")},

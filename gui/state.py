@@ -66,9 +66,10 @@ class PanelState(QObject):
         return dict(self.values)
 
     def engine_values(self) -> dict:
-        """The controls plus the loaded preset's solver and schedule (not controls, but live in the engine)."""
+        """The controls plus the loaded preset's solver, prior and schedule (not controls, but live in the engine)."""
         p = self.preset
-        return self.live_values() | (dict(solver=p.solver, sigma_min=p.sigma_min, rho=p.rho) if p else {})
+        return self.live_values() | (
+            dict(solver=p.solver, prior=p.prior, sigma_min=p.sigma_min, rho=p.rho) if p else {})
 
     def current_preset(self) -> Preset | None:
         """The loaded preset with the controls' values (what Start, Save and Render use)."""

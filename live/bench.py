@@ -91,7 +91,7 @@ def bench_preset(bundle: Bundle, preset: Preset, steps: list[int], rate: int, bl
                   else margin_ms)  # None: what python -m live would choose on this machine
         lat, split = measure_latency(bundle, p, rate, block, margin)
         device = 2000 * block / rate  # the input and the output buffer of a live stream
-        rows.append(dict(preset=preset.name, source=p.source, target=p.target, solver=p.solver, steps=n,
+        rows.append(dict(preset=preset.name, source=p.source, target=p.target, solver=p.solver, prior=p.prior, steps=n,
                          window=p.window, hop=p.hop,
                          crossfade=p.crossfade, rtf=round(r["rtf"], 3), latency_ms=round(lat, 1),
                          live_latency_ms=round(lat + device, 1),

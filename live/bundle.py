@@ -92,6 +92,17 @@ class OnnxDenoiser:
             self.scale = (np.asarray(shared_std) / s).astype(np.float32)[:, None]
             self.shift = ((np.asarray(shared_mean) - m) / s).astype(np.float32)[:, None]
 
+        # the instrument's data in its own space (what the bridge matches at σmax): recorded, or by definition
+        # 0 and 1 in an instrument's own space; None for a shared-space denoiser exported without them
+        moments = space.get("moments")
+        if moments:
+            m, s = (np.asarray(moments[k], np.float32) for k in ("mean", "std"))
+            if m.shape != s.shape or m.ndim != 1 or (shared_mean is not None and m.shape != np.shape(shared_mean)):
+                raise BundleError(f"denoiser {name}: its latent moments do not match the codec's latent size")
+            self.moments = (m[:, None], s[:, None])
+        else:
+            self.moments = (np.float32(0), np.float32(1)) if self.space == "instrument" else None
+
     def to_own(self, z: np.ndarray) -> np.ndarray:
         """Latents normalized with the codec's shared statistics → this instrument's normalized space."""
         return z if self.scale is None else self.scale * z + self.shift
@@ -185,12 +196,27 @@ class Bundle:
 
     def transfer(self, z: np.ndarray, source: str, target: str, sigma_max: float, steps: int,
                  sigma_min: float = param("sigma_min").default, rho: float = param("rho").default,
-                 method: str = param("solver").default) -> np.ndarray:
+                 method: str = param("solver").default, prior: str = param("prior").default) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
-        ODE to σmax, down the target's, out of the target's space (identity moves for shared statistics)."""
+        ODE to σmax, (prior matched: the source's moments there onto the target's,) down the target's, out of the
+        target's space (identity moves for shared statistics)."""
         src, tgt = self.denoiser(source), self.denoiser(target)
+        self.check_prior(source, target, prior)
+        moments = (src.moments, tgt.moments) if prior == "matched" else None
         return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho),
-                                   method))
+                                   method, moments))
+
+    def check_prior(self, source: str, target: str, prior: str) -> None:
+        """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments)."""
+        if prior not in param("prior").choices:
+            raise BundleError(f"prior must be {' or '.join(param('prior').choices)}, not {prior!r}")
+        if prior == "matched":
+            for name in (source, target):
+                if self.denoiser(name).moments is None:
+                    raise BundleError(
+                        f"{self.folder}: denoiser {name!r} has no latent moments (its file predates them): write it "
+                        f"again from its run (python -m train.denoiser --instrument {name} --export FILE) and "
+                        f"rebuild the bundle (make bundle), or set \"prior\": \"gaussian\" in the preset")
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
         """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/samples_per_frame]."""

@@ -63,10 +63,12 @@ class StreamingEngine:
         (live, where the audio must go on). gate_threshold_db / dc_cutoff_hz: None turns the input gate / the
         DC blocker on the wet path off."""
         preset.validate(bundle.instruments, max(bundle.denoiser(n).time_factor for n in (preset.source, preset.target)))
+        bundle.check_prior(preset.source, preset.target, preset.prior)  # at start, not as dry hops once playing
         self.bundle, self.preset = bundle, preset
         self.device_rate = int(device_rate or bundle.sample_rate)
         self.params = dict(source=preset.source, target=preset.target, sigma_max=preset.sigma_max,
-                           steps=preset.steps, solver=preset.solver, dry_wet=preset.dry_wet, input_gain=input_gain,
+                           steps=preset.steps, solver=preset.solver, prior=preset.prior, dry_wet=preset.dry_wet,
+                           input_gain=input_gain,
                            bypass=bypass,
                            sigma_min=preset.sigma_min, rho=preset.rho)
         self._pending: dict = {}
@@ -130,6 +132,7 @@ class StreamingEngine:
             merged = {**self.params, **self._pending, **checked}
             if merged["sigma_min"] >= merged["sigma_max"]:
                 raise PresetError(f"sigma_min ({merged['sigma_min']}) must be below sigma_max ({merged['sigma_max']})")
+            self.bundle.check_prior(merged["source"], merged["target"], merged["prior"])
             self._pending.update(checked)
 
     def _apply_pending(self) -> None:

@@ -99,8 +99,8 @@ def _ramp(start: float, stop: float, n: int):
 
 
 class HopProcessor:
-    """Runs the contract above. `params` (source, target, sigma_max, steps, solver, dry_wet, input_gain, bypass,
-    sigma_min, rho) is read at the start of each hop; whoever owns the processor changes it between hops."""
+    """Runs the contract above. `params` (source, target, sigma_max, steps, solver, prior, dry_wet, input_gain,
+    bypass, sigma_min, rho) is read at the start of each hop; whoever owns the processor changes it between hops."""
 
     def __init__(self, bundle: Bundle, window: int, hop: int, crossfade: int, params: dict,
                  gate_threshold_db: float | None = GATE_THRESHOLD_DB, dc_cutoff_hz: float | None = DC_CUTOFF_HZ):
@@ -174,7 +174,7 @@ class HopProcessor:
         source = self.latents.get(t - self.W, t)
         try:
             return self.bundle.transfer(source, p["source"], p["target"], p["sigma_max"], p["steps"], p["sigma_min"],
-                                        p["rho"], p["solver"]), None
+                                        p["rho"], p["solver"], p["prior"]), None
         except Exception as e:  # noqa: BLE001
             return source, e
 

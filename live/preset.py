@@ -1,7 +1,7 @@
 """Presets: one JSON file per instrument pair, validated field by field.
 
     {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 4,
-     "solver": "euler", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
+     "solver": "euler", "prior": "matched", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
 
 Field types, ranges and defaults are the parameter table's (live.params).
 
@@ -38,6 +38,7 @@ class Preset:
     sigma_max: float = _default("sigma_max")
     steps: int = _default("steps")
     solver: str = _default("solver")
+    prior: str = _default("prior")
     window: int = _default("window")
     hop: int = _default("hop")
     crossfade: int = _default("crossfade")
@@ -113,6 +114,8 @@ def load_preset(name_or_path: str | os.PathLike, preset_dir: Path = PRESET_DIR) 
         raise PresetError(f"{p}: missing field(s) {', '.join(missing)}")
     if "steps" in data and "solver" not in data:
         data["solver"] = "heun"  # written before presets named their solver: their steps were Heun steps
+    # written before presets named their prior: their σmax was chosen for the paper's bridge
+    data.setdefault("prior", "gaussian")
     preset = Preset(**data)
     preset.path = p
     return preset.validate()

@@ -27,9 +27,10 @@ def make_tiny_bundle(folder: Path, instruments=("alpha", "beta"), latent_dim: in
         with torch.no_grad():
             for p in m.parameters():  # non-zero output layers: instruments really differ
                 p.add_(0.1 * torch.randn_like(p))
-        info = {"steps": 0}
-        if spaces and name in spaces:
-            info["latent_space"] = spaces[name]
+        # the instruments' data moments in the shared space, as the trainer records them (what prior matched uses)
+        mom = dict(mean=(0.3 * torch.randn(latent_dim)).tolist(), std=(0.6 + torch.rand(latent_dim)).tolist())
+        info = {"steps": 0, "latent_space": spaces[name] if spaces and name in spaces else dict(kind="shared",
+                                                                                                moments=mom)}
         save_atomic(dict(format=MODEL_FORMAT, instrument=name, config=m.config, sigma_data=1.0,
                          state_dict=m.state_dict(), train_info=info), folder / f"{name}.pt")
         files.append(folder / f"{name}.pt")

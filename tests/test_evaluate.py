@@ -262,10 +262,44 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     # the preset got the recommendation and kept every other field
     new = json.loads((presets / "alpha-to-beta.json").read_text())
     assert new["sigma_max"] == res["recommended"]["alpha-to-beta"]["sigma_max"]
-    assert {k: v for k, v in new.items() if k != "sigma_max"} == {k: v for k, v in original.items() if k != "sigma_max"}
+    # the prior the σmax was measured with goes with it: gaussian, as a preset file that names none is read
+    assert new["prior"] == "gaussian"
+    changed = ("sigma_max", "prior")
+    assert {k: v for k, v in new.items() if k not in changed} == {k: v for k, v in original.items() if k not in changed}
     from live.preset import load_preset
 
     assert load_preset(presets / "alpha-to-beta.json").sigma_max == new["sigma_max"]
+
+    # one pair measured again at its preset only, with the other prior, merged over the first run's
+    rc = main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path / 'audio' / 'alpha'}",
+               f"beta={tmp_path / 'audio' / 'beta'}", "--pairs", "alpha:beta", "--at-presets", "--prior", "gaussian",
+               "--cycle-steps", "1", "--clips", "2", "--seconds", "1.5",
+               "--classifier", str(tmp_path / "classifier.pt"),
+               "--presets", str(presets), "--no-streaming", "--no-examples", "--out", str(tmp_path / "again"),
+               "--threads", "1"])
+    assert rc == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    sweep = [r for r in again["rows"] if r["kind"] == "transfer"]
+    assert [(r["sigma_max"], r["steps"], r["prior"]) for r in sweep] == [(new["sigma_max"], 2, "gaussian")]
+    from evaluation.report import main as report
+
+    assert report([str(out / "results.json"), str(tmp_path / "again" / "results.json"), "--out",
+                   str(tmp_path / "merged")]) == 0
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert merged["pairs"] == ["beta-to-alpha", "alpha-to-beta"]
+    assert [r for r in merged["rows"] if r["pair"] == "alpha-to-beta"] == [r for r in again["rows"]]
+    assert [r for r in merged["rows"] if r["pair"] == "beta-to-alpha"] == [r for r in res["rows"]
+                                                                            if r["pair"] == "beta-to-alpha"]
+    md = (tmp_path / "merged" / "results.md").read_text()
+    sections = {part.split("\n")[0]: part for part in md.split("\n## ")}
+    ab, ba = sections["alpha → beta"], sections["beta → alpha"]
+    assert ab.count(" gaussian |") == 1 and " matched |" not in ab  # the table names the prior
+    assert ba.count(" matched |") == 2 and " gaussian |" not in ba
+    # runs on other clips do not merge into one table
+    other = dict(again, clips={"alpha": ["x", "y"], "beta": ["saw0", "saw1"]})
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert report([str(out / "results.json"), str(tmp_path / "other.json"), "--out", str(tmp_path / "m2")]) == 2
+    assert not (tmp_path / "m2").exists()
 
 
 def test_bad_arguments_are_reported(tiny_bundle, tmp_path, capsys):

@@ -48,6 +48,8 @@ class Raising:
     """A model that always fails, standing in for a broken session."""
 
     time_factor = 1
+    moments = (0.0, 1.0)
+    name = "raising"
 
     @staticmethod
     def to_own(z):

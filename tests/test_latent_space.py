@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from live.bundle import Bundle, OnnxDenoiser
+from live.bundle import Bundle, BundleError, OnnxDenoiser
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 D = 8
 
@@ -61,7 +61,7 @@ def test_transfer_is_the_mean_std_swap_when_both_spaces_are_exactly_gaussian(spa
     # and with shared statistics the same bridge changes nothing
     for name in spaces:
         b._denoisers[name] = OnnxDenoiser(GaussianSession(), name, {"latent_space": {"kind": "shared"}})
-    np.testing.assert_allclose(b.transfer(z, "alpha", "beta", 5.0, 24, method="heun"), z, atol=2e-3)
+    np.testing.assert_allclose(b.transfer(z, "alpha", "beta", 5.0, 24, method="heun", prior="gaussian"), z, atol=2e-3)
 
 
 def test_the_trainer_fits_an_instruments_own_statistics(tmp_path):
@@ -77,4 +77,77 @@ def test_the_trainer_fits_an_instruments_own_statistics(tmp_path):
     cat = np.concatenate([a.astype(np.float64) for k, a in arrays.items() if k.endswith("_+0")], axis=1)
     np.testing.assert_allclose(sp["mean"], cat.mean(axis=1), rtol=1e-6)  # unshifted latents only
     np.testing.assert_allclose(sp["std"], cat.std(axis=1), rtol=1e-6)
-    assert latent_space("shared", tmp_path / "train.npz", codec)["kind"] == "shared"
+    np.testing.assert_allclose(sp["moments"]["mean"], 0, atol=1e-6)  # its own space: 0 and 1 by definition
+    np.testing.assert_allclose(sp["moments"]["std"], 1, rtol=1e-6)
+    with torch.no_grad():
+        codec.latent_mean.copy_(torch.full((D,), 5.0))
+        codec.latent_std.copy_(torch.full((D,), 2.0))
+    shared = latent_space("shared", tmp_path / "train.npz", codec)
+    assert shared["kind"] == "shared"
+    # the instrument's data in the shared space: what prior matched moves between at σmax
+    np.testing.assert_allclose(shared["moments"]["mean"], (cat.mean(axis=1) - 5) / 2, rtol=1e-5)
+    np.testing.assert_allclose(shared["moments"]["std"], cat.std(axis=1) / 2, rtol=1e-5)
+
+
+class ShiftedGaussianSession:
+    """The optimal denoiser of N(m, s²) per channel: D(x, σ) = m + s²/(s²+σ²)·(x − m)."""
+
+    def __init__(self, m, s):
+        self.m, self.s = np.asarray(m, np.float32)[:, None], np.asarray(s, np.float32)[:, None]
+
+    def run(self, _, feeds):
+        x, sg = feeds["x"], feeds["sigma"][:, None, None]
+        return [self.m + self.s ** 2 / (self.s ** 2 + sg ** 2) * (x - self.m)]
+
+
+def test_prior_matched_makes_the_shared_space_transfer_the_exact_moment_swap_at_a_low_sigma_max(tmp_path):
+    """Two Gaussian instruments in the shared space, with their moments recorded in the bundle: prior matched
+    gives μb + sb/sa·(z − μa) at σmax 1 (up to Heun's error); the paper's gaussian prior is measurably off there."""
+    from tests.helpers import make_tiny_bundle
+
+    b = Bundle(make_tiny_bundle(tmp_path, latent_dim=D), provider="cpu", threads=1)
+    mom = {n: b.meta["instruments"][n]["latent_space"]["moments"] for n in ("alpha", "beta")}
+    assert all(len(m["mean"]) == len(m["std"]) == D for m in mom.values())  # export carried them
+    for n, m in mom.items():
+        b._denoisers[n] = OnnxDenoiser(ShiftedGaussianSession(m["mean"], m["std"]), n, b.meta["instruments"][n])
+    (ma, sa), (mb, sb) = [[np.asarray(mom[n][k])[:, None] for k in ("mean", "std")] for n in ("alpha", "beta")]
+    z = (ma + sa * np.random.default_rng(2).normal(size=(D, 40))).astype(np.float32)
+    want = mb + sb / sa * (z - ma)
+    np.testing.assert_allclose(b.transfer(z, "alpha", "beta", 1.0, 32, 1e-3, method="heun", prior="matched"), want,
+                               atol=3e-3)
+    assert np.abs(b.transfer(z, "alpha", "beta", 1.0, 32, 1e-3, method="heun", prior="gaussian") - want).max() > 0.1
+    # a shared-space denoiser exported without moments cannot meet matched: one clear error, not a silent gaussian
+    b._denoisers["beta"] = OnnxDenoiser(ShiftedGaussianSession(mom["beta"]["mean"], mom["beta"]["std"]), "beta",
+                                        {"latent_space": {"kind": "shared"}})
+    with pytest.raises(BundleError, match="no latent moments.*prior.*gaussian"):
+        b.transfer(z, "alpha", "beta", 1.0, 4)
+    b.transfer(z, "alpha", "beta", 1.0, 4, prior="gaussian")
+
+
+def test_without_moments_prior_matched_is_refused_when_the_engine_starts_or_switches(tmp_path, caplog):
+    """A bundle from denoiser files that predate moments: the engine says so before any audio, instead of playing
+    every hop dry; gaussian still plays. A preset file that names no prior is read as gaussian (its σmax was chosen
+    for that bridge)."""
+    from live.engine import StreamingEngine
+    from live.preset import Preset, load_preset
+    from tests.helpers import make_tiny_bundle
+
+    with caplog.at_level("WARNING"):
+        folder = make_tiny_bundle(tmp_path, latent_dim=D, spaces={n: dict(kind="shared") for n in ("alpha", "beta")})
+    assert "records no latent moments" in caplog.text
+    b = Bundle(folder, provider="cpu", threads=1)
+    p = Preset(name="a-to-b", source="alpha", target="beta", sigma_max=1.0, window=16, hop=4, crossfade=2)
+    assert p.prior == "matched"
+    with pytest.raises(BundleError, match="no latent moments.*prior.*gaussian"):
+        StreamingEngine(b, p)
+    import dataclasses
+
+    eng = StreamingEngine(b, dataclasses.replace(p, prior="gaussian"))
+    with pytest.raises(BundleError, match="no latent moments"):
+        eng.set(prior="matched")
+    assert eng.params["prior"] == "gaussian" and not eng._pending
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps(dict(name="old", source="alpha", target="beta", sigma_max=2.0, solver="euler")))
+    assert load_preset(f).prior == "gaussian"
+    f.write_text(json.dumps(dict(name="new", source="alpha", target="beta", sigma_max=2.0, prior="matched")))
+    assert load_preset(f).prior == "matched"

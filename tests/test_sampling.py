@@ -65,6 +65,29 @@ def test_bridge_tends_to_optimal_transport_for_large_sigma_max():
     assert np.abs(y - ot).max() < 0.02 * np.abs(ot - MU2).max() + 1e-2
 
 
+def test_matching_the_moments_at_sigma_max_makes_the_bridge_exact_at_every_sigma_max():
+    """Without the match the Gaussian bridge reaches μb + sb/sa·(x − μa) only as σmax → ∞ (1.89 instead of 2 at
+    σmax 5, and the source's mean at σmax 0.5); with it, at every σmax, up to the solver's error."""
+    x = _x()
+    ot = MU2 + (S2 / S1) * (x - MU1)
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    for sigma_max in (0.2, 1.0, 5.0, 20.0):
+        plain = bridge(x, A, B, sigma_max, 64, 1e-3)
+        matched = bridge(x, A, B, sigma_max, 64, 1e-3, moments=((MU1, S1), (MU2, S2)))
+        assert np.abs(matched - ot).max() < 5e-3, sigma_max
+        assert np.abs(plain - gaussian_bridge(x, MU1, S1, MU2, S2, 1e-3, sigma_max)).max() < 5e-3
+        if sigma_max <= 5:
+            assert np.abs(plain - ot).max() > 0.1, sigma_max  # the plain bridge is measurably off there
+    # per channel: arrays of moments broadcast over [C, T]
+    xc = np.stack([_x(50, 1), _x(50, 2)])
+    mom = ((np.array([[MU1], [0.0]]), np.array([[S1], [1.0]])), (np.array([[MU2], [1.0]]), np.array([[S2], [3.0]])))
+    y = bridge(xc, lambda v, s: np.where(np.arange(2)[:, None] == 0, A(v, s), gaussian_denoiser(0, 1)(v, s)),
+               lambda v, s: np.where(np.arange(2)[:, None] == 0, B(v, s), gaussian_denoiser(1, 3)(v, s)),
+               1.0, 64, 1e-3, moments=mom)
+    np.testing.assert_allclose(y[0], MU2 + S2 / S1 * (xc[0] - MU1), atol=5e-3)
+    np.testing.assert_allclose(y[1], 1.0 + 3.0 * xc[1], atol=5e-3)
+
+
 def test_heun_is_second_order_and_euler_first_order():
     heun = [_bridge_error(n) for n in (8, 16, 32)]
     euler = [_bridge_error(n, "euler") for n in (16, 32, 64)]

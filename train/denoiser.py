@@ -60,14 +60,28 @@ class LatentCrops:
 def latent_space(kind: str, train_cache: Path, codec: Codec) -> dict:
     """The normalization a denoiser trains in: the codec's shared statistics, or its own instrument's, fitted on
     its unshifted training latents. Recorded in the model file and the bundle, so the engine can move a latent
-    from the source's space to the target's."""
+    from the source's space to the target's; `moments` are the instrument's per-channel mean/std in that space
+    (what the bridge matches at σmax; 0 and 1 in its own space)."""
+    raw = _unshifted(train_cache)
     if kind == "shared":
-        return dict(kind="shared", mean=codec.latent_mean.tolist(), std=codec.latent_std.tolist())
+        space = dict(kind="shared", mean=codec.latent_mean.tolist(), std=codec.latent_std.tolist())
+    else:
+        mean, std = fit_stats(raw)
+        space = dict(kind="instrument", mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist(),
+                     frames=int(sum(a.shape[1] for a in raw)))
+    return dict(space, moments=space_moments(raw, space))
+
+
+def _unshifted(train_cache: Path) -> list[np.ndarray]:
     with np.load(train_cache) as f:
-        raw = [f[k].astype(np.float32) for k in sorted(f.files) if k.endswith("_+0")]
-    mean, std = fit_stats(raw)
-    return dict(kind="instrument", mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist(),
-                frames=int(sum(a.shape[1] for a in raw)))
+        return [f[k].astype(np.float32) for k in sorted(f.files) if k.endswith("_+0")]
+
+
+def space_moments(raw: list[np.ndarray], space: dict) -> dict:
+    """Per-channel mean/std of raw latents once normalized as `space` normalizes them."""
+    m, s = np.asarray(space["mean"], np.float64)[:, None], np.asarray(space["std"], np.float64)[:, None]
+    mean, std = fit_stats([(a - m) / s for a in raw])
+    return dict(mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist())
 
 
 @torch.no_grad()
@@ -215,13 +229,20 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
     """A denoiser file: EMA weights (fp16), config, instrument and training record."""
     ck = load_checkpoint(run / "last.pt", FORMAT)
     meta, st = ck["meta"], ck["state"]
+    space = dict(meta.get("latent_space") or dict(kind="shared"))
+    if "moments" not in space and "mean" in space:  # a run started before spaces recorded them: from its latents
+        cache = Path(meta["args"]["latents"]) / meta["instrument"] / "train.npz"
+        if not cache.is_file():
+            raise SystemExit(f"error: {run} began before denoisers recorded their latents' moments, and its latents "
+                             f"{cache} are gone: rebuild them (python -m train.latents) to export it")
+        space["moments"] = space_moments(_unshifted(cache), space)
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["ema"].items()}
     valids = [h["valid"] for h in st["history"] if "valid" in h]
     blob = dict(format=MODEL_FORMAT, instrument=meta["instrument"], config=meta["config"], sigma_data=1.0,
                 state_dict=sd, train_info=dict(steps=st["step"], wall_seconds=round(st["wall_seconds"], 1),
                                                device=meta.get("device"), train_frames=meta.get("train_frames"),
                                                codec_stats=meta.get("codec_stats"),
-                                               latent_space=meta.get("latent_space") or dict(kind="shared"),
+                                               latent_space=space,
                                                last_valid=valids[-1] if valids else None,
                                                history=[h for h in st["history"] if "valid" in h]))
     save_atomic(blob, out)
