@@ -346,7 +346,7 @@ class Evaluator:
                         self.tick()
                     rows.append(self.score(kind, a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
                                            sigma_max=float(sigma_rec), steps=int(p.steps), mode=kind,
-                                           window=p.window, hop=p.hop))
+                                           window=p.window, hop=p.hop, prior=p.prior))
             # cycle consistency A → B → A against steps
             sigma_c = float(cfg.cycle_sigma or sigma_rec)
             for steps in cfg.cycle_steps:
@@ -360,7 +360,7 @@ class Evaluator:
                     self.tick()
                 r = self.score("cycle", a, a, src, outs, ref_emb.get(a), time.perf_counter() - t0,
                                sigma_max=sigma_c, steps=int(steps), mode="whole", latent_mse=float(np.mean(mse)),
-                               via=b)
+                               via=b, prior=base.prior)
                 r["pair"] = name
                 cycle.append(r)
         self.bar.close()

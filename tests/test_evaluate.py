@@ -249,6 +249,9 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
         assert rec["sigma_max"] in (1.0, 20.0) and rec["steps"] == 2
         cyc = [r for r in res["cycle"] if r["pair"] == pair]
         assert [r["steps"] for r in cyc] == [1, 2] and all(r["latent_mse"] >= 0 for r in cyc)
+        # every rendered row names its prior: the preset file's (none named: gaussian), else the table's default
+        priors = {r["prior"] for r in rows + cyc if r["kind"] in ("transfer", "as-live", "offline-quality", "cycle")}
+        assert priors == {"gaussian" if pair == "alpha-to-beta" else "matched"}, (pair, priors)
         assert all(r["sigma_max"] == rec["sigma_max"] for r in cyc)
     md = (out / "results.md").read_text()
     assert "## alpha → beta" in md and "lower bound: input unchanged" in md and "| 100.0% |" in md
@@ -294,7 +297,7 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     sections = {part.split("\n")[0]: part for part in md.split("\n## ")}
     ab, ba = sections["alpha → beta"], sections["beta → alpha"]
     assert ab.count(" gaussian |") == 1 and " matched |" not in ab  # the table names the prior
-    assert ba.count(" matched |") == 2 and " gaussian |" not in ba
+    assert ba.count(" matched |") == 4 and " gaussian |" not in ba  # two σmax, as live, offline quality
     # runs on other clips do not merge into one table
     other = dict(again, clips={"alpha": ["x", "y"], "beta": ["saw0", "saw1"]})
     (tmp_path / "other.json").write_text(json.dumps(other))
