@@ -68,9 +68,7 @@ class StreamingEngine:
         self.device_rate = int(device_rate or bundle.sample_rate)
         self.params = dict(source=preset.source, target=preset.target, sigma_max=preset.sigma_max,
                            steps=preset.steps, solver=preset.solver, prior=preset.prior, dry_wet=preset.dry_wet,
-                           input_gain=input_gain,
-                           bypass=bypass,
-                           sigma_min=preset.sigma_min, rho=preset.rho)
+                           input_gain=input_gain, bypass=bypass, sigma_min=preset.sigma_min, rho=preset.rho)
         self._pending: dict = {}
         self._lock = threading.Lock()
         self.fail_fast = fail_fast

@@ -1,7 +1,8 @@
 """Presets: one JSON file per instrument pair, validated field by field.
 
     {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 4,
-     "solver": "euler", "prior": "matched", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0, "bundle": "../models/bundle"}
+     "solver": "euler", "prior": "matched", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0,
+     "bundle": "../models/bundle"}
 
 Field types, ranges and defaults are the parameter table's (live.params).
 

@@ -48,8 +48,7 @@ class Raising:
     """A model that always fails, standing in for a broken session."""
 
     time_factor = 1
-    moments = (0.0, 1.0)
-    name = "raising"
+    moments = (0.0, 1.0)  # what prior matched asks of a denoiser before it runs one
 
     @staticmethod
     def to_own(z):
