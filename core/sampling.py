@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .schedule import bridge_sigmas
 
 Denoiser = Callable[[object, float], object]
@@ -60,18 +62,40 @@ def match_moments(x, sigma: float, mean_from, std_from, mean_to, std_to):
     return mean_to + ((std_to**2 + sigma**2) / (std_from**2 + sigma**2)) ** 0.5 * (x - mean_from)
 
 
+def psd_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """Symmetric square root (or inverse square root) of a symmetric positive semi-definite matrix."""
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    w = np.clip(w, 1e-12 if inverse else 0.0, None)
+    return (v * (w ** (-0.5 if inverse else 0.5))) @ v.T
+
+
+def transport_map(cov_from: np.ndarray, cov_to: np.ndarray, sigma: float) -> np.ndarray:
+    """The optimal-transport (Monge) map between the σ-marginals' covariances A = Ca + σ²I and B = Cb + σ²I:
+    the linear map with the least mean displacement that carries covariance A onto B (per channel it is
+    match_moments' ratio; with correlated channels it also turns the source's correlations into the target's)."""
+    eye = np.eye(len(cov_from))
+    a, b = np.asarray(cov_from, np.float64) + sigma**2 * eye, np.asarray(cov_to, np.float64) + sigma**2 * eye
+    a_half, a_inv_half = psd_sqrt(a), psd_sqrt(a, inverse=True)
+    return a_inv_half @ psd_sqrt(a_half @ b @ a_half) @ a_inv_half  # T = A^-½ (A^½ B A^½)^½ A^-½
+
+
+def match_covariances(x, mean_from, mean_to, transport):
+    """x' = μb + T·(x − μa) over the channel axis of [C, T] or [B, C, T] latents (T from transport_map)."""
+    return mean_to + transport @ (x - mean_from)
+
+
 def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, sigma_min: float = SIGMA_MIN,
-           rho: float = RHO, method: str = "heun", moments=None):
+           rho: float = RHO, method: str = "heun", meet: Callable[[object, float], object] | None = None):
     """Dual diffusion bridge: z = ODE_source(x: σmin → σmax);  y = ODE_target(z: σmax → σmin).
 
-    `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `moments`, when given,
-    ((μa, sa), (μb, sb)) of the source's and the target's data, matches the legs at σmax (match_moments): for
-    Gaussian instruments the bridge is then the exact map μb + sb/sa·(x − μa) at every σmax, not only as σmax → ∞.
+    `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `meet(z, σmax)`, when
+    given, moves the source leg's end onto the target leg's start: match_moments (per channel) or
+    match_covariances. For Gaussian instruments the bridge is then the exact map between them at every σmax, not
+    only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)
-    if moments is not None:
-        (ma, sa), (mb, sb) = moments
-        z = match_moments(z, sigma_max, ma, sa, mb, sb)
+    if meet is not None:
+        z = meet(z, sigma_max)
     return decode_from_prior(target, z, sigma_max, steps, sigma_min, rho, method)
 
 

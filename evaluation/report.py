@@ -27,7 +27,9 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "the melody: the lowest σmax whose target-instrument recognition is within MARGIN (10 points) of the best "
         "σmax's. Without a classifier: a σmax is eligible when its pitch accuracy is at least KEEP × that of the "
         "codec row (the input through the codec alone, no bridge); of those the lowest FD wins (without FD, the "
-        "largest eligible σmax); when none is eligible, the best pitch accuracy.")
+        "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors "
+        "(merged --across-priors): that σmax per prior, then, of the priors whose pick is heard within MARGIN of the "
+        "best, the one keeping the most pitch (octave included).")
 MARGIN = 0.10
 
 
@@ -37,6 +39,10 @@ def _num(v) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return f
+
+
+def _finite(v: float, default: float = -math.inf) -> float:
+    return v if math.isfinite(v) else default
 
 
 def _timbre(row: dict) -> float:
@@ -54,6 +60,9 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     sweep = [r for r in rows if r["pair"] == pair and r["kind"] == "transfer"]
     if not sweep:
         return None
+    priors = sorted({r.get("prior") for r in sweep if r.get("prior")})
+    if len(priors) > 1:
+        return _across_priors(rows, pair, priors, keep, preset_steps, margin)
     steps = min({int(r["steps"]) for r in sweep}, key=lambda s: (abs(s - preset_steps), s))
     sweep = sorted((r for r in sweep if int(r["steps"]) == steps), key=lambda r: r["sigma_max"])
     codec = [r for r in rows if r["pair"] == pair and r["kind"] == "codec"]
@@ -85,9 +94,25 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
             pick = sweep[0]
             why = "no voiced frames to score the melody: the smallest σmax"
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
+                chroma_acc=pick.get("chroma_acc"),
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
                 eligible=[float(r["sigma_max"]) for r in eligible], why=why,
                 **({"prior": pick["prior"]} if pick.get("prior") else {}))
+
+
+def _across_priors(rows, pair, priors, keep, preset_steps, margin) -> dict:
+    """Rows of several priors (merged --across-priors): the rule picks a σmax per prior; a low σmax says less
+    about the melody across priors (one map keeps it at σmax 1 where another moves it at 0.5), so among the
+    picks whose recognition is within MARGIN of the best, the one keeping the most pitch wins."""
+    picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or r.get("prior") == p],
+                       pair, keep, preset_steps, margin) for p in priors]
+    heard = [_finite(_num(p.get("target_acc"))) for p in picks]
+    near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
+    # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
+    melody = lambda p: (_finite(_num(p["pitch_acc"])), _finite(_num(p.get("chroma_acc"))))  # noqa: E731
+    best = max(near, key=lambda p: (melody(p), -p["sigma_max"]))
+    return dict(best, why=best["why"] + f"; of the priors {', '.join(priors)}, the one keeping the most pitch "
+                                        f"among those within {100 * margin:.0f} points of the best recognition")
 
 
 # ---------------------------------------------------------------- markdown
@@ -166,66 +191,56 @@ def write_markdown(results: dict, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------- plot
-def plot_tradeoff(results: dict, path: Path) -> Path:
+def plot_tradeoff(results: dict, path: Path, per_panel: int = 4) -> Path:
     """Pitch accuracy (y) against target-instrument accuracy (x; FD or σmax without a classifier), one curve
-    per pair and step count, each point annotated with its σmax; bounds and the recommendation marked."""
+    per pair, step count and prior, each point annotated with its σmax; bounds and the recommendation marked.
+    Up to `per_panel` pairs share one panel; more get one small panel each (30 pairs in one legend hid the plot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = results["rows"]
-    sweep = [r for r in rows if r["kind"] == "transfer"]
+    sweep = [r for r in results["rows"] if r["kind"] == "transfer"]
     if any(math.isfinite(_num(r.get("target_acc"))) for r in sweep):
         xkey, xlabel, scale = "target_acc", "target-instrument accuracy (classifier, crops) %", 100.0
     elif any(math.isfinite(_num(r.get("fd"))) for r in sweep):
         xkey, xlabel, scale = "fd", "Fréchet distance to real target audio (lower = closer)", 1.0
     else:
         xkey, xlabel, scale = "sigma_max", "σmax", 1.0
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
+    pairs = results["pairs"]
+    groups = [pairs] if len(pairs) <= per_panel else [[p] for p in pairs]
+    cols = min(len(groups), 6)
+    nrows = math.ceil(len(groups) / cols)
+    big = len(groups) == 1
+    fig, axes = plt.subplots(nrows, cols, figsize=(8, 6) if big else (2.9 * cols, 2.6 * nrows + 0.8), dpi=110,
+                             squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = ["-", "--", ":", "-."]
-    for i, pair in enumerate(results["pairs"]):
-        col = colours[i % len(colours)]
-        ps = [r for r in sweep if r["pair"] == pair]
-        for j, steps in enumerate(sorted({r["steps"] for r in ps})):
-            pts = sorted((r for r in ps if r["steps"] == steps), key=lambda r: r["sigma_max"])
-            xs = [scale * _num(r.get(xkey)) for r in pts]
-            ys = [100 * _num(r["pitch_acc"]) for r in pts]
-            ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col, ms=4,
-                    label=f"{pair.replace('-to-', ' → ')}, {steps} steps")
-            rec_steps = (results.get("recommended", {}).get(pair) or {}).get("steps", min(r["steps"] for r in ps))
-            for x, y, r in zip(xs, ys, pts):
-                if steps == rec_steps and math.isfinite(x) and math.isfinite(y):  # σ labels on one curve
-                    ax.annotate(f"{r['sigma_max']:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7,
-                                color=col)
-        for kind, marker in (("lower", "v"), ("upper", "^"), ("as-live", "s"), ("offline-quality", "D")):
-            for r in (r for r in rows if r["pair"] == pair and r["kind"] == kind):
-                x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
-                if xkey == "sigma_max" and kind in ("lower", "upper"):
-                    continue
-                if math.isfinite(x) and math.isfinite(y):
-                    ax.scatter([x], [y], marker=marker, color=col, s=40, edgecolors="k", linewidths=0.5, zorder=3)
-        rec = results.get("recommended", {}).get(pair)
-        if rec:
-            r = next((r for r in ps if r["sigma_max"] == rec["sigma_max"] and r["steps"] == rec["steps"]), None)
-            if r is not None:
-                x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
-                if math.isfinite(x) and math.isfinite(y):
-                    ax.scatter([x], [y], marker="*", s=220, color=col, edgecolors="k", zorder=4)
-    if xkey == "sigma_max":
-        ax.set_xscale("log")
-    elif xkey == "target_acc":
-        ax.set_xlim(-3, 103)
-    ax.set_ylim(-3, 103)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("pitch accuracy (within 50 cents of the input) %")
-    ax.set_title("σmax trade-off: melody kept vs timbre changed\n"
-                 "▼ input unchanged  ▲ real target via codec  ■ as live  ◆ offline quality  ★ recommended",
-                 fontsize=10)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best")
+    for k, ax in enumerate(axes.flat):
+        if k >= len(groups):
+            ax.axis("off")
+            continue
+        for i, pair in enumerate(groups[k]):
+            _plot_pair(ax, results, pair, colours[i % len(colours)], xkey, scale, big)
+        if xkey == "sigma_max":
+            ax.set_xscale("log")
+        elif xkey == "target_acc":
+            ax.set_xlim(-3, 103)
+        ax.set_ylim(-3, 103)
+        ax.grid(alpha=0.3)
+        if big:
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("pitch accuracy (within 50 cents of the input) %")
+        else:
+            ax.set_title(groups[k][0].replace("-to-", " → "), fontsize=9)
+            ax.tick_params(labelsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7 if big else 5, loc="best")
+    title = ("σmax trade-off: melody kept vs timbre changed\n"
+             "▼ input unchanged  ▲ real target via codec  ■ as live  ◆ offline quality  ★ recommended")
+    if big:
+        axes[0, 0].set_title(title, fontsize=10)
+    else:
+        fig.suptitle(f"{title}\nx: {xlabel}; y: pitch accuracy (within 50 cents of the input) %", fontsize=10)
     fig.tight_layout()
     try:
         with atomic_output(path) as tmp:
@@ -233,6 +248,39 @@ def plot_tradeoff(results: dict, path: Path) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: bool) -> None:
+    rows = results["rows"]
+    ps = [r for r in rows if r["kind"] == "transfer" and r["pair"] == pair]
+    styles = ["-", "--", ":", "-."]
+    name = pair.replace("-to-", " → ") + ", " if big else ""
+    for j, (steps, prior) in enumerate(sorted({(r["steps"], r.get("prior") or "") for r in ps})):
+        pts = sorted((r for r in ps if r["steps"] == steps and (r.get("prior") or "") == prior),
+                     key=lambda r: r["sigma_max"])
+        xs = [scale * _num(r.get(xkey)) for r in pts]
+        ys = [100 * _num(r["pitch_acc"]) for r in pts]
+        ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col if big else f"C{j}", ms=4,
+                label=f"{name}{steps} steps{', ' + prior if prior else ''}")
+        for x, y, r in zip(xs, ys, pts):
+            if math.isfinite(x) and math.isfinite(y):
+                ax.annotate(f"{r['sigma_max']:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                            color=col if big else f"C{j}")
+    for kind, marker in (("lower", "v"), ("upper", "^"), ("as-live", "s"), ("offline-quality", "D")):
+        for r in (r for r in rows if r["pair"] == pair and r["kind"] == kind):
+            x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
+            if xkey == "sigma_max" and kind in ("lower", "upper"):
+                continue
+            if math.isfinite(x) and math.isfinite(y):
+                ax.scatter([x], [y], marker=marker, color=col, s=40, edgecolors="k", linewidths=0.5, zorder=3)
+    rec = results.get("recommended", {}).get(pair)
+    if rec:
+        r = next((r for r in ps if r["sigma_max"] == rec["sigma_max"] and r["steps"] == rec["steps"]
+                  and r.get("prior") == rec.get("prior", r.get("prior"))), None)
+        if r is not None:
+            x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
+            if math.isfinite(x) and math.isfinite(y):
+                ax.scatter([x], [y], marker="*", s=220 if big else 120, color=col, edgecolors="k", zorder=4)
 
 
 # ---------------------------------------------------------------- presets
@@ -264,10 +312,11 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
     return done, sorted(set(k for k, v in recommended.items() if v) - seen)
 
 
-def merge_results(parts: list[dict]) -> dict:
+def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
     """Several runs of python -m evaluation (a sweep split over processes, or some pairs measured again) as one:
-    a pair in a later part replaces it in an earlier one. The clips must be the same where instruments meet, so
-    that every row of the table was scored on the same audio."""
+    a pair in a later part replaces it in an earlier one; with `across_priors`, only its rows of the priors the
+    later part measured (the others stay beside them, and the pair's recommendation chooses among all). The clips
+    must be the same where instruments meet, so that every row of the table was scored on the same audio."""
     merged = json.loads(json.dumps(parts[0]))
     for k, part in enumerate(parts[1:], 2):
         for what, key in (("bundle", lambda r: r["bundle"]["path"]),
@@ -284,9 +333,15 @@ def merge_results(parts: list[dict]) -> dict:
         merged["clip_seconds"].update(part["clip_seconds"])
         new = set(part["pairs"])
         merged["pairs"] = [p for p in merged["pairs"] if p not in new] + list(part["pairs"])
+        measured = {(r["pair"], r.get("prior")) for key in ("rows", "cycle") for r in part.get(key, [])}
         for key in ("rows", "cycle"):
-            merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new] + list(part.get(key, []))
+            merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new or (
+                across_priors and r.get("prior") and (r["pair"], r["prior"]) not in measured)] + list(part.get(key, []))
         merged["recommended"] = {p: r for p, r in merged["recommended"].items() if p not in new} | part["recommended"]
+        if across_priors:  # chosen again over every prior's rows, with the part's rule
+            for p, rec in part["recommended"].items():
+                if rec:
+                    merged["recommended"][p] = recommend(merged["rows"], p, rec.get("keep", 0.9), rec["steps"])
     merged["config"]["pairs"] = [p.split("-to-") for p in merged["pairs"]]
     return merged
 
@@ -299,6 +354,10 @@ def main(argv=None) -> int:
                     help="folder for the merged results.json, results.md and tradeoff.png (default: the first's)")
     ap.add_argument("--keep", type=float, default=None, help="re-derive recommendations with this pitch fraction")
     ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR")
+    ap.add_argument("--across-priors", action="store_true",
+                    help="a later part replaces only the rows of the priors it measured; each pair's prior and σmax "
+                         "are chosen over all of them (the rule's σmax per prior, then the most pitch kept among "
+                         "those heard within 10 points of the best)")
     a = ap.parse_args(argv)
     parts = []
     for f in a.results:
@@ -308,7 +367,7 @@ def main(argv=None) -> int:
             print(f"error: {f}: {e}", file=sys.stderr)
             return 2
     try:
-        results = merge_results(parts)
+        results = merge_results(parts, a.across_priors)
     except (ValueError, KeyError) as e:
         print(f"error: cannot merge {', '.join(map(str, a.results))}: {e}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.sampling import bridge
+from core.sampling import bridge, match_covariances, match_moments, transport_map
 from live.params import param
 
 BUNDLE_FORMAT = "timbre-bundle/1"
@@ -102,6 +102,14 @@ class OnnxDenoiser:
             self.moments = (m[:, None], s[:, None])
         else:
             self.moments = (np.float32(0), np.float32(1)) if self.space == "instrument" else None
+        # their channels' covariance in that space (what prior transport matches); None where not recorded
+        self.covariance = None
+        if moments and moments.get("cov") is not None:
+            c = np.asarray(moments["cov"], np.float64)
+            if c.shape != (len(self.moments[0]),) * 2 or not np.allclose(c, c.T, atol=1e-6):
+                raise BundleError(f"denoiser {name}: its latent covariance is not a symmetric "
+                                  f"{len(self.moments[0])}×{len(self.moments[0])} matrix")
+            self.covariance = c
 
     def to_own(self, z: np.ndarray) -> np.ndarray:
         """Latents normalized with the codec's shared statistics → this instrument's normalized space."""
@@ -169,6 +177,7 @@ class Bundle:
         self._dec = make_session(dec_path, provider, threads)
         check_io(self._dec, dec_path, {"latents": self.latent_dim, "audio": 1})
         self._denoisers: dict[str, OnnxDenoiser] = {}
+        self._transport: dict[tuple[str, str, float], np.ndarray] = {}
 
     @property
     def instruments(self) -> list[str]:
@@ -198,25 +207,49 @@ class Bundle:
                  sigma_min: float = param("sigma_min").default, rho: float = param("rho").default,
                  method: str = param("solver").default, prior: str = param("prior").default) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
-        ODE to σmax, (prior matched: the source's moments there onto the target's,) down the target's, out of the
-        target's space (identity moves for shared statistics)."""
+        ODE to σmax, (prior matched / transport: the source's moments there onto the target's,) down the target's,
+        out of the target's space (identity moves for shared statistics)."""
         src, tgt = self.denoiser(source), self.denoiser(target)
         self.check_prior(source, target, prior)
-        moments = (src.moments, tgt.moments) if prior == "matched" else None
         return tgt.from_own(bridge(src.to_own(z), src, tgt, float(sigma_max), int(steps), float(sigma_min), float(rho),
-                                   method, moments))
+                                   method, self._meet(src, tgt, float(sigma_max), prior)))
+
+    def _meet(self, src: OnnxDenoiser, tgt: OnnxDenoiser, sigma_max: float, prior: str):
+        """How the legs meet at σmax (None: the paper's N(0, σmax²) for both)."""
+        if prior == "matched":
+            (ma, sa), (mb, sb) = src.moments, tgt.moments
+            return lambda x, s: match_moments(x, s, ma, sa, mb, sb)
+        if prior == "transport":  # the map is fixed per pair and σmax: computed once (three 64×64 eigh, ~ms)
+            key = (src.name, tgt.name, sigma_max)
+            if key not in self._transport:
+                if len(self._transport) >= 32:  # a σmax knob being turned: keep the recent ones only
+                    self._transport.pop(next(iter(self._transport)))
+                self._transport[key] = transport_map(src.covariance, tgt.covariance, sigma_max).astype(np.float32)
+            t, ma, mb = self._transport[key], src.moments[0], tgt.moments[0]
+            return lambda x, s: match_covariances(x, ma, mb, t)
+        return None
+
+    def prepare_prior(self, source: str, target: str, sigma_max: float, prior: str) -> None:
+        """check_prior, then make the pair's transport map for this σmax now (on the caller's thread) so that the
+        hop that first uses it does not pay for it."""
+        self.check_prior(source, target, prior)
+        self._meet(self.denoiser(source), self.denoiser(target), float(sigma_max), prior)
 
     def check_prior(self, source: str, target: str, prior: str) -> None:
-        """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments)."""
+        """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments,
+        transport their covariances too)."""
         if prior not in param("prior").choices:
             raise BundleError(f"prior must be {' or '.join(param('prior').choices)}, not {prior!r}")
-        if prior == "matched":
+        if prior in ("matched", "transport"):
             for name in (source, target):
-                if self.denoiser(name).moments is None:
+                d = self.denoiser(name)
+                if d.moments is None or (prior == "transport" and d.covariance is None):
+                    what, other = (("latent moments", "gaussian") if d.moments is None else
+                                   ("latent covariance", "matched"))
                     raise BundleError(
-                        f"{self.folder}: denoiser {name!r} has no latent moments (its file predates them): write it "
+                        f"{self.folder}: denoiser {name!r} has no {what} (its file predates them): write it "
                         f"again from its run (python -m train.denoiser --instrument {name} --export FILE) and "
-                        f"rebuild the bundle (make bundle), or set \"prior\": \"gaussian\" in the preset")
+                        f"rebuild the bundle (make bundle), or set \"prior\": \"{other}\" in the preset")
 
     def encode(self, wav: np.ndarray) -> np.ndarray:
         """Samples [N] (N a multiple of samples_per_frame) → normalized latents [C, N/samples_per_frame]."""

@@ -63,7 +63,8 @@ class StreamingEngine:
         (live, where the audio must go on). gate_threshold_db / dc_cutoff_hz: None turns the input gate / the
         DC blocker on the wet path off."""
         preset.validate(bundle.instruments, max(bundle.denoiser(n).time_factor for n in (preset.source, preset.target)))
-        bundle.check_prior(preset.source, preset.target, preset.prior)  # at start, not as dry hops once playing
+        # at start, not as dry hops once playing; and the pair's transport map made here, not in a hop
+        bundle.prepare_prior(preset.source, preset.target, preset.sigma_max, preset.prior)
         self.bundle, self.preset = bundle, preset
         self.device_rate = int(device_rate or bundle.sample_rate)
         self.params = dict(source=preset.source, target=preset.target, sigma_max=preset.sigma_max,
@@ -132,6 +133,8 @@ class StreamingEngine:
                 raise PresetError(f"sigma_min ({merged['sigma_min']}) must be below sigma_max ({merged['sigma_max']})")
             self.bundle.check_prior(merged["source"], merged["target"], merged["prior"])
             self._pending.update(checked)
+        # the new pair's or σmax's transport map, on the caller's thread (a few ms; not in the worker's hop)
+        self.bundle.prepare_prior(merged["source"], merged["target"], merged["sigma_max"], merged["prior"])
 
     def _apply_pending(self) -> None:
         with self._lock:

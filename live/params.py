@@ -75,10 +75,11 @@ PARAMS: tuple[Param, ...] = (
     Param("solver", str, "euler", choices=("euler", "heun"),
           help="ODE solver of both legs (which is closer to the converged bridge at equal cost depends on σmax: "
                "python -m evaluation.solver)"),
-    Param("prior", str, "matched", choices=("matched", "gaussian"),
+    Param("prior", str, "matched", choices=("matched", "transport", "gaussian"),
           help="where the legs meet at σmax: matched moves the source's per-channel mean/std there onto the "
-               "target's (exact for Gaussian instruments at any σmax); gaussian takes both as N(0, σmax²), as the "
-               "paper's bridge does, right only as σmax grows"),
+               "target's (exact for Gaussian instruments at any σmax); transport also the channels' "
+               "correlations (the least-displacement map between the two covariances); gaussian takes both as "
+               "N(0, σmax²), as the paper's bridge does, right only as σmax grows"),
     Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
     Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
     Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),

@@ -27,8 +27,11 @@ def make_tiny_bundle(folder: Path, instruments=("alpha", "beta"), latent_dim: in
         with torch.no_grad():
             for p in m.parameters():  # non-zero output layers: instruments really differ
                 p.add_(0.1 * torch.randn_like(p))
-        # the instruments' data moments in the shared space, as the trainer records them (what prior matched uses)
-        mom = dict(mean=(0.3 * torch.randn(latent_dim)).tolist(), std=(0.6 + torch.rand(latent_dim)).tolist())
+        # the instruments' data moments in the shared space, as the trainer records them (prior matched / transport)
+        q = torch.randn(latent_dim, latent_dim, dtype=torch.float64)
+        cov = q @ q.T / latent_dim + 0.1 * torch.eye(latent_dim, dtype=torch.float64)  # correlated channels
+        mom = dict(mean=(0.3 * torch.randn(latent_dim)).tolist(), std=cov.diagonal().sqrt().tolist(),
+                   cov=cov.tolist())
         info = {"steps": 0, "latent_space": spaces[name] if spaces and name in spaces else dict(kind="shared",
                                                                                                 moments=mom)}
         save_atomic(dict(format=MODEL_FORMAT, instrument=name, config=m.config, sigma_data=1.0,

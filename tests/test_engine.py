@@ -137,7 +137,8 @@ def test_no_clicks_at_window_boundaries_for_a_steady_tone(bundle, tiny_preset):
     assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0
 
 
-@pytest.mark.parametrize("change", [dict(sigma_max=40.0), dict(target="alpha"), dict(steps=4, sigma_max=0.5)])
+@pytest.mark.parametrize("change", [dict(sigma_max=40.0), dict(target="alpha"), dict(steps=4, sigma_max=0.5),
+                                    dict(prior="transport", sigma_max=0.5), dict(prior="gaussian", sigma_max=0.5)])
 def test_parameter_changes_mid_stream_do_not_click(bundle, tiny_preset, change):
     e = StreamingEngine(bundle, tiny_preset, 24_000)
     x = _tone(3.0, 24_000, 261.6)
@@ -371,3 +372,20 @@ def test_no_clicks_with_the_shipped_models():
     e = StreamingEngine(b, p, 24_000)
     _assert_no_clicks(e, _stream(e, _tone(3.0, 24_000, 392.0), [512]))
     assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0
+
+
+def test_the_transport_map_is_made_when_the_engine_starts_or_is_set_not_in_a_hop(bundle, tiny_preset, monkeypatch):
+    import live.bundle as lb
+
+    made = []
+    real = lb.transport_map
+    monkeypatch.setattr(lb, "transport_map", lambda *a: made.append(a[2]) or real(*a))
+    bundle._transport.clear()
+    e = StreamingEngine(bundle, dataclasses.replace(tiny_preset, prior="transport", sigma_max=0.7), 24_000)
+    assert made == [0.7]
+    e.set(sigma_max=1.3)
+    assert made == [0.7, 1.3]
+    x = _tone(1.0, 24_000, 330)
+    y = _stream(e, x, [512])
+    assert made == [0.7, 1.3] and e.params["sigma_max"] == 1.3  # the hops found it made
+    assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0 and np.abs(y).max() > 1e-4

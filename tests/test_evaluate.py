@@ -191,6 +191,15 @@ def test_recommendation_rule():
     no_clf = [dict(r, target_acc=None) for r in _rows()]
     assert recommend(no_clf, "a-to-b", keep=0.9)["sigma_max"] == 5
     assert recommend(_rows(), "x-to-y") is None
+    # rows of two priors: the rule's pick per prior, then the one keeping more melody among those heard near the best
+    two = _rows(sweep=((1, 0.88, 0.2), (5, 0.85, 0.9))) + [
+        dict(r, prior="transport") for r in _rows(sweep=((1, 0.9, 0.85), (5, 0.95, 0.9)))[2:]]
+    two = [dict(r, prior=r.get("prior", "matched")) if r["kind"] == "transfer" else r for r in two]
+    assert (recommend(two, "a-to-b")["sigma_max"], recommend(two, "a-to-b")["prior"]) == (1, "transport")
+    same = [dict(r, target_acc=0.9) if r["kind"] == "transfer" else r for r in two]
+    assert (recommend(same, "a-to-b")["sigma_max"], recommend(same, "a-to-b")["prior"]) == (1, "transport")
+    worse = [dict(r, pitch_acc=0.5) if r.get("prior") == "transport" else r for r in same]
+    assert (recommend(worse, "a-to-b")["sigma_max"], recommend(worse, "a-to-b")["prior"]) == (1, "matched")
 
 
 # ---------------------------------------------------------------- the whole command on the tiny bundle
@@ -298,6 +307,26 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     ab, ba = sections["alpha → beta"], sections["beta → alpha"]
     assert ab.count(" gaussian |") == 1 and " matched |" not in ab  # the table names the prior
     assert ba.count(" matched |") == 4 and " gaussian |" not in ba  # two σmax, as live, offline quality
+    # across priors: rows of another prior (the same run's, relabelled) join the first run's gaussian ones, and
+    # the pair's σmax and prior are chosen over both
+    other_prior = json.loads(json.dumps(again))
+    for r in other_prior["rows"] + other_prior["cycle"]:
+        r["prior"] = "transport" if r.get("prior") else r.get("prior")
+    (tmp_path / "transport.json").write_text(json.dumps(other_prior))
+    assert report([str(out / "results.json"), str(tmp_path / "transport.json"), "--across-priors", "--out",
+                   str(tmp_path / "both")]) == 0
+    both = json.loads((tmp_path / "both" / "results.json").read_text())
+    ab_rows = [r for r in both["rows"] if r["pair"] == "alpha-to-beta"]
+    assert {r["prior"] for r in ab_rows if r["kind"] == "transfer"} == {"gaussian", "transport"}
+    assert [r for r in ab_rows if r.get("prior") == "transport"] == [r for r in other_prior["rows"] if r.get("prior")]
+    assert [r for r in ab_rows if r.get("prior") == "gaussian"] == [
+        r for r in res["rows"] if r["pair"] == "alpha-to-beta" and r.get("prior")]
+    from evaluation.report import recommend
+
+    rec = both["recommended"]["alpha-to-beta"]
+    assert rec == recommend(ab_rows, "alpha-to-beta", rec["keep"], rec["steps"])
+    pick = [r for r in ab_rows if r["kind"] == "transfer" and r["sigma_max"] == rec["sigma_max"]]
+    assert rec["prior"] in {r["prior"] for r in pick}
     # runs on other clips do not merge into one table
     other = dict(again, clips={"alpha": ["x", "y"], "beta": ["saw0", "saw1"]})
     (tmp_path / "other.json").write_text(json.dumps(other))

@@ -87,6 +87,7 @@ def test_the_trainer_fits_an_instruments_own_statistics(tmp_path):
     # the instrument's data in the shared space: what prior matched moves between at σmax
     np.testing.assert_allclose(shared["moments"]["mean"], (cat.mean(axis=1) - 5) / 2, rtol=1e-5)
     np.testing.assert_allclose(shared["moments"]["std"], cat.std(axis=1) / 2, rtol=1e-5)
+    np.testing.assert_allclose(shared["moments"]["cov"], np.cov(cat, bias=True) / 4, rtol=1e-5, atol=1e-6)  # transport
 
 
 class ShiftedGaussianSession:
@@ -151,3 +152,47 @@ def test_without_moments_prior_matched_is_refused_when_the_engine_starts_or_swit
     assert load_preset(f).prior == "gaussian"
     f.write_text(json.dumps(dict(name="new", source="alpha", target="beta", sigma_max=2.0, prior="matched")))
     assert load_preset(f).prior == "matched"
+
+
+class CorrelatedGaussianSession:
+    """The optimal denoiser of N(m, C) with correlated channels: D(x, σ) = m + C(C + σ²I)⁻¹(x − m)."""
+
+    def __init__(self, m, cov):
+        self.m, self.cov = np.asarray(m, np.float64)[:, None], np.asarray(cov, np.float64)
+
+    def run(self, _, feeds):
+        x, sg = feeds["x"].astype(np.float64), float(feeds["sigma"][0])
+        gain = self.cov @ np.linalg.inv(self.cov + sg**2 * np.eye(len(self.cov)))
+        return [(self.m + gain @ (x - self.m)).astype(np.float32)]
+
+
+def test_prior_transport_carries_one_instruments_covariance_onto_the_others(tmp_path):
+    """Two Gaussian instruments with correlated channels, their covariances recorded in the bundle: prior transport
+    gives output with the target's covariance at σmax 1 (per-channel matching leaves the correlations off); a
+    denoiser without a covariance is refused with one message naming the prior that still works."""
+    from tests.helpers import make_tiny_bundle
+
+    b = Bundle(make_tiny_bundle(tmp_path, latent_dim=D), provider="cpu", threads=1)
+    mom = {n: b.meta["instruments"][n]["latent_space"]["moments"] for n in ("alpha", "beta")}
+    assert all(np.shape(m["cov"]) == (D, D) for m in mom.values())  # export carried them
+    for n, m in mom.items():
+        b._denoisers[n] = OnnxDenoiser(CorrelatedGaussianSession(m["mean"], m["cov"]), n, b.meta["instruments"][n])
+    ca, cb = (np.asarray(mom[n]["cov"]) for n in ("alpha", "beta"))
+    base = np.asarray(mom["alpha"]["mean"], np.float32)[:, None]
+    basis = np.concatenate([base, base + np.eye(D, dtype=np.float32)], axis=1)  # the mean, then one step per channel
+
+    def linear_map(prior):
+        y = b.transfer(basis, "alpha", "beta", 1.0, 32, 1e-3, method="heun", prior=prior).astype(np.float64)
+        return y[:, 1:] - y[:, :1], y[:, 0]
+
+    m, at_mean = linear_map("transport")
+    np.testing.assert_allclose(m @ ca @ m.T, cb, atol=0.02 * np.abs(cb).max())
+    np.testing.assert_allclose(at_mean, mom["beta"]["mean"], atol=1e-3)
+    mm, _ = linear_map("matched")
+    assert np.abs(mm @ ca @ mm.T - cb).max() > 0.1 * np.abs(cb).max()
+    info = json.loads(json.dumps(b.meta["instruments"]["beta"]))
+    del info["latent_space"]["moments"]["cov"]
+    b._denoisers["beta"] = OnnxDenoiser(CorrelatedGaussianSession(mom["beta"]["mean"], cb), "beta", info)
+    with pytest.raises(BundleError, match="no latent covariance.*prior.*matched"):
+        b.transfer(basis, "alpha", "beta", 1.0, 4, prior="transport")
+    b.transfer(basis, "alpha", "beta", 1.0, 4, prior="matched")

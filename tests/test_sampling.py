@@ -6,7 +6,8 @@ import pytest
 
 from core.gaussian import gaussian_bridge, gaussian_denoiser, gaussian_flow
 from core.precond import c_in, c_noise, c_out, c_skip, loss_weight, precondition
-from core.sampling import bridge, evaluations_per_bridge, heun_step, solve_ode
+from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_moments, solve_ode,
+                           transport_map)
 from core.schedule import bridge_sigmas, karras_sigmas
 
 MU1, S1, MU2, S2 = -1.5, 0.5, 2.0, 1.0
@@ -73,19 +74,65 @@ def test_matching_the_moments_at_sigma_max_makes_the_bridge_exact_at_every_sigma
     A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
     for sigma_max in (0.2, 1.0, 5.0, 20.0):
         plain = bridge(x, A, B, sigma_max, 64, 1e-3)
-        matched = bridge(x, A, B, sigma_max, 64, 1e-3, moments=((MU1, S1), (MU2, S2)))
+        matched = bridge(x, A, B, sigma_max, 64, 1e-3, meet=lambda z, s: match_moments(z, s, MU1, S1, MU2, S2))
         assert np.abs(matched - ot).max() < 5e-3, sigma_max
         assert np.abs(plain - gaussian_bridge(x, MU1, S1, MU2, S2, 1e-3, sigma_max)).max() < 5e-3
         if sigma_max <= 5:
             assert np.abs(plain - ot).max() > 0.1, sigma_max  # the plain bridge is measurably off there
     # per channel: arrays of moments broadcast over [C, T]
     xc = np.stack([_x(50, 1), _x(50, 2)])
-    mom = ((np.array([[MU1], [0.0]]), np.array([[S1], [1.0]])), (np.array([[MU2], [1.0]]), np.array([[S2], [3.0]])))
+    (ma, sa), (mb, sb) = ((np.array([[MU1], [0.0]]), np.array([[S1], [1.0]])),
+                          (np.array([[MU2], [1.0]]), np.array([[S2], [3.0]])))
     y = bridge(xc, lambda v, s: np.where(np.arange(2)[:, None] == 0, A(v, s), gaussian_denoiser(0, 1)(v, s)),
                lambda v, s: np.where(np.arange(2)[:, None] == 0, B(v, s), gaussian_denoiser(1, 3)(v, s)),
-               1.0, 64, 1e-3, moments=mom)
+               1.0, 64, 1e-3, meet=lambda z, s: match_moments(z, s, ma, sa, mb, sb))
     np.testing.assert_allclose(y[0], MU2 + S2 / S1 * (xc[0] - MU1), atol=5e-3)
     np.testing.assert_allclose(y[1], 1.0 + 3.0 * xc[1], atol=5e-3)
+
+
+def _full_gaussian_denoiser(mu, cov):
+    """Optimal denoiser for N(μ, C) with correlated channels: D(x, σ) = μ + C(C + σ²I)⁻¹(x − μ), x [C, T]."""
+    def denoise(x, sigma):
+        return mu + cov @ np.linalg.solve(cov + sigma**2 * np.eye(len(cov)), x - mu)
+    return denoise
+
+
+def _random_cov(rng, c):
+    q = rng.normal(size=(c, c))
+    return q @ q.T / c + 0.05 * np.eye(c)
+
+
+def test_transport_carries_one_correlated_gaussian_onto_another_at_every_sigma_max():
+    """Gaussian instruments with correlated channels: with the legs met by the transport map the bridge's output
+    has exactly the target's mean and covariance (per-channel matching leaves the correlations wrong); with
+    uncorrelated channels it is match_moments; as σmax → 0 it is the Monge map between the two Gaussians."""
+    rng = np.random.default_rng(3)
+    c = 4
+    ca, cb = _random_cov(rng, c), _random_cov(rng, c)
+    mua, mub = rng.normal(size=(c, 1)), rng.normal(size=(c, 1))
+    x = mua + np.linalg.cholesky(ca) @ rng.normal(size=(c, 20000))
+    A, B = _full_gaussian_denoiser(mua, ca), _full_gaussian_denoiser(mub, cb)
+    # a linear bridge: its output covariance is M·Ca·Mᵀ with M read off the map of the basis vectors
+    for sigma_max in (0.3, 1.0, 5.0):
+        t = transport_map(ca, cb, sigma_max)
+        run = lambda v, meet: bridge(v, A, B, sigma_max, 48, 1e-3, meet=meet)  # noqa: E731
+        ot = lambda z, s: match_covariances(z, mua, mub, t)  # noqa: E731
+        y = run(x[:, :4000], ot)
+        np.testing.assert_allclose(y.mean(axis=1, keepdims=True), mub, atol=0.08)
+        m = run(mua + np.eye(c), ot) - run(mua, ot)  # columns: the map of each basis vector
+        np.testing.assert_allclose(m @ ca @ m.T, cb, atol=5e-3 * np.abs(cb).max())
+        sa, sb = np.sqrt(np.diag(ca))[:, None], np.sqrt(np.diag(cb))[:, None]
+        per_channel = lambda z, s: match_moments(z, s, mua, sa, mub, sb)  # noqa: E731
+        mp = run(mua + np.eye(c), per_channel) - run(mua, per_channel)
+        assert np.abs(mp @ ca @ mp.T - cb).max() > 0.05 * np.abs(cb).max()  # measurably off
+    # uncorrelated channels: the transport map is match_moments' per-channel ratio
+    da, db = np.diag([0.25, 1.0, 4.0]), np.diag([1.0, 9.0, 0.5])
+    np.testing.assert_allclose(np.diag(transport_map(da, db, 2.0)), np.sqrt((np.diag(db) + 4) / (np.diag(da) + 4)))
+    assert np.abs(transport_map(da, db, 2.0) - np.diag(np.diag(transport_map(da, db, 2.0)))).max() < 1e-12
+    # σ → 0: the Monge map between N(0, Ca) and N(0, Cb), symmetric, carrying Ca onto Cb
+    t0 = transport_map(ca, cb, 0.0)
+    np.testing.assert_allclose(t0, t0.T, atol=1e-10)
+    np.testing.assert_allclose(t0 @ ca @ t0, cb, atol=1e-9)
 
 
 def test_heun_is_second_order_and_euler_first_order():

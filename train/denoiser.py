@@ -78,10 +78,13 @@ def _unshifted(train_cache: Path) -> list[np.ndarray]:
 
 
 def space_moments(raw: list[np.ndarray], space: dict) -> dict:
-    """Per-channel mean/std of raw latents once normalized as `space` normalizes them."""
+    """Per-channel mean/std and the channels' covariance of raw latents once normalized as `space` normalizes
+    them (prior matched uses the first two, transport the mean and covariance)."""
     m, s = np.asarray(space["mean"], np.float64)[:, None], np.asarray(space["std"], np.float64)[:, None]
-    mean, std = fit_stats([(a - m) / s for a in raw])
-    return dict(mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist())
+    cat = np.concatenate([(a.astype(np.float64) - m) / s for a in raw], axis=1)  # [C, frames]
+    mean, std = fit_stats([cat])
+    cov = np.cov(cat, bias=True)
+    return dict(mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist(), cov=cov.round(6).tolist())
 
 
 @torch.no_grad()
@@ -230,10 +233,10 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
     ck = load_checkpoint(run / "last.pt", FORMAT)
     meta, st = ck["meta"], ck["state"]
     space = dict(meta.get("latent_space") or dict(kind="shared"))
-    if "moments" not in space and "mean" in space:  # a run started before spaces recorded them: from its latents
+    if "cov" not in space.get("moments", {}) and "mean" in space:  # a run begun before they were recorded
         cache = Path(meta["args"]["latents"]) / meta["instrument"] / "train.npz"
         if not cache.is_file():
-            raise SystemExit(f"error: {run} began before denoisers recorded their latents' moments, and its latents "
+            raise SystemExit(f"error: {run} began before denoisers recorded their latents' covariance, and its latents "
                              f"{cache} are gone: rebuild them (python -m train.latents) to export it")
         space["moments"] = space_moments(_unshifted(cache), space)
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["ema"].items()}
