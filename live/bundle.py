@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,7 @@ class Bundle:
         check_io(self._dec, dec_path, {"latents": self.latent_dim, "audio": 1})
         self._denoisers: dict[str, OnnxDenoiser] = {}
         self._transport: dict[tuple[str, str, float], np.ndarray] = {}
+        self._transport_lock = threading.Lock()
 
     @property
     def instruments(self) -> list[str]:
@@ -221,11 +223,14 @@ class Bundle:
             return lambda x, s: match_moments(x, s, ma, sa, mb, sb)
         if prior == "transport":  # the map is fixed per pair and σmax: computed once (three 64×64 eigh, ~ms)
             key = (src.name, tgt.name, sigma_max)
-            if key not in self._transport:
-                if len(self._transport) >= 32:  # a σmax knob being turned: keep the recent ones only
-                    self._transport.pop(next(iter(self._transport)))
-                self._transport[key] = transport_map(src.covariance, tgt.covariance, sigma_max).astype(np.float32)
-            t, ma, mb = self._transport[key], src.moments[0], tgt.moments[0]
+            with self._transport_lock:  # the control thread prepares while the worker's hop may read
+                t = self._transport.get(key)
+                if t is None:
+                    if len(self._transport) >= 32:  # a σmax knob being turned: keep the recent ones only
+                        self._transport.pop(next(iter(self._transport)), None)
+                    t = self._transport[key] = transport_map(src.covariance, tgt.covariance,
+                                                             sigma_max).astype(np.float32)
+            ma, mb = src.moments[0], tgt.moments[0]
             return lambda x, s: match_covariances(x, ma, mb, t)
         return None
 

@@ -131,10 +131,10 @@ class StreamingEngine:
             merged = {**self.params, **self._pending, **checked}
             if merged["sigma_min"] >= merged["sigma_max"]:
                 raise PresetError(f"sigma_min ({merged['sigma_min']}) must be below sigma_max ({merged['sigma_max']})")
-            self.bundle.check_prior(merged["source"], merged["target"], merged["prior"])
+            # checked, and the new pair's or σmax's transport map made, on the caller's thread before the worker
+            # can see the change (a few ms; not in its hop)
+            self.bundle.prepare_prior(merged["source"], merged["target"], merged["sigma_max"], merged["prior"])
             self._pending.update(checked)
-        # the new pair's or σmax's transport map, on the caller's thread (a few ms; not in the worker's hop)
-        self.bundle.prepare_prior(merged["source"], merged["target"], merged["sigma_max"], merged["prior"])
 
     def _apply_pending(self) -> None:
         with self._lock:

@@ -233,12 +233,16 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
     ck = load_checkpoint(run / "last.pt", FORMAT)
     meta, st = ck["meta"], ck["state"]
     space = dict(meta.get("latent_space") or dict(kind="shared"))
-    if "cov" not in space.get("moments", {}) and "mean" in space:  # a run begun before they were recorded
+    if "cov" not in (space.get("moments") or {}) and "mean" in space:  # a run begun before they were recorded
         cache = Path(meta["args"]["latents"]) / meta["instrument"] / "train.npz"
-        if not cache.is_file():
-            raise SystemExit(f"error: {run} began before denoisers recorded their latents' covariance, and its latents "
+        if cache.is_file():
+            space["moments"] = space_moments(_unshifted(cache), space)
+        elif not space.get("moments"):
+            raise SystemExit(f"error: {run} began before denoisers recorded their latents' moments, and its latents "
                              f"{cache} are gone: rebuild them (python -m train.latents) to export it")
-        space["moments"] = space_moments(_unshifted(cache), space)
+        else:  # mean/std recorded: it exports for prior matched, without transport's covariance
+            print(f"warning: {cache} is gone: {run} exports without its latents' covariance (no prior transport)",
+                  file=sys.stderr)
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["ema"].items()}
     valids = [h["valid"] for h in st["history"] if "valid" in h]
     blob = dict(format=MODEL_FORMAT, instrument=meta["instrument"], config=meta["config"], sigma_data=1.0,
