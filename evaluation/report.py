@@ -27,10 +27,12 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "the melody: the lowest σmax whose target-instrument recognition is within MARGIN (10 points) of the best "
         "σmax's. Without a classifier: a σmax is eligible when its pitch accuracy is at least KEEP × that of the "
         "codec row (the input through the codec alone, no bridge); of those the lowest FD wins (without FD, the "
-        "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors "
-        "(merged --across-priors): that σmax per prior, then, of the priors whose pick is heard within MARGIN of the "
-        "best, the one keeping the most pitch (octave included).")
+        "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors or "
+        "transpositions (merged --across-priors): that σmax per prior and transpose, then, of the picks heard within "
+        "MARGIN of the best, the one keeping the most pitch (octave included, against the melody transposed as "
+        "asked), an untransposed one first among those within PITCH_TIE (2 points) of it.")
 MARGIN = 0.10
+PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
 
 
 def _num(v) -> float:
@@ -60,9 +62,8 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     sweep = [r for r in rows if r["pair"] == pair and r["kind"] == "transfer"]
     if not sweep:
         return None
-    priors = sorted({r.get("prior") for r in sweep if r.get("prior")})
-    if len(priors) > 1:
-        return _across_priors(rows, pair, priors, keep, preset_steps, margin)
+    if len(variants := sorted({_variant(r) for r in sweep})) > 1:
+        return _across_variants(rows, pair, variants, keep, preset_steps, margin)
     steps = min({int(r["steps"]) for r in sweep}, key=lambda s: (abs(s - preset_steps), s))
     sweep = sorted((r for r in sweep if int(r["steps"]) == steps), key=lambda r: r["sigma_max"])
     codec = [r for r in rows if r["pair"] == pair and r["kind"] == "codec"]
@@ -96,23 +97,42 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
                 chroma_acc=pick.get("chroma_acc"),
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
-                eligible=[float(r["sigma_max"]) for r in eligible], why=why,
+                eligible=[float(r["sigma_max"]) for r in eligible], why=why, transpose=int(pick.get("transpose") or 0),
                 **({"prior": pick["prior"]} if pick.get("prior") else {}))
 
 
-def _across_priors(rows, pair, priors, keep, preset_steps, margin) -> dict:
-    """Rows of several priors (merged --across-priors): the rule picks a σmax per prior; a low σmax says less
-    about the melody across priors (one map keeps it at σmax 1 where another moves it at 0.5), so among the
-    picks whose recognition is within MARGIN of the best, the one keeping the most pitch wins."""
-    picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or r.get("prior") == p],
-                       pair, keep, preset_steps, margin) for p in priors]
+def _variant(row: dict) -> tuple[str, int]:
+    """What else than σmax and steps a transfer row was rendered with: its prior and transpose."""
+    return row.get("prior") or "", int(row.get("transpose") or 0)
+
+
+def _semitones(row: dict) -> str:
+    return f" {int(row['transpose']):+d} st" if row.get("transpose") else ""
+
+
+def _variant_name(v: tuple[str, int]) -> str:
+    return (v[0] or "preset prior") + _semitones({"transpose": v[1]})
+
+
+def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
+    """Rows of several priors or transpositions (merged --across-priors): the rule picks a σmax per variant; a low
+    σmax says less about the melody across variants (one map keeps it at σmax 1 where another moves it at 0.5), so
+    among the picks whose recognition is within MARGIN of the best, the one keeping the most pitch wins (against
+    the melody as asked: transposed by its transpose); within PITCH_TIE of that, an untransposed one first, so the
+    player's octave changes only where that keeps the notes or gets the target heard."""
+    picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
+                       pair, keep, preset_steps, margin) for v in variants]
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
     # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
     melody = lambda p: (_finite(_num(p["pitch_acc"])), _finite(_num(p.get("chroma_acc"))))  # noqa: E731
-    best = max(near, key=lambda p: (melody(p), -p["sigma_max"]))
-    return dict(best, why=best["why"] + f"; of the priors {', '.join(priors)}, the one keeping the most pitch "
-                                        f"among those within {100 * margin:.0f} points of the best recognition")
+    most = max(melody(p)[0] for p in near)
+    level = [p for p in near if melody(p)[0] >= most - PITCH_TIE - 1e-9]  # as much pitch kept, within PITCH_TIE
+    best = max(level, key=lambda p: (p["transpose"] == 0, melody(p), -p["sigma_max"]))
+    return dict(best, why=best["why"] + f"; of {', '.join(map(_variant_name, variants))}, the one keeping the most "
+                                        f"pitch among those within {100 * margin:.0f} points of the best recognition"
+                                        + (f" (untransposed first within {100 * PITCH_TIE:.0f} points)"
+                                           if len({v[1] for v in variants}) > 1 else ""))
 
 
 # ---------------------------------------------------------------- markdown
@@ -126,8 +146,9 @@ def _f(v, fmt=".2f") -> str:
     return format(v, fmt) if math.isfinite(v) else "–"
 
 
-_ORDER = {"lower": 0, "codec": 1, "transfer": 2, "upper": 3, "as-live": 4, "offline-quality": 5}
+_ORDER = {"lower": 0, "codec": 1, "transposed": 2, "transfer": 3, "upper": 4, "as-live": 5, "offline-quality": 6}
 _LABEL = {"lower": "lower bound: input unchanged", "codec": "input through the codec (no bridge)",
+          "transposed": "input transposed, through the codec (no bridge)",
           "upper": "upper bound: real target through the codec", "transfer": "transfer",
           "as-live": "preset as live (streaming)", "offline-quality": "preset, offline quality"}
 
@@ -153,7 +174,7 @@ def markdown(results: dict) -> str:
     for pair in results["pairs"]:
         r = results["recommended"].get(pair)
         if r:
-            lines.append(f"| {pair} | {r['sigma_max']:g} | {r['steps']} | {pct(r['pitch_acc'])} | "
+            lines.append(f"| {pair} | {r['sigma_max']:g}{_semitones(r)} | {r['steps']} | {pct(r['pitch_acc'])} | "
                          f"{pct(r.get('target_acc'))} | {_f(r.get('fd'))} | {r['why']} |")
     lines += ["", f"Rule: {results.get('rule', RULE)}", ""]
     head = ["| row | σmax | steps | pitch acc | chroma acc | pitch dist (st) | voiced overlap | target acc "
@@ -165,7 +186,8 @@ def markdown(results: dict) -> str:
         for r in rows:
             lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
                          f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''}"
-                         f"{' ' + r['prior'] if r.get('prior') else ''} | "
+                         f"{' ' + r['prior'] if r.get('prior') else ''}"
+                         f"{_semitones(r)} | "
                          f"{pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
                          f"{_f(r['pitch_distance'])} | {pct(r['voiced_overlap'])} | {pct(r.get('target_acc'))} | "
                          f"{pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
@@ -255,9 +277,9 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     ps = [r for r in rows if r["kind"] == "transfer" and r["pair"] == pair]
     styles = ["-", "--", ":", "-."]
     name = pair.replace("-to-", " → ") + ", " if big else ""
-    for j, (steps, prior) in enumerate(sorted({(r["steps"], r.get("prior") or "") for r in ps})):
-        pts = sorted((r for r in ps if r["steps"] == steps and (r.get("prior") or "") == prior),
-                     key=lambda r: r["sigma_max"])
+    for j, (steps, variant) in enumerate(sorted({(r["steps"], _variant(r)) for r in ps})):
+        pts = sorted((r for r in ps if r["steps"] == steps and _variant(r) == variant), key=lambda r: r["sigma_max"])
+        prior = variant[0] + _semitones({"transpose": variant[1]})
         xs = [scale * _num(r.get(xkey)) for r in pts]
         ys = [100 * _num(r["pitch_acc"]) for r in pts]
         ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col if big else f"C{j}", ms=4,
@@ -276,7 +298,8 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     rec = results.get("recommended", {}).get(pair)
     if rec:
         r = next((r for r in ps if r["sigma_max"] == rec["sigma_max"] and r["steps"] == rec["steps"]
-                  and r.get("prior") == rec.get("prior", r.get("prior"))), None)
+                  and r.get("prior") == rec.get("prior", r.get("prior"))
+                  and int(r.get("transpose") or 0) == rec.get("transpose", 0)), None)
         if r is not None:
             x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
             if math.isfinite(x) and math.isfinite(y):
@@ -308,14 +331,18 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
                         sigma)
             continue
         # the prior the σmax was measured with goes with it (sweeps before priors existed measured gaussian)
-        done.append(update_preset_file(p.path, sigma_max=sigma, prior=rec.get("prior", "gaussian")))
+        # written where it changes (a preset at 0 stays without the field); results without transposed rows were
+        # measured at 0, so their σmax goes with transpose 0
+        moved = int(rec.get("transpose", 0))
+        done.append(update_preset_file(p.path, sigma_max=sigma, prior=rec.get("prior", "gaussian"),
+                                       **({"transpose": moved} if moved != p.transpose else {})))
     return done, sorted(set(k for k, v in recommended.items() if v) - seen)
 
 
 def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
     """Several runs of python -m evaluation (a sweep split over processes, or some pairs measured again) as one:
-    a pair in a later part replaces it in an earlier one; with `across_priors`, only its rows of the priors the
-    later part measured (the others stay beside them, and the pair's recommendation chooses among all). The clips
+    a pair in a later part replaces it in an earlier one; with `across_priors`, only its rows of the priors and
+    transpositions the later part measured (the others stay beside them, and the pair's recommendation chooses among all). The clips
     must be the same where instruments meet, so that every row of the table was scored on the same audio."""
     merged = json.loads(json.dumps(parts[0]))
     for k, part in enumerate(parts[1:], 2):
@@ -333,10 +360,14 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
         merged["clip_seconds"].update(part["clip_seconds"])
         new = set(part["pairs"])
         merged["pairs"] = [p for p in merged["pairs"] if p not in new] + list(part["pairs"])
-        measured = {(r["pair"], r.get("prior")) for key in ("rows", "cycle") for r in part.get(key, [])}
-        for key in ("rows", "cycle"):
+        # a row is kept beside the later part's when the later part did not measure its prior and transpose (the
+        # transposed-input control row: its transpose)
+        variant = lambda r: (r["pair"], r["kind"] == "transposed") + _variant(r)  # noqa: E731
+        for key in ("rows", "cycle"):  # (cycle rows bridge the latents untransposed: measured apart)
+            measured = {variant(r) for r in part.get(key, [])}
             merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new or (
-                across_priors and r.get("prior") and (r["pair"], r["prior"]) not in measured)] + list(part.get(key, []))
+                across_priors and (r.get("prior") or r["kind"] == "transposed") and variant(r) not in measured)
+                           ] + list(part.get(key, []))
         merged["recommended"] = {p: r for p, r in merged["recommended"].items() if p not in new} | part["recommended"]
         if across_priors:  # chosen again over every prior's rows, with the part's rule
             for p, rec in part["recommended"].items():
@@ -355,9 +386,10 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=float, default=None, help="re-derive recommendations with this pitch fraction")
     ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR")
     ap.add_argument("--across-priors", action="store_true",
-                    help="a later part replaces only the rows of the priors it measured; each pair's prior and σmax "
-                         "are chosen over all of them (the rule's σmax per prior, then the most pitch kept among "
-                         "those heard within 10 points of the best)")
+                    help="a later part replaces only the rows of the priors and transpositions it measured; each "
+                         "pair's prior, transpose and σmax are chosen over all of them (the rule's σmax per variant, "
+                         "then, among those heard within 10 points of the best, the most pitch kept, an untransposed "
+                         "one first within 2 points of that)")
     a = ap.parse_args(argv)
     parts = []
     for f in a.results:
@@ -388,7 +420,9 @@ def main(argv=None) -> int:
 def print_recommendations(recs: dict) -> None:
     for pair, r in recs.items():
         if r:
-            print(f"{pair}: σmax {r['sigma_max']:g} ({r['steps']} steps; pitch {pct(r['pitch_acc'])}, "
+            print(f"{pair}: σmax {r['sigma_max']:g}{_semitones(r)} ({r['steps']} steps"
+                  f"{', ' + r['prior'] if r.get('prior') else ''}; "
+                  f"pitch {pct(r['pitch_acc'])}, "
                   f"target {pct(r.get('target_acc'))}) — {r['why']}")
 
 

@@ -6,6 +6,9 @@ For every pair A → B (source clips of A, real clips of B as the timbre referen
               offline-quality windows, as `python -m live.render --mode offline` does, at exactly these steps)
     lower     lower bound: the input unchanged (pitch accuracy 100% by construction, timbre still A)
     codec     the input through the codec alone, no bridge (the σmax → 0 limit; the melody any σmax can keep)
+    transposed  (pairs whose preset transposes) the input transposed, through the codec, no bridge: what the
+              shifter alone does to the melody and to the judge (a judge that hears register as timbre names a
+              violin an octave down a sax before any model touched it)
     upper     upper bound: real B clips through the codec (the timbre any transfer can reach)
     as-live   the pair's preset at the recommended σmax, streamed block by block exactly as live (render_array)
     offline-quality  the same through live.render.offline_preset (long windows, more steps)
@@ -13,8 +16,8 @@ For every pair A → B (source clips of A, real clips of B as the timbre referen
 and cycle rows A → B → A (whole-clip bridge on the latents, at the recommended σmax or --cycle-sigma) for
 each of `cycle_steps`: latent MSE against the input latents and the melody scores of the decoded cycle.
 
-Every row carries the melody scores of core.pitch against the input clip (the reference for `upper` is
-the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B), `target_acc_clip`
+Every row carries the melody scores of core.pitch against the input clip, moved by the row's `transpose` (the
+reference for `upper` is the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B), `target_acc_clip`
 (one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's audio and of the
 real B clips). `rtf` is render time / audio time on this machine.
 """
@@ -31,6 +34,7 @@ import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.io import write_json_atomic
+from core.pitchshift import shift_pitch
 from evaluation.frechet import frechet_between
 from core.pitch import CONFIDENCE, GATE_DB, MelodyScore, PitchTracker, compare_tracks
 
@@ -58,6 +62,7 @@ class EvalConfig:
     classifier: Path | None = None
     presets: Path | None = None  # presets to stream with (pairs without one use the Preset defaults)
     prior: str | None = None  # the bridge's prior for every pair (None: each preset's)
+    transpose: int | None = None  # semitones for every pair (None: each preset's)
     at_presets: bool = False  # no sweep: each pair at its preset's σmax and steps (checking presets on more clips)
     keep: float = 0.9  # recommendation rule: see evaluation.report.recommend
     confidence: float = CONFIDENCE
@@ -165,16 +170,19 @@ class Evaluator:
 
         p = self.presets.get((a, b))
         p = Preset(name=pair_name(a, b), source=a, target=b) if p is None else dataclasses.replace(p, path=None)
-        return dataclasses.replace(p, prior=self.cfg.prior) if self.cfg.prior else p
+        p = dataclasses.replace(p, prior=self.cfg.prior) if self.cfg.prior else p
+        return dataclasses.replace(p, transpose=self.cfg.transpose) if self.cfg.transpose is not None else p
 
     def track(self, key: str, audio: np.ndarray):
         if key not in self._tracks:
             self._tracks[key] = self.tracker(audio, self.sr)
         return self._tracks[key]
 
-    def melody(self, ref_key: str, ref: np.ndarray, est: np.ndarray, est_key: str | None = None) -> MelodyScore:
+    def melody(self, ref_key: str, ref: np.ndarray, est: np.ndarray, est_key: str | None = None,
+               transpose: int = 0) -> MelodyScore:
         est_track = self.track(est_key, est) if est_key else self.tracker(est, self.sr)
-        return compare_tracks(self.track(ref_key, ref), est_track, self.cfg.confidence, self.cfg.gate_db)
+        return compare_tracks(self.track(ref_key, ref), est_track, self.cfg.confidence, self.cfg.gate_db,
+                              transpose=transpose)
 
     def analyse(self, audio: np.ndarray, key: str | None = None):
         if self.classifier is None:
@@ -195,6 +203,7 @@ class Evaluator:
         from live.render import OFFLINE
 
         if mode == "whole":
+            x = shift_pitch(x, (base or self.base_preset(a, b)).transpose)
             return self.decode(self.bridge(self.encode(x), a, b, sigma, steps))
         p = dataclasses.replace(base or self.base_preset(a, b), source=a, target=b, sigma_max=float(sigma),
                                 steps=int(steps))
@@ -232,14 +241,15 @@ class Evaluator:
 
     # -------------------------------------------------- scoring
     def score(self, kind: str, a: str, b: str, refs: list[Clip], outs: list[np.ndarray], ref_emb: np.ndarray | None,
-              seconds: float = 0.0, ref_prefix: str = "in", out_keys: list[str] | None = None, **extra) -> dict:
+              seconds: float = 0.0, ref_prefix: str = "in", out_keys: list[str] | None = None, transpose: int = 0,
+              **extra) -> dict:
         mel = MelodyScore()
         crops_ok = crops_n = clip_ok = clip_n = 0
         embs = []
         ti = self.classifier.instruments.index(b) if self.classifier and b in self.classifier.instruments else None
         for i, (c, y) in enumerate(zip(refs, outs)):
             mel = mel + self.melody(f"{ref_prefix}:{c.instrument}:{c.name}", c.audio, y,
-                                    out_keys[i] if out_keys else None)
+                                    out_keys[i] if out_keys else None, transpose)
             res = self.analyse(y, out_keys[i] if out_keys else None)
             if res is not None:
                 logits, emb = res
@@ -256,6 +266,8 @@ class Evaluator:
                    target_acc_clip=clip_ok / clip_n if clip_n else None,
                    fd=frechet_between(np.concatenate(embs), ref_emb) if embs and ref_emb is not None else None,
                    rtf=seconds / audio_s if seconds and audio_s else None)
+        if transpose:
+            row["transpose"] = int(transpose)
         row.update(extra)
         return row
 
@@ -293,7 +305,8 @@ class Evaluator:
             ref_emb[name] = np.concatenate([r[1] for r in res]) if res and res[0] is not None else None
 
         n_sweep = 1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)
-        per_pair = sum(len(clips[a]) * (n_sweep + 1 + 2 * cfg.streaming + len(cfg.cycle_steps)) for a, _ in pairs)
+        per_pair = sum(len(clips[a]) * (n_sweep + 1 + bool(self.base_preset(a, b).transpose) + 2 * cfg.streaming
+                                        + len(cfg.cycle_steps)) for a, b in pairs)
         self.bar = tqdm(total=per_pair + sum(len(clips.get(b, [])) for b in {b for _, b in pairs}),
                         desc="evaluating", unit="render", disable=not cfg.progress)
         rows, cycle, recs, examples = [], [], {}, {}
@@ -316,9 +329,15 @@ class Evaluator:
                 self.tick(len(clips[b]))
             if b in upper:
                 rows.append({**upper[b], "pair": name, "source": a, "target": b})
+            base = self.base_preset(a, b)
+            if base.transpose:
+                t0 = time.perf_counter()
+                rt = [self.decode(self.encode(shift_pitch(c.audio, base.transpose))) for c in src]
+                rows.append(self.score("transposed", a, b, src, rt, ref_emb[b], time.perf_counter() - t0,
+                                       transpose=base.transpose))
+                self.tick(len(src))
             # the sweep
             ex = examples.setdefault(name, {"input": src[0].audio})
-            base = self.base_preset(a, b)
             grid = [(base.steps, base.sigma_max)] if cfg.at_presets else [(s, g) for s in cfg.steps for g in cfg.sigmas]
             for steps, sigma in grid:
                 t0 = time.perf_counter()
@@ -327,8 +346,8 @@ class Evaluator:
                     outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
                     self.tick()
                 rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                       sigma_max=float(sigma), steps=int(steps), mode=cfg.mode,
-                                       solver=base.solver, prior=base.prior))
+                                       transpose=base.transpose, sigma_max=float(sigma), steps=int(steps),
+                                       mode=cfg.mode, solver=base.solver, prior=base.prior))
                 ex[(float(sigma), int(steps))] = outs[0]
             rec = recommend(rows, name, cfg.keep, base.steps)
             recs[name] = rec
@@ -345,21 +364,21 @@ class Evaluator:
                         outs.append(self.stream(c.audio, p))
                         self.tick()
                     rows.append(self.score(kind, a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                           sigma_max=float(sigma_rec), steps=int(p.steps), mode=kind,
+                                           transpose=p.transpose, sigma_max=float(sigma_rec), steps=int(p.steps), mode=kind,
                                            window=p.window, hop=p.hop, prior=p.prior))
             # cycle consistency A → B → A against steps
             sigma_c = float(cfg.cycle_sigma or sigma_rec)
-            for steps in cfg.cycle_steps:
+            for steps in cfg.cycle_steps:  # from the input as the pair's preset hears it (transposed if it does)
                 mse, outs = [], []
                 t0 = time.perf_counter()
                 for c in src:
-                    z0 = self.encode(c.audio)
+                    z0 = self.encode(shift_pitch(c.audio, base.transpose))
                     z2 = self.bridge(self.bridge(z0, a, b, sigma_c, steps), b, a, sigma_c, steps)
                     mse.append(float(np.mean((z2 - z0) ** 2)))
                     outs.append(self.decode(z2))
                     self.tick()
                 r = self.score("cycle", a, a, src, outs, ref_emb.get(a), time.perf_counter() - t0,
-                               sigma_max=sigma_c, steps=int(steps), mode="whole", latent_mse=float(np.mean(mse)),
+                               transpose=base.transpose, sigma_max=sigma_c, steps=int(steps), mode="whole", latent_mse=float(np.mean(mse)),
                                via=b, prior=base.prior)
                 r["pair"] = name
                 cycle.append(r)

@@ -78,7 +78,8 @@ class LiveGroup(QGroupBox):
         """The latency known before any engine runs."""
         margin = "margin" if margin_ms is None else f"{margin_ms:.0f} ms margin"
         self.latency_label.setText(f"{algorithmic_ms:.0f} ms algorithmic + {margin}")
-        self.latency_label.setToolTip("one hop plus the crossfade look-ahead, and the compute margin"
+        self.latency_label.setToolTip("one hop plus the crossfade look-ahead (and the pitch shifter's frame when the "
+                                      "preset transposes), and the compute margin"
                                       + (" (measured when audio starts)" if margin_ms is None else ""))
 
     def show_session(self, st) -> None:

@@ -189,6 +189,8 @@ class PresetGroup(QGroupBox):
             details += f" ({frame_ms:.1f} ms each)"
         n = len(instruments)
         details += f"\n{preset.solver} solver · σmin {preset.sigma_min:g} · ρ {preset.rho:g}"
+        if preset.transpose:
+            details += f" · input transposed {preset.transpose:+d} semitones"
         self.details_label.setText(details + f"\nbundle: {preset.bundle_path().name}/ · "
                                    f"{n} instrument{'s' if n != 1 else ''}")
         self.details_label.setToolTip(str(preset.bundle_path()))

@@ -85,8 +85,12 @@ class PanelState(QObject):
         return 1000.0 * c["hop_length"] / c["sample_rate"]
 
     def algorithmic_latency_ms(self) -> float | None:
-        """One hop plus the crossfade look-ahead in ms: the engine's algorithmic latency, known before it is built."""
+        """One hop plus the crossfade look-ahead in ms, and a transposing preset's shifter frame: the engine's
+        algorithmic latency, known before it is built."""
+        from core.pitchshift import FRAME
+
         ms = self.frame_ms()
         if self.preset is None or ms is None:
             return None
-        return (self.preset.hop + self.preset.crossfade) * ms
+        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if self.preset.transpose else 0.0
+        return (self.preset.hop + self.preset.crossfade) * ms + shifter

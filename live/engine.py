@@ -10,8 +10,9 @@ thread (`push` / `work` / `pull`) run the same code.
 
 Delay, input to output, in device samples (`delay`): the output ring starts with `prefill` samples of silence
 = one hop (a hop's output exists only once its H·F input samples have arrived) + the resamplers' hold-back
-+ the live compute margin; the hop processor adds its crossfade look-ahead of C·F samples (see live.hop) and
-a FIR resampler its group delay (`filter_delay`).
++ the live compute margin; the hop processor adds its crossfade look-ahead of C·F samples (see live.hop), a
+transposing preset the pitch shifter's frame (`shift_delay`, core.pitchshift) and a FIR resampler its group
+delay (`filter_delay`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.pitchshift import PitchShifter
 from live.bundle import Bundle
 from live.hop import DC_CUTOFF_HZ, GATE_THRESHOLD_DB, HopError, HopProcessor
 from live.params import LIVE, ParamError, check_values
@@ -79,6 +81,12 @@ class StreamingEngine:
         self.r_in = StreamResampler(self.device_rate, sr, resample_quality)
         self.r_out = StreamResampler(sr, self.device_rate, resample_quality)
         self.pending24 = np.zeros(0, np.float32)  # 24 kHz samples not yet a whole hop
+        # transpose: the wet path's input shifted (with its own fixed delay), the dry path the input as played,
+        # delayed as much, so the two stay aligned
+        self.shifter = PitchShifter(preset.transpose) if preset.transpose else None
+        self.shift_delay = self.shifter.delay if self.shifter else 0  # 24 kHz samples
+        self._dry_line = np.zeros(self.shift_delay, np.float32)
+        self.pending_dry = np.zeros(0, np.float32)
         hop_len = self.hops.hop_samples
         q = self.r_in.quality
         # input side: device blocks can be tiny; output side: whole hops. soxr rounds each side's output count
@@ -89,7 +97,8 @@ class StreamingEngine:
         self.filter_delay = int(round(self.r_in.delay * r)) + self.r_out.delay
         self.margin = int(round(margin_ms * self.device_rate / 1000))
         self.prefill = int(np.ceil(hop_len * r)) + self.holdback + self.margin
-        self.delay = self.prefill + int(round(self.C * self.F * r)) + self.filter_delay  # device samples, in → out
+        # device samples, in → out
+        self.delay = self.prefill + int(round((self.C * self.F + self.shift_delay) * r)) + self.filter_delay
         cap = self.prefill + 8 * self.device_rate  # 8 s of slack either way
         self.in_ring, self.out_ring = RingBuffer(cap), RingBuffer(cap)
         self.out_ring.write(np.zeros(self.prefill, np.float32))
@@ -149,21 +158,23 @@ class StreamingEngine:
 
     @property
     def algorithmic_latency_ms(self) -> float:
-        """The part no computer can remove: one hop of input plus the crossfade look-ahead, (H + C)·F samples."""
-        return 1000.0 * (self.H + self.C) * self.F / self.sr
+        """The part no computer can remove: one hop of input plus the crossfade look-ahead, (H + C)·F samples, and
+        the transpose shifter's frame."""
+        return 1000.0 * ((self.H + self.C) * self.F + self.shift_delay) / self.sr
 
     def latency_split_ms(self) -> dict:
-        """latency_ms in its parts: algorithmic (H + C frames), resamplers, compute margin."""
+        """latency_ms in its parts: algorithmic (H + C frames, and the transpose shifter's frame), resamplers,
+        compute margin."""
         to_ms = 1000.0 / self.device_rate
         return dict(algorithmic=self.algorithmic_latency_ms, resamplers=(self.holdback + self.filter_delay) * to_ms,
                     margin=self.margin * to_ms)
 
     # ------------------------------------------------------------------ one hop, with the dry fallback
-    def _hop(self, chunk24: np.ndarray, dry_only: bool = False) -> np.ndarray:
+    def _hop(self, chunk24: np.ndarray, dry_only: bool = False, dry24: np.ndarray | None = None) -> np.ndarray:
         t0 = time.perf_counter()
         self._apply_pending()
         try:
-            out = self.hops(chunk24, dry_only)
+            out = self.hops(chunk24, dry_only, dry24)
         except HopError as e:
             out = e.output
             self._fail(e.cause)  # raises EngineError under fail_fast
@@ -215,15 +226,26 @@ class StreamingEngine:
         total = self.stats.total_ms
         if n:
             t0 = time.perf_counter()
-            self.pending24 = np.concatenate([self.pending24, self.r_in(self.in_ring.read(n))])
+            x24 = self.r_in(self.in_ring.read(n))
             total["resample"] = total.get("resample", 0.0) + 1000 * (time.perf_counter() - t0)
+            if self.shifter is not None:
+                t0 = time.perf_counter()
+                dry = np.concatenate([self._dry_line, x24])
+                self._dry_line = dry[len(x24):]
+                self.pending_dry = np.concatenate([self.pending_dry, dry[:len(x24)]])
+                x24 = self.shifter(x24)
+                total["transpose"] = total.get("transpose", 0.0) + 1000 * (time.perf_counter() - t0)
+            self.pending24 = np.concatenate([self.pending24, x24])
         hop_len = self.hops.hop_samples
         hops = 0
         while len(self.pending24) >= hop_len:
             chunk, self.pending24 = self.pending24[:hop_len], self.pending24[hop_len:]
+            dry = None
+            if self.shifter is not None:
+                dry, self.pending_dry = self.pending_dry[:hop_len], self.pending_dry[hop_len:]
             # live: if more than two hops are already waiting, this one is late: output it dry to catch up
             late = self.live and len(self.pending24) >= 2 * hop_len
-            y = self._hop(chunk, dry_only=late)
+            y = self._hop(chunk, dry_only=late, dry24=dry)
             t0 = time.perf_counter()
             y = self.r_out(y)
             total["resample"] = total.get("resample", 0.0) + 1000 * (time.perf_counter() - t0)

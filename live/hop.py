@@ -114,8 +114,9 @@ class HopProcessor:
         self.dc_blocker = DCBlocker(self.sr, dc_cutoff_hz) if dc_cutoff_hz else (lambda w: w)
         W, H, C, F = self.W, self.H, self.C, self.F
         # each history keeps exactly the furthest look-back the contract reads (a test reads past it and fails):
-        # audio: the encoder's input [(t−H)·F − E, t·F) and the dry samples [(t−H−C)·F, (t−C)·F)
-        self.audio = History(max(self.enc_ctx + H * F, (H + C) * F))
+        # audio: the encoder's input [(t−H)·F − E, t·F); dry: the dry samples [(t−H−C)·F, (t−C)·F)
+        self.audio = History(self.enc_ctx + H * F)
+        self.dry = History((H + C) * F)
         self.latents = History(W, rows=bundle.latent_dim, fill=bundle.silence_latent)  # the window [t−W, t)
         self.committed = History(H + self.dec_ctx, rows=bundle.latent_dim, fill=bundle.silence_latent)
         self.tail: np.ndarray | None = None  # the previous window's estimate of frames [t−C, t)
@@ -127,10 +128,11 @@ class HopProcessor:
         self.gated_hops = 0  # hops whose wet path the input gate turned down (quiet input)
         self.timings_ms: dict = {}  # the last hop's encode / bridge / decode
 
-    def __call__(self, chunk: np.ndarray, dry_only: bool = False) -> np.ndarray:
-        """H·F new samples in → H·F output samples; HopError (with the dry output) if a model failed."""
+    def __call__(self, chunk: np.ndarray, dry_only: bool = False, dry: np.ndarray | None = None) -> np.ndarray:
+        """H·F new samples in → H·F output samples; HopError (with the dry output) if a model failed. dry: the
+        samples the dry path plays instead of `chunk` (the input as played, when `chunk` was transposed)."""
         t0 = time.perf_counter()
-        self._take(chunk)
+        self._take(chunk, chunk if dry is None else dry)
         failure = self._encode()
         t1 = time.perf_counter()
         wet_wanted = not (dry_only or self.params["bypass"] or failure)
@@ -146,11 +148,12 @@ class HopProcessor:
             raise HopError(failure, out)
         return out
 
-    def _take(self, chunk: np.ndarray) -> None:
+    def _take(self, chunk: np.ndarray, dry: np.ndarray) -> None:
         """The new samples, with the input gain gliding from the last hop's value to the current one."""
-        gain = float(self.params["input_gain"])
-        self.audio.append(chunk * _ramp(self._gain, gain, self.hop_samples))
-        self._gain = gain
+        gain = _ramp(self._gain, float(self.params["input_gain"]), self.hop_samples)
+        self.audio.append(chunk * gain)
+        self.dry.append(dry * gain)
+        self._gain = float(self.params["input_gain"])
 
     def _encode(self) -> Exception | None:
         """Frames [t−H, t) from the encoder over E samples of context + the new samples; t advances by H. A failure
@@ -192,7 +195,7 @@ class HopProcessor:
         the dry input of the same frames; `mix` is the wet share this hop glides to."""
         H, C, F, n, t = self.H, self.C, self.F, self.hop_samples, self.frames_in
         k0 = t - H - C  # first frame committed now
-        dry = self.audio.get(k0 * F, (k0 + H) * F)
+        dry = self.dry.get(k0 * F, (k0 + H) * F)
         wet = None
         if mix > 0 or self._mix > 0:  # also while fading out to dry
             latents = self.committed.get(t - H - self.dec_ctx, t)

@@ -80,6 +80,10 @@ PARAMS: tuple[Param, ...] = (
                "target's (exact for Gaussian instruments at any σmax); transport also the channels' "
                "correlations (the least-displacement map between the two covariances); gaussian takes both as "
                "N(0, σmax²), as the paper's bridge does, right only as σmax grows"),
+    Param("transpose", int, 0, -24, 24, live=False, unit="semitones",
+          help="the wet path's input is shifted by this many semitones before the encoder (±12: an octave), so the "
+               "melody lands in the register the target's model learned; the dry signal stays as played. Non-zero "
+               "adds the shifter's 43 ms to the latency"),
     Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
     Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
     Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),

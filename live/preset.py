@@ -1,7 +1,7 @@
 """Presets: one JSON file per instrument pair, validated field by field.
 
     {"name": "violin-to-flute", "source": "violin", "target": "flute", "sigma_max": 5.0, "steps": 4,
-     "solver": "euler", "prior": "matched", "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0,
+     "solver": "euler", "prior": "matched", "transpose": 0, "window": 32, "hop": 4, "crossfade": 2, "dry_wet": 1.0,
      "bundle": "../models/bundle"}
 
 Field types, ranges and defaults are the parameter table's (live.params).
@@ -40,6 +40,7 @@ class Preset:
     steps: int = _default("steps")
     solver: str = _default("solver")
     prior: str = _default("prior")
+    transpose: int = _default("transpose")
     window: int = _default("window")
     hop: int = _default("hop")
     crossfade: int = _default("crossfade")
@@ -180,7 +181,8 @@ def _main(argv=None) -> int:
         raise PresetError(f"{a.preset_dir}: no presets (*.json) in this folder")
     bundles = {}
     for p in presets:
-        print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} {p.solver} {p.steps} steps  "
+        print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} {p.prior:9s} "
+              f"{f'{p.transpose:+d} st' if p.transpose else '':6s} {p.solver} {p.steps} steps  "
               f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
         bundles.setdefault(p.bundle_path(), p)
     broken = 0

@@ -389,3 +389,40 @@ def test_the_transport_map_is_made_when_the_engine_starts_or_is_set_not_in_a_hop
     y = _stream(e, x, [512])
     assert made == [0.7, 1.3] and e.params["sigma_max"] == 1.3  # the hops found it made
     assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0 and np.abs(y).max() > 1e-4
+
+
+@pytest.mark.parametrize("rate", [24_000, 48_000])
+def test_a_transposing_preset_shifts_the_wet_path_only_and_says_its_delay(bundle, tiny_preset, rate, monkeypatch):
+    from core.pitchshift import PitchShifter
+    from live.hop import HopProcessor
+
+    seen = {"wet": [], "dry": []}
+    call = HopProcessor.__call__
+
+    def record(self, chunk, dry_only=False, dry=None):
+        seen["wet"].append(chunk.copy())
+        seen["dry"].append(chunk.copy() if dry is None else dry.copy())
+        return call(self, chunk, dry_only, dry)
+
+    monkeypatch.setattr(HopProcessor, "__call__", record)
+    plain = StreamingEngine(bundle, tiny_preset, rate)
+    e = StreamingEngine(bundle, dataclasses.replace(tiny_preset, transpose=-12), rate)
+    assert e.shift_delay == PitchShifter(-12).delay
+    assert e.delay == plain.delay + e.shift_delay * rate // 24_000
+    assert e.algorithmic_latency_ms == pytest.approx(plain.algorithmic_latency_ms + 1000 * e.shift_delay / 24_000)
+    x = _tone(1.0, 24_000, 440)
+    seen["wet"].clear(), seen["dry"].clear()
+    y = _stream(StreamingEngine(bundle, dataclasses.replace(tiny_preset, transpose=-12), 24_000), x, [300])
+    wet, dry = np.concatenate(seen["wet"]), np.concatenate(seen["dry"])
+    # the encoder hears the input shifted by the shifter (same delay), the dry path the input as played, as late
+    np.testing.assert_array_equal(wet, PitchShifter(-12)(x)[: len(wet)])
+    np.testing.assert_array_equal(dry[e.shift_delay:], x[: len(dry) - e.shift_delay])
+    assert np.abs(y).max() > 1e-3
+    # dry_wet 0 at any rate: the delayed input as played, not transposed, at the stated delay
+    q = dataclasses.replace(tiny_preset, transpose=-12, dry_wet=0.0)
+    e = StreamingEngine(bundle, q, rate)
+    x = _tone(1.0, rate, 500)
+    y = _stream(e, x, [300])
+    skip = rate // 1000
+    np.testing.assert_allclose(y[e.delay + skip:], x[skip: len(y) - e.delay], atol=2e-3)
+    assert e.stats.errors == 0 and e.stats.dry_hops == 0

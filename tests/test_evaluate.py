@@ -69,6 +69,12 @@ def test_silence_is_unvoiced_and_scores_pool_by_frames(tracker):
     assert s.pitch_distance == pytest.approx((4 * 0.2 + 3 * 7.0) / 7)
     pooled = s + MelodyScore(ref_voiced=2, both_voiced=2, within=2, chroma_within=2, abs_sum=0.0)
     assert pooled.pitch_acc == pytest.approx(6 / 9) and pooled.voiced_overlap == pytest.approx(9 / 10)
+    # a transposing effect is scored against the melody moved as asked: an octave down is then every note right
+    down = PitchTrack(np.full(n, 48.1), np.ones(n), np.zeros(n))
+    assert compare_tracks(a, down).pitch_acc == 0.0 and compare_tracks(a, down).chroma_acc == 1.0
+    moved = compare_tracks(a, down, transpose=-12)
+    assert moved.pitch_acc == 1.0 and moved.pitch_distance == pytest.approx(0.1)
+    assert compare_tracks(a, down, transpose=12).pitch_distance == pytest.approx(23.9)
 
 
 # ---------------------------------------------------------------- Fréchet distance
@@ -200,6 +206,22 @@ def test_recommendation_rule():
     assert (recommend(same, "a-to-b")["sigma_max"], recommend(same, "a-to-b")["prior"]) == (1, "transport")
     worse = [dict(r, pitch_acc=0.5) if r.get("prior") == "transport" else r for r in same]
     assert (recommend(worse, "a-to-b")["sigma_max"], recommend(worse, "a-to-b")["prior"]) == (1, "matched")
+    # rows transposed an octave down beside untransposed ones: the octave moves where that gets the target heard,
+    # or keeps more of the notes asked for; where both keep as much (within 2 points), the player's own octave wins
+    plain = [dict(r, prior="matched") if r["kind"] == "transfer" else r
+             for r in _rows(sweep=((1, 0.9, 0.3), (5, 0.6, 0.4)))]
+    down = [dict(r, prior="matched", transpose=-12) for r in _rows(sweep=((1, 0.8, 0.95), (5, 0.7, 0.97)))[2:]]
+    rec = recommend(plain + down, "a-to-b")
+    assert (rec["sigma_max"], rec["transpose"], rec["prior"]) == (1, -12, "matched")
+    assert "-12 st" in rec["why"] and "untransposed first" in rec["why"]
+    heard = [dict(r, target_acc=0.9) if r.get("transpose") is None and r["kind"] == "transfer" else r for r in plain]
+    # heard as well untransposed: 0.9 pitch against 0.8 → untransposed; then the untransposed melody lost → moved
+    assert (recommend(heard + down, "a-to-b")["transpose"], recommend(heard + down, "a-to-b")["sigma_max"]) == (0, 1)
+    lost = [dict(r, pitch_acc=0.3) if r.get("transpose") is None and r["kind"] == "transfer" else r for r in heard]
+    assert recommend(lost + down, "a-to-b")["transpose"] == -12
+    tie = [dict(r, pitch_acc=0.79) if r.get("transpose") is None and r["kind"] == "transfer" else r for r in heard]
+    assert recommend(tie + down, "a-to-b")["transpose"] == 0  # 0.79 vs 0.80: within 2 points
+    assert recommend(plain, "a-to-b")["transpose"] == 0  # one variant: the rule as before, transpose named
 
 
 # ---------------------------------------------------------------- the whole command on the tiny bundle
@@ -327,6 +349,29 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     assert rec == recommend(ab_rows, "alpha-to-beta", rec["keep"], rec["steps"])
     pick = [r for r in ab_rows if r["kind"] == "transfer" and r["sigma_max"] == rec["sigma_max"]]
     assert rec["prior"] in {r["prior"] for r in pick}
+    # the pair again at its preset, transposed an octave down: the transposed-input control row, rows scored
+    # against the moved melody, merged beside the untransposed rows, and the choice written into the preset
+    rc = main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path / 'audio' / 'alpha'}",
+               f"beta={tmp_path / 'audio' / 'beta'}", "--pairs", "alpha:beta", "--at-presets", "--transpose", "-12",
+               "--cycle-steps", "1", "--clips", "2", "--seconds", "1.5", "--classifier", str(tmp_path / "classifier.pt"),
+               "--presets", str(presets), "--no-examples", "--out", str(tmp_path / "down"), "--threads", "1"])
+    assert rc == 0
+    down = json.loads((tmp_path / "down" / "results.json").read_text())
+    kinds = {r["kind"]: r for r in down["rows"]}
+    assert kinds["transposed"]["transpose"] == -12 and "transpose" not in kinds["codec"]
+    assert all(kinds[k]["transpose"] == -12 for k in ("transfer", "as-live", "offline-quality"))
+    assert report([str(tmp_path / "both" / "results.json"), str(tmp_path / "down" / "results.json"),
+                   "--across-priors", "--out", str(tmp_path / "three"), "--update-presets", str(presets)]) == 0
+    three = json.loads((tmp_path / "three" / "results.json").read_text())
+    ab_rows = [r for r in three["rows"] if r["pair"] == "alpha-to-beta" and r["kind"] == "transfer"]
+    assert sorted({(r["prior"], r.get("transpose", 0)) for r in ab_rows}) == [
+        ("gaussian", -12), ("gaussian", 0), ("transport", 0)]
+    assert sum(r["kind"] == "transposed" for r in three["rows"]) == 1
+    rec = three["recommended"]["alpha-to-beta"]
+    assert rec == recommend(three["rows"], "alpha-to-beta", rec["keep"], rec["steps"])
+    assert json.loads((presets / "alpha-to-beta.json").read_text()).get("transpose", 0) == rec["transpose"]
+    assert load_preset(presets / "alpha-to-beta.json").transpose == rec["transpose"]
+    assert "input transposed, through the codec" in (tmp_path / "three" / "results.md").read_text()
     # runs on other clips do not merge into one table
     other = dict(again, clips={"alpha": ["x", "y"], "beta": ["saw0", "saw1"]})
     (tmp_path / "other.json").write_text(json.dumps(other))

@@ -280,6 +280,25 @@ def test_the_panel_state_checks_values_by_the_table(qtbot):
     assert seen == [("steps", n)] and state["steps"] == n
 
 
+def test_the_latency_shown_before_start_is_the_engines(tiny_bundle, tiny_preset, qtbot):
+    import dataclasses
+
+    from gui.controller import compatible
+    from gui.state import PanelState
+    from live.bundle import Bundle
+    from live.engine import StreamingEngine
+
+    bundle = Bundle(tiny_bundle, provider="cpu", threads=1)
+    codec = dict(hop_length=bundle.samples_per_frame, sample_rate=bundle.sample_rate)
+    for transpose in (0, -12):  # a transposing preset's shifter frame is part of it
+        p = dataclasses.replace(tiny_preset, transpose=transpose)
+        state = PanelState()
+        state.load(p, bundle.instruments, codec, {"source": p.source, "target": p.target})
+        assert state.algorithmic_latency_ms() == pytest.approx(StreamingEngine(bundle, p).algorithmic_latency_ms)
+    # and a preset that transposes otherwise needs another engine (the stream's delay changes)
+    assert not compatible(tiny_preset, dataclasses.replace(tiny_preset, transpose=12))
+
+
 def test_the_margin_is_measured_at_start_unless_set(panel, settings_file):
     assert panel.margin_spin.value() == 0 and panel.margin_spin.text() == "auto"
     assert panel.audio_group.choice()["margin_ms"] is None  # LiveSession(margin_ms=None) measures it

@@ -1,0 +1,84 @@
+"""core.pitchshift: exact pitch for sines and harmonic tones, level kept, exact identity at 0 semitones, the same
+output whatever the blocks, offline output aligned with its input."""
+import numpy as np
+import pytest
+
+from core.pitchshift import FRAME, PitchShifter, ratio, shift_pitch
+
+SR = 24_000
+
+
+def _tone(freqs, seconds=1.5, amps=None):
+    t = np.arange(int(seconds * SR)) / SR
+    amps = amps or [0.5 / len(freqs)] * len(freqs)
+    return sum(a * np.sin(2 * np.pi * f * t) for f, a in zip(freqs, amps)).astype(np.float32)
+
+
+def _peaks(y, n_peaks=1, n=16384):
+    """The n largest spectral peaks' frequencies (parabolic interpolation on the log magnitude), ascending."""
+    seg = y[len(y) // 2 - n // 2: len(y) // 2 + n // 2] * np.hanning(n)
+    mag = np.log(np.abs(np.fft.rfft(seg)) + 1e-12)
+    local = np.flatnonzero((mag[1:-1] > mag[:-2]) & (mag[1:-1] >= mag[2:])) + 1
+    out = []
+    for k in sorted(local, key=lambda k: -mag[k])[:n_peaks]:
+        a, b, c = mag[k - 1: k + 2]
+        out.append((k + 0.5 * (a - c) / (a - 2 * b + c)) * SR / n)
+    return sorted(out)
+
+
+@pytest.mark.parametrize("f", [110.0, 440.0])
+@pytest.mark.parametrize("semitones", [-12, 12, 7, -5])
+def test_a_sine_moves_by_exactly_the_semitones_asked_and_keeps_its_level(f, semitones):
+    x = _tone([f])
+    y = shift_pitch(x, semitones)
+    assert len(y) == len(x)
+    (got,) = _peaks(y)
+    assert got == pytest.approx(f * 2 ** (semitones / 12), rel=1e-3)  # within 2 cents (as the FFT peak can tell)
+    inner = slice(SR // 4, -SR // 4)
+    assert np.sqrt(np.mean(y[inner] ** 2)) == pytest.approx(np.sqrt(np.mean(x[inner] ** 2)), rel=0.10)
+
+
+def test_a_harmonic_tone_stays_harmonic_an_octave_down():
+    # a violin-like A4 with four partials: every partial moves by the same ratio, so the tone stays one note
+    x = _tone([440.0, 880.0, 1320.0, 1760.0], amps=[0.3, 0.15, 0.1, 0.05])
+    got = _peaks(shift_pitch(x, -12), n_peaks=4)
+    np.testing.assert_allclose(got, [220.0, 440.0, 660.0, 880.0], rtol=3e-4)
+
+
+def test_zero_semitones_is_the_input_delayed_exactly():
+    x = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    s = PitchShifter(0)
+    y = s(x)
+    assert s.delay == FRAME
+    np.testing.assert_allclose(y[: s.delay], 0.0, atol=1e-6)
+    np.testing.assert_allclose(y[s.delay:], x[: -s.delay], atol=1e-6)
+    np.testing.assert_array_equal(shift_pitch(x, 0), x)
+
+
+def test_the_output_does_not_depend_on_the_blocks():
+    x = _tone([196.0, 392.0]) + 0.01 * np.random.default_rng(1).standard_normal(int(1.5 * SR)).astype(np.float32)
+    whole = PitchShifter(-12)(x)
+    s, rng, out, i = PitchShifter(-12), np.random.default_rng(2), [], 0
+    while i < len(x):
+        n = int(rng.integers(1, 3000))
+        out.append(s(x[i:i + n]))
+        i += n
+    np.testing.assert_array_equal(np.concatenate(out), whole)
+
+
+def test_offline_output_is_aligned_with_its_input_and_silence_stays_silent():
+    x = np.zeros(SR, np.float32)
+    x[SR // 2:] = _tone([330.0], seconds=0.5)
+    for semitones in (-12, 12):
+        y = shift_pitch(x, semitones)
+        onset = np.flatnonzero(np.abs(y) > 0.05)[0]
+        assert abs(onset - SR // 2) <= FRAME // 4  # within one hop of the analysis, not a frame late
+        assert np.abs(y[: SR // 2 - FRAME]).max() == 0.0
+    assert ratio(12) == 2.0 and ratio(-12) == 0.5
+
+
+def test_overlaps_whose_windows_do_not_sum_flat_are_refused():
+    with pytest.raises(ValueError, match="overlap at least 3"):
+        PitchShifter(12, frame=1024, overlap=2)
+    with pytest.raises(ValueError, match="multiple"):
+        PitchShifter(12, frame=1000, overlap=3)
