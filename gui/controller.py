@@ -63,10 +63,10 @@ class EngineController(QObject):
         """Bring the engine to the state's newly loaded preset: live parameters through set() when it can play
         it, else a new engine. True when that needs the running audio restarted (the panel does, it owns the
         device choice)."""
-        preset = self.state.preset
         if self.engine is None:
             return False
-        if old is not None and compatible(old, preset):
+        # against the engine's own preset: its transpose may be the control's, not the old file's
+        if old is not None and compatible(self.engine.preset, self.state.current_preset()):
             self.set_params(**self.state.engine_values())
             return False
         if self.running:

@@ -24,6 +24,7 @@ from gui.state import PRESET_CONTROLS, PanelState, db_to_gain
 from live import audio
 from live.bundle import BundleError
 from live.engine import LIVE_THREADS
+from live.params import param
 from live.preset import PRESET_DIR, Preset
 
 
@@ -85,8 +86,8 @@ class ControlPanel(QWidget):
 
         order = [self.start_button, self.input_box, self.output_box, self.rate_box, self.block_box, self.margin_spin,
                  self.refresh_button, self.preset_box, self.load_button, self.save_button, self.source_box,
-                 self.target_box, self.steps_spin, self.sigma_dial, self.sigma_spin, self.dry_wet_slider,
-                 self.gain_slider, self.bypass_check, self.render_mode_box, self.render_button]
+                 self.target_box, self.steps_spin, self.transpose_spin, self.sigma_dial, self.sigma_spin,
+                 self.dry_wet_slider, self.gain_slider, self.bypass_check, self.render_mode_box, self.render_button]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
 
@@ -98,6 +99,7 @@ class ControlPanel(QWidget):
         self.sigma_dial.valueChanged.connect(lambda pos: self._edit("sigma_max", dial_to_sigma(pos)))
         self.sigma_spin.valueChanged.connect(lambda v: self._edit("sigma_max", float(v)))
         self.steps_spin.valueChanged.connect(lambda v: self._edit("steps", int(v)))
+        self.transpose_spin.valueChanged.connect(lambda v: self._edit("transpose", int(v)))
         self.dry_wet_slider.valueChanged.connect(lambda v: self._edit("dry_wet", v / 100.0))
         self.gain_slider.valueChanged.connect(lambda db: self._edit("input_gain", db_to_gain(db)))
         self.bypass_check.toggled.connect(lambda on: self._edit("bypass", bool(on)))
@@ -269,7 +271,16 @@ class ControlPanel(QWidget):
     def _control_changed(self, name: str, value) -> None:
         self._show([name])
         self.store.store_control(name, value)
-        self.controller.set_params(**{name: value})
+        if param(name).live:
+            self.controller.set_params(**{name: value})
+            return
+        # transpose changes the stream's delay: a new engine plays it (the running audio restarts with it)
+        self._show_static_latency()
+        if self.running:
+            self.stop()
+            self.start()  # says how that went
+        elif self.controller.offline_engine is not None:
+            self.controller.build_engine()
 
     def _show(self, names) -> None:
         values = {k: self.state[k] for k in names}

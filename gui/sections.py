@@ -189,15 +189,13 @@ class PresetGroup(QGroupBox):
             details += f" ({frame_ms:.1f} ms each)"
         n = len(instruments)
         details += f"\n{preset.solver} solver · σmin {preset.sigma_min:g} · ρ {preset.rho:g}"
-        if preset.transpose:
-            details += f" · input transposed {preset.transpose:+d} semitones"
         self.details_label.setText(details + f"\nbundle: {preset.bundle_path().name}/ · "
                                    f"{n} instrument{'s' if n != 1 else ''}")
         self.details_label.setToolTip(str(preset.bundle_path()))
 
 
 class TransferGroup(QGroupBox):
-    WIDGETS = ("source_box", "target_box", "sigma_dial", "sigma_spin", "steps_spin")
+    WIDGETS = ("source_box", "target_box", "sigma_dial", "sigma_spin", "steps_spin", "transpose_spin")
 
     def __init__(self):
         super().__init__("Transfer")
@@ -221,6 +219,10 @@ class TransferGroup(QGroupBox):
         self.sigma_dial.setValue(sigma_to_dial(sigma.default))
         self.steps_spin = QSpinBox(minimum=int(steps.low), maximum=int(steps.high), value=steps.default)
         self.steps_spin.setToolTip(steps.help)
+        transpose = param("transpose")
+        self.transpose_spin = QSpinBox(minimum=int(transpose.low), maximum=int(transpose.high), value=0,
+                                       singleStep=12, suffix=" st")  # arrows move by octaves, typing by semitones
+        self.transpose_spin.setToolTip(transpose.help + " (changing it restarts the audio)")
         g = QGridLayout(self)
         g.addWidget(buddy_label("S&ource", self.source_box), 0, 0)
         g.addWidget(self.source_box, 0, 1)
@@ -228,14 +230,16 @@ class TransferGroup(QGroupBox):
         g.addWidget(self.target_box, 1, 1)
         g.addWidget(buddy_label("St&eps", self.steps_spin), 2, 0)
         g.addWidget(self.steps_spin, 2, 1)
+        g.addWidget(buddy_label("Tra&nspose", self.transpose_spin), 3, 0)
+        g.addWidget(self.transpose_spin, 3, 1)
         dial = QVBoxLayout()
         dial.setSpacing(2)
         dial.addWidget(buddy_label("σ&max", self.sigma_dial, center=True))
         dial.addWidget(self.sigma_dial, 0, Qt.AlignHCenter)
         dial.addWidget(self.sigma_spin)
-        g.addLayout(dial, 0, 2, 4, 1)
+        g.addLayout(dial, 0, 2, 5, 1)
         g.setColumnStretch(1, 1)
-        g.setRowStretch(3, 1)
+        g.setRowStretch(4, 1)
 
     def show_instruments(self, names: list[str]) -> None:
         for box in (self.source_box, self.target_box):
@@ -256,9 +260,10 @@ class TransferGroup(QGroupBox):
             if dial_to_sigma(self.sigma_dial.value()) != sigma:  # a dial moved by hand stays where it was put
                 with QSignalBlocker(self.sigma_dial):
                     self.sigma_dial.setValue(sigma_to_dial(sigma))
-        if "steps" in values:
-            with QSignalBlocker(self.steps_spin):
-                self.steps_spin.setValue(values["steps"])
+        for name, spin in (("steps", self.steps_spin), ("transpose", self.transpose_spin)):
+            if name in values:
+                with QSignalBlocker(spin):
+                    spin.setValue(values[name])
 
 
 class MixGroup(QGroupBox):

@@ -62,8 +62,9 @@ class PanelState(QObject):
         return old
 
     def live_values(self) -> dict:
-        """Every control, as engine.set takes them."""
-        return dict(self.values)
+        """Every control an engine can change while it plays, as engine.set takes them (not transpose: it sets
+        the stream's delay, so a new engine plays it)."""
+        return {k: v for k, v in self.values.items() if param(k).live}
 
     def engine_values(self) -> dict:
         """The controls plus the loaded preset's solver, prior and schedule (not controls, but live in the engine)."""
@@ -92,5 +93,5 @@ class PanelState(QObject):
         ms = self.frame_ms()
         if self.preset is None or ms is None:
             return None
-        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if self.preset.transpose else 0.0
+        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if self.values["transpose"] else 0.0
         return (self.preset.hop + self.preset.crossfade) * ms + shifter

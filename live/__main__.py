@@ -50,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="extra output delay that absorbs compute time and jitter (default: measured at start, "
                          "the slow end of the time a hop takes through the worker thread, + one block + 10 ms; "
                          "live.engine.margin_from_hop_times)")
-    add_options(ap, PLAYER_CONTROLS + ("transpose",))
+    add_options(ap, PLAYER_CONTROLS)
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=LIVE_THREADS,
                     help=f"onnxruntime threads per model (default {LIVE_THREADS}: measured fastest on 2 cores, and it "
                          "leaves a core to the audio callback)")
@@ -77,7 +77,7 @@ def _preset(args):
         preferred = [p for p in found if p.stem == DEFAULT_PRESET]
         args.preset = str((preferred or found)[0])
     preset = load_preset(args.preset, Path(args.preset_dir))
-    over = given(args, [n for n in PLAYER_CONTROLS + ("transpose",) if param(n).in_preset])
+    over = given(args, [n for n in PLAYER_CONTROLS if param(n).in_preset])
     return dataclasses.replace(preset, **over).validate() if over else preset
 
 

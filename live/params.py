@@ -97,7 +97,7 @@ PARAMS: tuple[Param, ...] = (
 BY_NAME = {p.name: p for p in PARAMS}
 LIVE = tuple(p.name for p in PARAMS if p.live)
 # what a player turns while playing (the command line's overrides, the panel's controls); σmin and ρ stay in presets
-PLAYER_CONTROLS = ("source", "target", "sigma_max", "steps", "dry_wet", "input_gain", "bypass")
+PLAYER_CONTROLS = ("source", "target", "sigma_max", "steps", "transpose", "dry_wet", "input_gain", "bypass")
 
 
 def param(name: str) -> Param:

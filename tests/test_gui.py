@@ -85,6 +85,30 @@ def test_dial_and_controls_reach_the_engine(panel, qtbot):
     assert p["input_gain"] == pytest.approx(10 ** (6 / 20))
 
 
+def test_transpose_in_the_panel_makes_a_new_engine_with_the_shifter(panel, preset_dir, settings_file, qtbot):
+    eng = panel.build_engine()
+    assert eng.shifter is None and "transpose" not in panel.state.live_values()
+    before = panel.live_group.latency_label.text()
+    panel.transpose_spin.stepDown()  # an octave per arrow step
+    assert panel.state["transpose"] == -12
+    new = panel.engine
+    assert new is not eng and new.shifter is not None and new.shifter.semitones == -12
+    assert new.delay == eng.delay + new.shift_delay  # at the models' rate
+    assert new.params["sigma_max"] == eng.params["sigma_max"]  # the other controls carried over
+    assert panel.live_group.latency_label.text() != before  # the shifter's 43 ms shown before any audio
+    _run_a_window(new)
+    assert new.stats.errors == 0 and new.stats.hops > 0
+    assert panel.current_preset().transpose == -12  # what Save and Render use
+    panel.preset_box.setCurrentText("b2a")  # a preset at its own octave: the shifter goes with the engine
+    assert panel.state["transpose"] == 0 and panel.engine.shifter is None
+    panel.preset_box.setCurrentText("a2b")
+    panel.transpose_spin.setValue(-12)
+    panel.shutdown()
+    again = _panel(qtbot, preset_dir, settings_file)  # the setting is kept, as the other controls are
+    assert again.state["transpose"] == -12 and again.transpose_spin.value() == -12
+    again.shutdown()
+
+
 def test_sigma_mapping_is_log_and_inverse():
     assert dial_to_sigma(0) == pytest.approx(0.1) and dial_to_sigma(1000) == pytest.approx(200.0)
     assert dial_to_sigma(500) == pytest.approx((0.1 * 200) ** 0.5, rel=0.01)  # geometric middle
@@ -211,7 +235,8 @@ def test_keyboard_access(panel):
         if w is panel.start_button:
             break
     for widget in (panel.input_box, panel.output_box, panel.preset_box, panel.source_box, panel.target_box,
-                   panel.sigma_dial, panel.sigma_spin, panel.steps_spin, panel.dry_wet_slider, panel.gain_slider,
+                   panel.sigma_dial, panel.sigma_spin, panel.steps_spin, panel.transpose_spin, panel.dry_wet_slider,
+                   panel.gain_slider,
                    panel.bypass_check, panel.render_button, panel.load_button, panel.save_button):
         assert widget in chain
     assert chain.index(panel.sigma_dial) < chain.index(panel.dry_wet_slider)
@@ -293,7 +318,7 @@ def test_the_latency_shown_before_start_is_the_engines(tiny_bundle, tiny_preset,
     for transpose in (0, -12):  # a transposing preset's shifter frame is part of it
         p = dataclasses.replace(tiny_preset, transpose=transpose)
         state = PanelState()
-        state.load(p, bundle.instruments, codec, {"source": p.source, "target": p.target})
+        state.load(p, bundle.instruments, codec, {"source": p.source, "target": p.target, "transpose": transpose})
         assert state.algorithmic_latency_ms() == pytest.approx(StreamingEngine(bundle, p).algorithmic_latency_ms)
     # and a preset that transposes otherwise needs another engine (the stream's delay changes)
     assert not compatible(tiny_preset, dataclasses.replace(tiny_preset, transpose=12))
