@@ -7,16 +7,16 @@ puts the melody where the target plays (pitch classes are kept, as the issue's b
 Method: Laroche & Dolson's peak-shifting phase vocoder ("New phase-vocoder techniques for pitch-shifting,
 harmonizing and other exotic effects", WASPAA 1999). Each STFT frame's magnitude peaks are found; every bin goes
 to its nearest peak's region; each region is moved rigidly by the whole number of bins nearest its peak's
-frequency shift, (r − 1)·ω·N/2π, and rotated by a phase that advances by (r − 1)·ω·R per hop, so the partial's
-phase runs at r·ω and the pitch is exact (the region's shape, and so the partial's envelope, is kept; no
-resampler, no time-stretch). The whole-bin move leaves the envelope up to half a bin from the new frequency: the
+frequency shift, (r − 1)·ω·N/2π, and rotated by a phase that advances by (r − 1)·ω·R per hop, so the
+partial's phase runs at r·ω and the pitch is exact (the region's shape, and so the partial's envelope, is kept;
+no resampler, no time-stretch). The whole-bin move leaves the envelope up to half a bin from the new frequency: the
 level may drop by up to 10 %.
 
 Streaming: frames of N samples every R samples, Hann analysis and synthesis windows; the squared window shifted by
 every multiple of R sums to 3N/(8R) at every sample (1.5 at overlap 4), and the output is divided by that
-(`_ola_gain`; overlap 3 or more, below that the sum is not flat). Input is taken in any block sizes; output sample t is input sample
-t − `delay`: with `delay` = N the output count always equals the input count, whatever the blocks, and the
-output does not depend on how the input was cut (tested). r = 1 reproduces the input exactly (delayed).
+(`_ola_gain`; overlap 3 or more, below that the sum is not flat). Input is taken in any block sizes; output
+sample t is input sample t − `delay`: with `delay` = N the output count always equals the input count, whatever
+the blocks, and the output does not depend on how the input was cut (tested). r = 1 reproduces the input exactly (delayed).
 """
 from __future__ import annotations
 
@@ -37,10 +37,9 @@ def princarg(phase: np.ndarray) -> np.ndarray:
 
 def find_peaks(mag: np.ndarray, floor_db: float = PEAK_FLOOR_DB) -> np.ndarray:
     """Bins larger than both neighbours on either side (two bins each way) and within floor_db of the largest."""
-    m = mag
-    core = m[2:-2]
-    is_peak = (core > m[1:-3]) & (core >= m[3:-1]) & (core > m[:-4]) & (core >= m[4:])
-    is_peak &= core > m.max() * 10 ** (floor_db / 20)
+    core = mag[2:-2]
+    is_peak = (core > mag[1:-3]) & (core >= mag[3:-1]) & (core > mag[:-4]) & (core >= mag[4:])
+    is_peak &= core > mag.max() * 10 ** (floor_db / 20)
     return np.flatnonzero(is_peak) + 2
 
 

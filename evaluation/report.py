@@ -342,8 +342,9 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
 def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
     """Several runs of python -m evaluation (a sweep split over processes, or some pairs measured again) as one:
     a pair in a later part replaces it in an earlier one; with `across_priors`, only its rows of the priors and
-    transpositions the later part measured (the others stay beside them, and the pair's recommendation chooses among all). The clips
-    must be the same where instruments meet, so that every row of the table was scored on the same audio."""
+    transpositions the later part measured (the others stay beside them, and the pair's recommendation chooses
+    among all). The clips must be the same where instruments meet, so that every row of the table was scored on
+    the same audio."""
     merged = json.loads(json.dumps(parts[0]))
     for k, part in enumerate(parts[1:], 2):
         for what, key in (("bundle", lambda r: r["bundle"]["path"]),
@@ -363,7 +364,7 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
         # a row is kept beside the later part's when the later part did not measure its prior and transpose (the
         # transposed-input control row: its transpose)
         variant = lambda r: (r["pair"], r["kind"] == "transposed") + _variant(r)  # noqa: E731
-        for key in ("rows", "cycle"):  # (cycle rows bridge the latents untransposed: measured apart)
+        for key in ("rows", "cycle"):  # cycle rows against cycle rows only
             measured = {variant(r) for r in part.get(key, [])}
             merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new or (
                 across_priors and (r.get("prior") or r["kind"] == "transposed") and variant(r) not in measured)

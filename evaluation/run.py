@@ -17,8 +17,8 @@ and cycle rows A → B → A (whole-clip bridge on the latents, at the recommend
 each of `cycle_steps`: latent MSE against the input latents and the melody scores of the decoded cycle.
 
 Every row carries the melody scores of core.pitch against the input clip, moved by the row's `transpose` (the
-reference for `upper` is the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B), `target_acc_clip`
-(one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's audio and of the
+reference for `upper` is the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B),
+`target_acc_clip` (one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's audio and of the
 real B clips). `rtf` is render time / audio time on this machine.
 """
 from __future__ import annotations

@@ -85,8 +85,9 @@ class StreamingEngine:
         # delayed as much, so the two stay aligned
         self.shifter = PitchShifter(preset.transpose) if preset.transpose else None
         self.shift_delay = self.shifter.delay if self.shifter else 0  # 24 kHz samples
-        self._dry_line = np.zeros(self.shift_delay, np.float32)
-        self.pending_dry = np.zeros(0, np.float32)
+        # the dry samples of the hops to come: the shifter's delay in zeros ahead of the input, so it always holds
+        # exactly shift_delay samples more than pending24
+        self.pending_dry = np.zeros(self.shift_delay, np.float32)
         hop_len = self.hops.hop_samples
         q = self.r_in.quality
         # input side: device blocks can be tiny; output side: whole hops. soxr rounds each side's output count
@@ -230,9 +231,7 @@ class StreamingEngine:
             total["resample"] = total.get("resample", 0.0) + 1000 * (time.perf_counter() - t0)
             if self.shifter is not None:
                 t0 = time.perf_counter()
-                dry = np.concatenate([self._dry_line, x24])
-                self._dry_line = dry[len(x24):]
-                self.pending_dry = np.concatenate([self.pending_dry, dry[:len(x24)]])
+                self.pending_dry = np.concatenate([self.pending_dry, x24])
                 x24 = self.shifter(x24)
                 total["transpose"] = total.get("transpose", 0.0) + 1000 * (time.perf_counter() - t0)
             self.pending24 = np.concatenate([self.pending24, x24])
