@@ -62,6 +62,16 @@ def match_moments(x, sigma: float, mean_from, std_from, mean_to, std_to):
     return mean_to + ((std_to**2 + sigma**2) / (std_from**2 + sigma**2)) ** 0.5 * (x - mean_from)
 
 
+def match_instance(x, sigma: float, mean_to, std_to, eps: float = 1e-3):
+    """Per channel, the window's own mean and std over time onto the target's σ-marginal moments (adaptive
+    instance normalization at σmax, as in style transfer): what the window's statistics say of the source's
+    timbre (and of how far its register lies from the source's average) is replaced; their course in time stays.
+    numpy arrays (the live engine's), statistics over the last axis of [C, T] or [B, C, T]."""
+    # x' = μb + √(sb²+σ²)·(x − mean_t x)/std_t x
+    m, s = x.mean(axis=-1, keepdims=True), x.std(axis=-1, keepdims=True)
+    return mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)
+
+
 def psd_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
     """Symmetric square root (or inverse square root) of a symmetric positive semi-definite matrix."""
     w, v = np.linalg.eigh((m + m.T) / 2)
@@ -89,8 +99,8 @@ def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, 
     """Dual diffusion bridge: z = ODE_source(x: σmin → σmax);  y = ODE_target(z: σmax → σmin).
 
     `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `meet(z, σmax)`, when
-    given, moves the source leg's end onto the target leg's start: match_moments (per channel) or
-    match_covariances. For Gaussian instruments the bridge is then the exact map between them at every σmax, not
+    given, moves the source leg's end onto the target leg's start: match_moments (per channel),
+    match_covariances or match_instance (per window). For Gaussian instruments the bridge is then the exact map between them at every σmax, not
     only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)

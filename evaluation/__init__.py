@@ -4,5 +4,6 @@ distance), bounds, cycle consistency and streaming vs offline, over a sweep of œ
 Modules: classifier (scores a judge: python -m evaluation.classifier; the judge itself is core.timbre, trained by
 python -m train.judge), ceiling (the codec round trip per instrument), frechet (Fr√©chet distance), run (the
 pipeline), report (recommendation, markdown, plot, preset updates), streaming (latency / cost / quality of the
-engine's settings). Melody metrics are core.pitch.
+engine's settings), register (the judge's verdict per window by pitch band: where in its range a pair fails).
+Melody metrics are core.pitch.
 """

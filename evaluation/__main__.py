@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli import comma_list
+from core.cli import comma_list, ranged
 from live.params import param
 
 QUICK = dict(clips=2, seconds=4.0, sigmas=[1.0, 5.0, 20.0], steps=[3], cycle_steps=[1, 3], max_pairs=2)
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-streaming", action="store_true", help="skip the as-live vs offline comparison")
     ap.add_argument("--no-examples", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("out/eval"))
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
     ap.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu")
     ap.add_argument("--quick", action="store_true", help="few clips of 4 s, few σmax: minutes on a CPU")
     a = ap.parse_args(argv)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.sampling import bridge, match_covariances, match_moments, transport_map
+from core.sampling import bridge, match_covariances, match_instance, match_moments, transport_map
 from live.params import param
 
 BUNDLE_FORMAT = "timbre-bundle/1"
@@ -209,7 +209,8 @@ class Bundle:
                  sigma_min: float = param("sigma_min").default, rho: float = param("rho").default,
                  method: str = param("solver").default, prior: str = param("prior").default) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
-        ODE to σmax, (prior matched / transport: the source's moments there onto the target's,) down the target's,
+        ODE to σmax, (prior matched / transport: the source's moments there onto the target's; instance: the
+        window's own onto the target's,) down the target's,
         out of the target's space (identity moves for shared statistics)."""
         src, tgt = self.denoiser(source), self.denoiser(target)
         self.check_prior(source, target, prior)
@@ -221,6 +222,9 @@ class Bundle:
         if prior == "matched":
             (ma, sa), (mb, sb) = src.moments, tgt.moments
             return lambda x, s: match_moments(x, s, ma, sa, mb, sb)
+        if prior == "instance":
+            mb, sb = tgt.moments
+            return lambda x, s: match_instance(x, s, mb, sb)
         if prior == "transport":  # the map is fixed per pair and σmax: computed once (three 64×64 eigh, ~ms)
             key = (src.name, tgt.name, sigma_max)
             with self._transport_lock:  # the control thread prepares while the worker's hop may read
@@ -242,11 +246,11 @@ class Bundle:
 
     def check_prior(self, source: str, target: str, prior: str) -> None:
         """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments,
-        transport their covariances too)."""
+        transport their covariances too, instance the target's moments)."""
         if prior not in param("prior").choices:
             raise BundleError(f"prior must be {' or '.join(param('prior').choices)}, not {prior!r}")
-        if prior in ("matched", "transport"):
-            for name in (source, target):
+        if prior in ("matched", "transport", "instance"):
+            for name in ((target,) if prior == "instance" else (source, target)):
                 d = self.denoiser(name)
                 if d.moments is None or (prior == "transport" and d.covariance is None):
                     what, other = (("latent moments", "gaussian") if d.moments is None else

@@ -147,6 +147,34 @@ def test_classifier_learns_sine_vs_sawtooth(trained, tmp_path):
     assert any("resuming" in m and "step 150" in m for m in logs) and again.info["steps"] == 150
 
 
+def test_register_verdicts_put_each_window_in_its_pitch_band(trained, tracker):
+    """evaluation.register: a sine at A3 (MIDI 57) then a sawtooth at A4 (69), with a silence between: every
+    voiced window lands in the band of its own tone with the judge's label for that tone; the silence gives none."""
+    from evaluation.register import by_band, format_bands, window_verdicts
+
+    clf, _ = trained
+    x = np.concatenate([sine(220.0, 2.0), np.zeros(SR, np.float32), saw(440.0, 2.0)])
+    verdicts = window_verdicts(x, SR, tracker(x, SR), clf)
+    n = clf.cfg.crop * clf.cfg.stft_hop  # 0.51 s windows every 0.26 s: 2 s of tone fill 6 of them, 8 for both
+    assert len(verdicts) >= 2 * ((2 * SR - n) // (n // 2) + 1) - 4, verdicts  # less 2 a side for the silence
+    assert len(verdicts) < (len(x) - n) // (n // 2) + 1  # windows mostly silent are left out
+    bands = by_band(verdicts, band=4)
+    assert set(bands) == {56, 68}, bands  # 57 → the band 56–59, 69 → 68–71
+    # (a window half in the silence may be misheard: the majority per band is the tone's)
+    assert bands[56].most_common(1)[0][0] == "alpha" and bands[68].most_common(1)[0][0] == "beta", bands
+    table = format_bands("alpha", bands, {56: bands[56]}, 4)
+    hi = bands[68]
+    assert f"| G#3–B3 | {bands[56]['alpha']}/{sum(bands[56].values())}" in table
+    assert f"| G#4–B4 | {hi['alpha']}/{sum(hi.values())} (beta {hi['beta']}" in table and table.endswith("| — |")
+
+
+def test_register_command_refuses_a_missing_judge(tmp_path, capsys):
+    from evaluation.register import main
+
+    assert main(["--pairs", "violin:flute", "--classifier", str(tmp_path / "none.pt"), "--out", str(tmp_path)]) == 2
+    assert "no such classifier" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
 def test_a_state_of_other_instruments_starts_over(trained, tmp_path, caplog):
     import shutil
 

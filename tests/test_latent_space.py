@@ -125,6 +125,29 @@ def test_prior_matched_makes_the_shared_space_transfer_the_exact_moment_swap_at_
     b.transfer(z, "alpha", "beta", 1.0, 4, prior="gaussian")
 
 
+def test_prior_instance_gives_each_window_the_targets_moments_through_the_bundle(tmp_path):
+    """Bundle.transfer with prior instance, Gaussian instruments: each channel of the window standardized over
+    time and given the target's recorded moments (closed form, any σmax); it needs the target's moments only."""
+    from tests.helpers import make_tiny_bundle
+
+    b = Bundle(make_tiny_bundle(tmp_path, latent_dim=D), provider="cpu", threads=1)
+    mom = {n: b.meta["instruments"][n]["latent_space"]["moments"] for n in ("alpha", "beta")}
+    for n, m in mom.items():
+        b._denoisers[n] = OnnxDenoiser(ShiftedGaussianSession(m["mean"], m["std"]), n, b.meta["instruments"][n])
+    mb, sb = [np.asarray(mom["beta"][k])[:, None] for k in ("mean", "std")]
+    z = (0.3 + 2.0 * np.random.default_rng(3).normal(size=(D, 60))).astype(np.float32)
+    want = mb + sb * (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)
+    for sigma_max in (0.5, 5.0):
+        got = b.transfer(z, "alpha", "beta", sigma_max, 32, 1e-3, method="heun", prior="instance")
+        np.testing.assert_allclose(got, want, atol=1e-2 * np.abs(want).max())
+    # the source's moments are not read: a source exported without them still bridges; a target without refuses
+    b._denoisers["alpha"] = OnnxDenoiser(ShiftedGaussianSession(mom["alpha"]["mean"], mom["alpha"]["std"]), "alpha",
+                                         {"latent_space": {"kind": "shared"}})
+    b.transfer(z, "alpha", "beta", 1.0, 4, prior="instance")
+    with pytest.raises(BundleError, match="'alpha' has no latent moments"):
+        b.transfer(z, "beta", "alpha", 1.0, 4, prior="instance")
+
+
 def test_without_moments_prior_matched_is_refused_when_the_engine_starts_or_switches(tmp_path, caplog):
     """A bundle from denoiser files that predate moments: the engine says so before any audio, instead of playing
     every hop dry; gaussian still plays. A preset file that names no prior is read as gaussian (its σmax was chosen

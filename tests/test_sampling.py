@@ -6,8 +6,8 @@ import pytest
 
 from core.gaussian import gaussian_bridge, gaussian_denoiser, gaussian_flow
 from core.precond import c_in, c_noise, c_out, c_skip, loss_weight, precondition
-from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_moments, solve_ode,
-                           transport_map)
+from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_instance,
+                           match_moments, solve_ode, transport_map)
 from core.schedule import bridge_sigmas, karras_sigmas
 
 MU1, S1, MU2, S2 = -1.5, 0.5, 2.0, 1.0
@@ -88,6 +88,30 @@ def test_matching_the_moments_at_sigma_max_makes_the_bridge_exact_at_every_sigma
                1.0, 64, 1e-3, meet=lambda z, s: match_moments(z, s, ma, sa, mb, sb))
     np.testing.assert_allclose(y[0], MU2 + S2 / S1 * (xc[0] - MU1), atol=5e-3)
     np.testing.assert_allclose(y[1], 1.0 + 3.0 * xc[1], atol=5e-3)
+
+
+def test_instance_matching_standardizes_each_window_and_gives_it_the_targets_moments():
+    """prior instance on Gaussian instruments: the exact legs scale a window's deviations by the same factor up
+    and down, so the bridge gives μb + sb·(x − mean_t x)/std_t x at every σmax: the window's own mean and spread
+    are gone (a window sitting off the source's average, as a register does, comes out on the target's), its
+    course in time kept. Where the window's moments are the source's, it is match_moments."""
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    x = np.random.default_rng(4).normal(MU1 + 0.7, 2 * S1, size=(1, 3000))  # off the source's mean and spread
+    want = MU2 + S2 * (x - x.mean()) / x.std()
+    for sigma_max in (0.5, 2.0, 10.0):
+        y = bridge(x, A, B, sigma_max, 64, 1e-3, meet=lambda z, s: match_instance(z, s, MU2, S2))
+        assert np.abs(y - want).max() < 1e-2, sigma_max  # Heun's error, 64 steps
+        matched = bridge(x, A, B, sigma_max, 64, 1e-3, meet=lambda z, s: match_moments(z, s, MU1, S1, MU2, S2))
+        assert abs(matched.mean() - MU2) > 0.5 and abs(y.mean() - MU2) < 1e-6  # matched keeps the offset
+    # per channel over the last axis, batched [B, C, T]; a window whose moments are the source's σ-marginal's
+    z = np.random.default_rng(5).normal(size=(2, 3, 400))
+    z = (z - z.mean(-1, keepdims=True)) / z.std(-1, keepdims=True)
+    mb, sb = np.array([[1.0], [2.0], [-1.0]]), np.array([[0.5], [1.0], [2.0]])
+    got = match_instance(MU1 + np.sqrt(S1**2 + 4.0) * z, 2.0, mb, sb)
+    np.testing.assert_allclose(got, match_moments(MU1 + np.sqrt(S1**2 + 4.0) * z, 2.0, MU1, S1, mb, sb), atol=1e-9)
+    np.testing.assert_allclose(got.std(-1), np.broadcast_to(np.sqrt(sb[:, 0] ** 2 + 4.0), (2, 3)), rtol=1e-9)
+    # a constant window (silence held) is not blown up: its deviations are 0, it comes out at the target's mean
+    np.testing.assert_allclose(match_instance(np.full((3, 8), 0.3), 1.0, mb, sb), np.broadcast_to(mb, (3, 8)))
 
 
 def _full_gaussian_denoiser(mu, cov):

@@ -145,6 +145,30 @@ def test_every_voice_fits_every_instrument_range():
                 assert d0 == [(b.pitch - a.pitch) % 12 for a, b in zip(notes, notes[1:])]
 
 
+def test_spread_register_draws_every_octave_that_fits():
+    """register "spread": each draw is an octave of the melody that leaves as few notes out as the centred one;
+    over draws it reaches both ends of a wide range, where "centre" always takes the same octave."""
+    inst = get_instrument("tenor_sax")  # 44-75: a chorale voice fits at two octaves
+    voice = [corpus.Note(p, float(i), 1.0) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60])]
+    centred = corpus.fit_to_range(voice, inst)
+    assert [n.pitch for n in centred] == [p.pitch for p in voice]  # median 64 is the one nearest the centre 59.5
+    rng = np.random.default_rng(0)
+    drawn = {corpus.fit_to_range(voice, inst, rng)[0].pitch for _ in range(40)}
+    assert drawn == {48, 60}  # 72 would put 64-67 over the top (75); 36 under the bottom (44)
+    with pytest.raises(corpus.CorpusError, match="register"):
+        corpus.plan_render(Path("/tmp/x"), ["violin"], (1, 0, 0), 1, 0, {"violin": ["fluidr3"]}, None,
+                           register="middle")
+
+
+def test_a_corpus_holds_one_register(tmp_path):
+    """The same seed picks the same melodies: spread ones rendered beside centred ones would be the same tunes
+    twice in every split (and first in the evaluation's sorted clips), so a corpus refuses the other register."""
+    corpus.write_manifest(tmp_path, [dict(path="violin/heldout/a_v0_timgm6mb.flac", instrument="violin",
+                                          split="heldout", source="fluidsynth")])  # written before registers
+    with pytest.raises(corpus.CorpusError, match="centre register.*spread register into a corpus of its own"):
+        corpus.render_corpus(tmp_path, ["violin"], per_split=(1, 0, 1), workers=1, register="spread")
+
+
 @needs_fluidsynth
 @pytest.mark.parametrize("name", ["cello", "flute"])
 def test_rendered_notes_sit_in_the_instrument_range(name, tmp_path):

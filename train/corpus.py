@@ -114,15 +114,24 @@ def chorale_voices(path: Path) -> list[list[Note]]:
     return voices
 
 
-def fit_to_range(notes: list[Note], inst: Instrument) -> list[Note]:
-    """Octave shift that puts most notes in range (ties: median nearest the centre), then fold stragglers."""
+REGISTERS = ("centre", "spread")
+
+
+def fit_to_range(notes: list[Note], inst: Instrument, rng: np.random.Generator | None = None) -> list[Note]:
+    """Octave shift that puts most notes in range, then fold stragglers. Of the shifts leaving as few notes out as
+    the best one does, `rng` None takes the one whose median is nearest the centre (register "centre"), else one
+    at random (register "spread": a melody as often low in the range as high, so that a model, and a judge, learn
+    the instrument over its whole range, not only round its middle)."""
     pitches = np.array([n.pitch for n in notes])
 
-    def score(k):
+    def outside(k):
         p = pitches + 12 * k
-        return (np.sum((p < inst.low) | (p > inst.high)), abs(np.median(p) - inst.centre))
+        return int(np.sum((p < inst.low) | (p > inst.high)))
 
-    k = min(range(-4, 5), key=score)
+    fewest = min(outside(k) for k in range(-4, 5))
+    fits = [k for k in range(-4, 5) if outside(k) == fewest]
+    k = (min(fits, key=lambda k: abs(np.median(pitches + 12 * k) - inst.centre)) if rng is None
+         else int(rng.choice(fits)))
     out = []
     for n in notes:
         p = n.pitch + 12 * k
@@ -235,7 +244,8 @@ def render_item(job: dict) -> dict:
     inst = get_instrument(job["instrument"])
     rng = np.random.default_rng(job["seed"])
     voices = chorale_voices(Path(job["path"]))
-    notes = fit_to_range(voices[job["voice"] % len(voices)], inst)
+    register = job.get("register", "centre")
+    notes = fit_to_range(voices[job["voice"] % len(voices)], inst, rng if register == "spread" else None)
     qpm = float(rng.uniform(66, 112))
     lo = float(rng.choice([0.55, 0.75, 0.88]))  # detached … legato, per melody
     audio = render_midi(performance_midi(notes, inst, rng, qpm, (lo, min(lo + 0.12, 0.99))), Path(job["soundfont"]))
@@ -247,14 +257,20 @@ def render_item(job: dict) -> dict:
     return dict(path=str(out.relative_to(job["root"])), instrument=inst.name, split=job["split"],
                 chorale=job["chorale"], voice=job["voice"], qpm=round(qpm, 2), seconds=round(len(audio) / SAMPLE_RATE, 3),
                 pitch_min=int(min(pitches)), pitch_max=int(max(pitches)), source="fluidsynth", font=job["font"],
-                articulation=lo)
+                articulation=lo, register=register)
 
 
 def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, int], voices_per_chorale: int,
-                seed: int, fonts: dict[str, list[str]], heldout: str | None, judge: int = 0) -> list[dict]:
+                seed: int, fonts: dict[str, list[str]], heldout: str | None, judge: int = 0,
+                register: str = "centre") -> list[dict]:
     """Jobs: each chosen (chorale, voice) of train/valid/test once per training font of its instrument
     (`fonts`: instrument → font names or paths); the test ones again with the held-out font (split `heldout`),
-    and the first `judge` train ones too (split `judge`)."""
+    and the first `judge` train ones too (split `judge`). `register` "spread": each melody at an octave drawn
+    from those that fit (fit_to_range); its files are named with "-spread" (render_corpus keeps one register per
+    corpus: the same seed picks the same melodies, so beside the centred ones they would be the same tunes again)."""
+    if register not in REGISTERS:
+        raise CorpusError(f"register must be one of {', '.join(REGISTERS)}, not {register!r}")
+    tag = "" if register == "centre" else f"-{register}"
     paths = chorale_paths()
     ids = {chorale_id(p): p for p in paths}
     splits = split_chorales(list(ids), seed)
@@ -277,13 +293,14 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
                         jobs.append(dict(path=str(ids[c]), chorale=c, voice=int(v), instrument=name, split=sp,
                                          seed=[seed, k, int(v), int(hashlib.md5(c.encode()).hexdigest()[:8], 16), j],
                                          soundfont=str(find_soundfont(font)), font=fname, root=str(out),
-                                         out=str(out / name / sp / f"{c}_v{int(v)}_{fname}.flac")))
+                                         register=register,
+                                         out=str(out / name / sp / f"{c}_v{int(v)}_{fname}{tag}.flac")))
     return jobs
 
 
 def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voices_per_chorale: int = 1,
                   seed: int = 0, workers: int = 2, fonts: list[str] = TRAIN_FONTS,
-                  heldout: str | None = HELDOUT_FONT, judge: int = 32) -> list[dict]:
+                  heldout: str | None = HELDOUT_FONT, judge: int = 32, register: str = "centre") -> list[dict]:
     """Render the corpus into `out`, adding to what is there: melodies already in its manifest are kept, not
     rendered again. A training font whose samples the held-out font shares (for that instrument) is dropped for
     that instrument, so the held-out numbers are about a font no model heard; so is one that repeats an earlier
@@ -294,14 +311,19 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
 
     for name in instruments:
         get_instrument(name)
+    have = read_manifest(out) if (out / "manifest.jsonl").is_file() else []
+    other = {r.get("register", "centre") for r in have if r.get("source") == "fluidsynth"} - {register}
+    if other:
+        raise CorpusError(f"{out} holds melodies in the {' and '.join(sorted(other))} register: render the "
+                          f"{register} register into a corpus of its own (--out), so that no split mixes the two")
     for f in list(fonts) + ([heldout] if heldout else []):
         find_soundfont(f)
     if heldout and font_name(heldout) in {font_name(f) for f in fonts}:
         raise CorpusError(f"the held-out soundfont {heldout} is also a training font")
     per_inst = {name: training_fonts(get_instrument(name), list(fonts), heldout) for name in instruments}
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge)
-    done = {r["path"] for r in read_manifest(out)} if (out / "manifest.jsonl").is_file() else set()
+    jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge, register)
+    done = {r["path"] for r in have}
     todo = [j for j in jobs if not (str(Path(j["out"]).relative_to(out)) in done and Path(j["out"]).is_file())]
     if len(todo) < len(jobs):
         print(f"{len(jobs) - len(todo)} of {len(jobs)} melodies are already in {out}: kept")
@@ -386,6 +408,9 @@ def main(argv=None) -> int:
                    help="soundfont rendered only for the 'heldout' evaluation split ('none': no such split)")
     r.add_argument("--judge", type=int, default=32,
                    help="train chorales per instrument also rendered in the held-out font, for the judge only")
+    r.add_argument("--register", choices=REGISTERS, default="centre",
+                   help="each melody's octave: the one nearest the middle of the instrument's range (centre) or one "
+                        "drawn from all that fit (spread; files named *-spread; one register per corpus folder)")
     i = sub.add_parser("import", help="import a folder of recordings as an instrument")
     i.add_argument("--out", type=Path, default=Path("data/corpus"))
     i.add_argument("--instrument", required=True)
@@ -399,7 +424,7 @@ def main(argv=None) -> int:
                 raise CorpusError("--per-split takes three numbers: train,valid,test")
             recs = render_corpus(a.out, a.instruments, per,
                                  a.voices, a.seed, a.workers, a.fonts,
-                                 None if a.heldout_font == "none" else a.heldout_font, a.judge)
+                                 None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register)
             print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
         elif a.cmd == "import":
             recs = import_folder(a.out, a.instrument, a.folder)

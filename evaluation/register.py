@@ -1,0 +1,188 @@
+"""Where in its range is a transfer heard as the target? The judge's verdict per window, by the window's pitch.
+
+    python -m evaluation.register --pairs clarinet:tenor_sax,violin:tenor_sax [--clips 8] [--seconds 8]
+
+Each pair's preset renders the held-out clips of its source (offline, as `python -m evaluation` does, with the
+preset's σmax, steps, prior and transpose). Every output is cut into windows of the judge's crop (half
+overlapping); a window with enough voiced frames gets its median pitch (PESTO) and the judge's label. Printed per
+band of semitones: how many windows the judge heard as the target, and as what else, beside the same for the
+target's own held-out clips through the codec, the real instrument in that band (its windows' pitch is the
+instrument's, so a band it never plays stays empty). A pair that fails only in bands the real instrument
+rarely plays fails by register; one that fails where the real instrument is recognized fails by timbre.
+Writes register.json and register.png (share heard as the target per band, transfer against real, each marker
+as large as the windows behind it) to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from core.cli import comma_list, ranged, run_main
+
+log = logging.getLogger(__name__)
+
+MIN_VOICED = 0.5  # a window counts when at least this share of its frames is voiced
+
+
+def window_verdicts(audio: np.ndarray, sr: int, track, classifier, hop_fraction: float = 0.5
+                    ) -> list[tuple[float, str]]:
+    """(median MIDI pitch, the judge's label) for each judge-sized window of `audio` with at least MIN_VOICED of
+    its frames voiced in `track` (core.pitch.PitchTrack of `audio`)."""
+    n = int(round(classifier.cfg.crop * classifier.cfg.stft_hop * sr / classifier.cfg.sample_rate))
+    hop = max(1, int(n * hop_fraction))
+    voiced, step = track.voiced(), track.step_ms / 1000
+    out = []
+    for s in range(0, len(audio) - n + 1, hop):
+        a, b = int(round(s / sr / step)), int(round((s + n) / sr / step))
+        v = voiced[a:b]
+        if len(v) == 0 or v.mean() < MIN_VOICED:
+            continue
+        logits, _ = classifier.analyse(audio[s:s + n], sr)
+        if len(logits):
+            out.append((float(np.median(track.semitones[a:b][v])),
+                        classifier.instruments[int(np.argmax(logits.mean(axis=0)))]))
+    return out
+
+
+def by_band(verdicts: list[tuple[float, str]], band: int = 4) -> dict[int, Counter]:
+    """Lowest MIDI note of each `band`-semitone band → Counter of labels of the windows whose pitch falls in it."""
+    out: dict[int, Counter] = {}
+    for pitch, label in verdicts:
+        out.setdefault(int(np.floor(pitch / band) * band), Counter())[label] += 1
+    return dict(sorted(out.items()))
+
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(midi: int) -> str:
+    return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def format_bands(target: str, transfer: dict[int, Counter], real: dict[int, Counter], band: int) -> str:
+    """A markdown table: per band, the transfer's windows heard as `target` (and the top other labels) beside
+    the real target's."""
+    def cell(c: Counter | None) -> str:
+        if not c:
+            return "—"
+        n = sum(c.values())
+        others = ", ".join(f"{k} {v}" for k, v in c.most_common() if k != target)
+        return f"{c.get(target, 0)}/{n}" + (f" ({others})" if others else "")
+
+    lines = [f"| band | transfer: windows heard as {target} | real {target} through the codec |", "|---|---|---|"]
+    for lo in sorted(set(transfer) | set(real)):
+        lines.append(f"| {note_name(lo)}–{note_name(lo + band - 1)} | {cell(transfer.get(lo))} | {cell(real.get(lo))} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, band: int, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from core.io import atomic_output
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(7, 2.2 * len(results)), squeeze=False, sharex=True)
+    for ax, (pair, r) in zip(axes[:, 0], results.items()):
+        for key, style in (("transfer", "o-"), ("real", "s--")):
+            bands = r[key]
+            xs = [int(k) + band / 2 for k in bands]
+            ns = [sum(c.values()) for c in bands.values()]
+            ys = [c.get(r["target"], 0) / max(1, n) for c, n in zip(bands.values(), ns)]
+            line, = ax.plot(xs, ys, style[1:], label=f"{pair}" if key == "transfer" else f"real {r['target']}")
+            # marker area by the windows behind each point: a band of 1 window is not one of 36
+            ax.scatter(xs, ys, s=[12 + 4 * n for n in ns], marker=style[0], color=line.get_color(), zorder=3)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel(f"heard as\n{r['target']}")
+        ax.legend(loc="lower left", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("window's median pitch (MIDI note)")
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    from core.audio import AudioError
+    from core.io import CheckpointError
+    from core.manifest import CorpusError
+    from live.bundle import BundleError
+
+    return run_main(_main, argv, errors=(AudioError, BundleError, CheckpointError, CorpusError, ValueError))
+
+
+def _main(argv=None) -> int:
+    from core.io import write_json_atomic
+    from core.timbre import DEFAULT_PATH
+    from evaluation.__main__ import _pair
+    from evaluation.run import EvalConfig, Evaluator, load_clips
+
+    ap = argparse.ArgumentParser(prog="python -m evaluation.register", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=comma_list(_pair), required=True, help="SOURCE:TARGET,...")
+    ap.add_argument("--bundle", type=Path, default=Path("models/bundle"))
+    ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    ap.add_argument("--split", default="heldout")
+    ap.add_argument("--presets", type=Path, default=Path("presets"))
+    ap.add_argument("--classifier", type=Path, default=DEFAULT_PATH)
+    ap.add_argument("--clips", type=ranged(int, 1, 1000), default=8)
+    ap.add_argument("--seconds", type=ranged(float, 2.0, 600.0), default=8.0)
+    ap.add_argument("--band", type=ranged(int, 1, 24), default=4, help="semitones per band")
+    ap.add_argument("--out", type=Path, default=Path("out/register"))
+    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
+    a = ap.parse_args(argv)
+    if not a.classifier.is_file():
+        raise ValueError(f"{a.classifier}: no such classifier file (train one: python -m train.judge)")
+    import torch
+
+    torch.set_num_threads(a.threads)
+    ev = Evaluator(EvalConfig(bundle=a.bundle, corpus=a.corpus, split=a.split, clips=a.clips, seconds=a.seconds,
+                              classifier=a.classifier, presets=a.presets, threads=a.threads, progress=False))
+    unknown = sorted({b for _, b in a.pairs} - set(ev.classifier.instruments))
+    if unknown:
+        raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}: it can name "
+                         f"{', '.join(ev.classifier.instruments)}")
+    names = sorted({n for p in a.pairs for n in p})
+    clips = load_clips(ev.cfg, names, ev.sr, ev.bundle.samples_per_frame * ev.tf)
+    missing = [n for n in names if not clips.get(n)]
+    if missing:
+        raise ValueError(f"no {a.split} clips for {', '.join(missing)} in {a.corpus}")
+    results, real_cache = {}, {}
+    for src, tgt in a.pairs:
+        if (src, tgt) not in ev.presets:
+            log.warning("no preset for %s → %s in %s: the default settings render it", src, tgt, a.presets)
+        p = ev.base_preset(src, tgt)
+        verdicts = []
+        for c in clips[src]:
+            y = ev.render(c.audio, src, tgt, p.sigma_max, p.steps, "offline", base=p)
+            verdicts += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
+        if tgt not in real_cache:
+            real_cache[tgt] = []
+            for c in clips[tgt]:
+                y = ev.decode(ev.encode(c.audio))
+                real_cache[tgt] += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
+        results[f"{src}-to-{tgt}"] = dict(target=tgt, sigma_max=p.sigma_max, steps=p.steps, prior=p.prior,
+                                          transpose=p.transpose, transfer=by_band(verdicts, a.band),
+                                          real=by_band(real_cache[tgt], a.band))
+        r = results[f"{src}-to-{tgt}"]
+        print(f"\n{src} → {tgt} (σmax {p.sigma_max:g}, {p.steps} steps, {p.prior}, transpose {p.transpose:+d}); "
+              f"{len(clips[src])} {a.split} clips of {src}, {len(clips[tgt])} of {tgt}, ≤ {a.seconds:g} s each")
+        print(format_bands(tgt, r["transfer"], r["real"], a.band))
+    write_json_atomic(a.out / "register.json", dict(
+        band=a.band, clips={n: len(c) for n, c in clips.items()}, seconds=a.seconds, split=a.split, classifier=str(a.classifier),
+        pairs={k: {**v, "transfer": {str(b): dict(c) for b, c in v["transfer"].items()},
+                   "real": {str(b): dict(c) for b, c in v["real"].items()}} for k, v in results.items()}))
+    print(f"\n{plot(results, a.band, a.out / 'register.png')}, {a.out / 'register.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
