@@ -100,8 +100,8 @@ def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, 
 
     `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `meet(z, σmax)`, when
     given, moves the source leg's end onto the target leg's start: match_moments (per channel),
-    match_covariances or match_instance (per window). For Gaussian instruments the bridge is then the exact map between them at every σmax, not
-    only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
+    match_covariances or match_instance (per window). For Gaussian instruments the bridge is then the exact map
+    between them at every σmax, not only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)
     if meet is not None:

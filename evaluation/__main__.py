@@ -127,8 +127,8 @@ def main(argv=None) -> int:
             steps=a.steps or q.get("steps") or [3, 8],
             cycle_steps=a.cycle_steps or q.get("cycle_steps") or [1, 2, 4, 8], cycle_sigma=a.cycle_sigma,
             mode=a.mode, clips=a.clips or q.get("clips", 6), seconds=a.seconds or q.get("seconds", 6.0),
-            classifier=clf, presets=a.presets, prior=a.prior, transpose=a.transpose, at_presets=a.at_presets, keep=a.keep,
-            confidence=a.confidence,
+            classifier=clf, presets=a.presets, prior=a.prior, transpose=a.transpose, at_presets=a.at_presets,
+            keep=a.keep, confidence=a.confidence,
             examples=not a.no_examples, streaming=not a.no_streaming, threads=a.threads, provider=a.provider)
         if any(s <= 0 for s in cfg.sigmas) or any(s < 1 for s in cfg.steps + cfg.cycle_steps):
             raise ValueError("σmax values must be positive and step counts at least 1")

@@ -177,7 +177,8 @@ def _main(argv=None) -> int:
               f"{len(clips[src])} {a.split} clips of {src}, {len(clips[tgt])} of {tgt}, ≤ {a.seconds:g} s each")
         print(format_bands(tgt, r["transfer"], r["real"], a.band))
     write_json_atomic(a.out / "register.json", dict(
-        band=a.band, clips={n: len(c) for n, c in clips.items()}, seconds=a.seconds, split=a.split, classifier=str(a.classifier),
+        band=a.band, clips={n: len(c) for n, c in clips.items()}, seconds=a.seconds, split=a.split,
+        classifier=str(a.classifier),
         pairs={k: {**v, "transfer": {str(b): dict(c) for b, c in v["transfer"].items()},
                    "real": {str(b): dict(c) for b, c in v["real"].items()}} for k, v in results.items()}))
     print(f"\n{plot(results, a.band, a.out / 'register.png')}, {a.out / 'register.json'}")

@@ -17,9 +17,9 @@ and cycle rows A → B → A (whole-clip bridge on the latents, at the recommend
 each of `cycle_steps`: latent MSE against the input latents and the melody scores of the decoded cycle.
 
 Every row carries the melody scores of core.pitch against the input clip, moved by the row's `transpose` (the
-reference for `upper` is the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as B),
-`target_acc_clip` (one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's audio and of the
-real B clips). `rtf` is render time / audio time on this machine.
+reference for `upper` is the real B clip) and, with a classifier, `target_acc` (fraction of crops classified as
+B), `target_acc_clip` (one vote per clip) and `fd` (Fréchet distance between classifier embeddings of the row's
+audio and of the real B clips). `rtf` is render time / audio time on this machine.
 """
 from __future__ import annotations
 
@@ -330,9 +330,11 @@ class Evaluator:
             if b in upper:
                 rows.append({**upper[b], "pair": name, "source": a, "target": b})
             base = self.base_preset(a, b)
+            t0 = time.perf_counter()
+            # the input as the pair's preset hears it (transposed if it does): shifted once, read by two rows
+            moved = [shift_pitch(c.audio, base.transpose) if base.transpose else c.audio for c in src]
             if base.transpose:
-                t0 = time.perf_counter()
-                rt = [self.decode(self.encode(shift_pitch(c.audio, base.transpose))) for c in src]
+                rt = [self.decode(self.encode(m)) for m in moved]
                 rows.append(self.score("transposed", a, b, src, rt, ref_emb[b], time.perf_counter() - t0,
                                        transpose=base.transpose))
                 self.tick(len(src))
@@ -364,22 +366,22 @@ class Evaluator:
                         outs.append(self.stream(c.audio, p))
                         self.tick()
                     rows.append(self.score(kind, a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                           transpose=p.transpose, sigma_max=float(sigma_rec), steps=int(p.steps), mode=kind,
-                                           window=p.window, hop=p.hop, prior=p.prior))
+                                           transpose=p.transpose, sigma_max=float(sigma_rec), steps=int(p.steps),
+                                           mode=kind, window=p.window, hop=p.hop, prior=p.prior))
             # cycle consistency A → B → A against steps
             sigma_c = float(cfg.cycle_sigma or sigma_rec)
-            for steps in cfg.cycle_steps:  # from the input as the pair's preset hears it (transposed if it does)
+            for steps in cfg.cycle_steps:  # from the input as the pair's preset hears it
                 mse, outs = [], []
                 t0 = time.perf_counter()
-                for c in src:
-                    z0 = self.encode(shift_pitch(c.audio, base.transpose))
+                for m in moved:
+                    z0 = self.encode(m)
                     z2 = self.bridge(self.bridge(z0, a, b, sigma_c, steps), b, a, sigma_c, steps)
                     mse.append(float(np.mean((z2 - z0) ** 2)))
                     outs.append(self.decode(z2))
                     self.tick()
                 r = self.score("cycle", a, a, src, outs, ref_emb.get(a), time.perf_counter() - t0,
-                               transpose=base.transpose, sigma_max=sigma_c, steps=int(steps), mode="whole", latent_mse=float(np.mean(mse)),
-                               via=b, prior=base.prior)
+                               transpose=base.transpose, sigma_max=sigma_c, steps=int(steps), mode="whole",
+                               latent_mse=float(np.mean(mse)), via=b, prior=base.prior)
                 r["pair"] = name
                 cycle.append(r)
         self.bar.close()

@@ -124,12 +124,9 @@ def fit_to_range(notes: list[Note], inst: Instrument, rng: np.random.Generator |
     the instrument over its whole range, not only round its middle)."""
     pitches = np.array([n.pitch for n in notes])
 
-    def outside(k):
-        p = pitches + 12 * k
-        return int(np.sum((p < inst.low) | (p > inst.high)))
-
-    fewest = min(outside(k) for k in range(-4, 5))
-    fits = [k for k in range(-4, 5) if outside(k) == fewest]
+    outside = {k: int(np.sum((pitches + 12 * k < inst.low) | (pitches + 12 * k > inst.high))) for k in range(-4, 5)}
+    fewest = min(outside.values())
+    fits = [k for k, n in outside.items() if n == fewest]
     k = (min(fits, key=lambda k: abs(np.median(pitches + 12 * k) - inst.centre)) if rng is None
          else int(rng.choice(fits)))
     out = []
