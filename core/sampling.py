@@ -72,6 +72,32 @@ def match_instance(x, sigma: float, mean_to, std_to, eps: float = 1e-3):
     return mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)
 
 
+# prior local: the span of frames each frame's statistics are taken over, the live window's length (0.44 s)
+LOCAL_SPAN = 33
+
+
+def moving_moments(x, span: int = LOCAL_SPAN):
+    """Per channel and frame, the mean and std over the `span` frames centred on it (fewer at the window's edges),
+    along the last axis of [C, T] or [B, C, T]; cumulative sums, float64."""
+    # m_t = mean_{|i−t| ≤ span//2} x_i,  s_t² = mean x_i² − m_t²
+    x = np.asarray(x, np.float64)
+    t = x.shape[-1]
+    i = np.arange(t)
+    lo, hi = np.maximum(i - span // 2, 0), np.minimum(i + span // 2 + 1, t)
+    pad = np.zeros(x.shape[:-1] + (1,))
+    c1, c2 = (np.concatenate([pad, np.cumsum(v, axis=-1)], axis=-1) for v in (x, x * x))
+    m = (c1[..., hi] - c1[..., lo]) / (hi - lo)
+    return m, np.sqrt(np.maximum((c2[..., hi] - c2[..., lo]) / (hi - lo) - m * m, 0.0))
+
+
+def match_local(x, sigma: float, mean_to, std_to, span: int = LOCAL_SPAN, eps: float = 1e-3):
+    """match_instance with each frame's own statistics over the `span` frames around it (moving_moments): a long
+    window's notes and registers each lose their own mean and spread, as a live window's whole does."""
+    # x' = μb + √(sb²+σ²)·(x − m_t)/s_t
+    m, s = moving_moments(x, span)
+    return (mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)).astype(np.result_type(x, np.float32))
+
+
 def psd_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
     """Symmetric square root (or inverse square root) of a symmetric positive semi-definite matrix."""
     w, v = np.linalg.eigh((m + m.T) / 2)

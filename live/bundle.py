@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.sampling import bridge, match_covariances, match_instance, match_moments, transport_map
+from core.sampling import bridge, match_covariances, match_instance, match_local, match_moments, transport_map
 from live.params import param
 
 BUNDLE_FORMAT = "timbre-bundle/1"
@@ -225,6 +225,9 @@ class Bundle:
         if prior == "instance":
             mb, sb = tgt.moments
             return lambda x, s: match_instance(x, s, mb, sb)
+        if prior == "local":
+            mb, sb = tgt.moments
+            return lambda x, s: match_local(x, s, mb, sb)
         if prior == "transport":  # the map is fixed per pair and σmax: computed once (three 64×64 eigh, ~ms)
             key = (src.name, tgt.name, sigma_max)
             with self._transport_lock:  # the control thread prepares while the worker's hop may read
@@ -246,11 +249,11 @@ class Bundle:
 
     def check_prior(self, source: str, target: str, prior: str) -> None:
         """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments,
-        transport their covariances too, instance the target's moments)."""
+        transport their covariances too, instance and local the target's moments)."""
         if prior not in param("prior").choices:
             raise BundleError(f"prior must be {' or '.join(param('prior').choices)}, not {prior!r}")
-        if prior in ("matched", "transport", "instance"):
-            for name in ((target,) if prior == "instance" else (source, target)):
+        if prior in ("matched", "transport", "instance", "local"):
+            for name in ((target,) if prior in ("instance", "local") else (source, target)):
                 d = self.denoiser(name)
                 if d.moments is None or (prior == "transport" and d.covariance is None):
                     what, other = (("latent moments", "gaussian") if d.moments is None else

@@ -75,13 +75,14 @@ PARAMS: tuple[Param, ...] = (
     Param("solver", str, "euler", choices=("euler", "heun"),
           help="ODE solver of both legs (which is closer to the converged bridge at equal cost depends on σmax: "
                "python -m evaluation.solver)"),
-    Param("prior", str, "matched", choices=("matched", "transport", "instance", "gaussian"),
+    Param("prior", str, "matched", choices=("matched", "transport", "instance", "local", "gaussian"),
           help="where the legs meet at σmax: matched moves the source's per-channel mean/std there onto the "
                "target's (exact for Gaussian instruments at any σmax); transport also the channels' "
                "correlations (the least-displacement map between the two covariances); instance gives each "
                "channel of the window being bridged the target's mean/std in place of its own over time (what "
-               "the window's statistics say of the source is replaced, its course kept); gaussian takes both as "
-               "N(0, σmax²), as the paper's bridge does, right only as σmax grows"),
+               "the window's statistics say of the source is replaced, its course kept); local does so for each "
+               "frame with the statistics of the 33 frames around it, whatever the window's length; gaussian "
+               "takes both as N(0, σmax²), as the paper's bridge does, right only as σmax grows"),
     Param("transpose", int, 0, -24, 24, live=False, unit="semitones",
           help="the wet path's input is shifted by this many semitones before the encoder (±12: an octave), so the "
                "melody lands in the register the target's model learned; the dry signal stays as played. Non-zero "

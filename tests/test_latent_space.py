@@ -140,12 +140,21 @@ def test_prior_instance_gives_each_window_the_targets_moments_through_the_bundle
     for sigma_max in (0.5, 5.0):
         got = b.transfer(z, "alpha", "beta", sigma_max, 32, 1e-3, method="heun", prior="instance")
         np.testing.assert_allclose(got, want, atol=1e-2 * np.abs(want).max())
+    # local: each frame by the 33 around it (the window is longer, so it is not instance)
+    from core.sampling import moving_moments
+
+    m, s = moving_moments(z, 33)
+    want_local = mb + sb * (z - m) / s
+    got = b.transfer(z, "alpha", "beta", 2.0, 32, 1e-3, method="heun", prior="local")
+    np.testing.assert_allclose(got, want_local, atol=1e-2 * np.abs(want_local).max())
+    assert np.abs(want_local - want).max() > 0.1
     # the source's moments are not read: a source exported without them still bridges; a target without refuses
     b._denoisers["alpha"] = OnnxDenoiser(ShiftedGaussianSession(mom["alpha"]["mean"], mom["alpha"]["std"]), "alpha",
                                          {"latent_space": {"kind": "shared"}})
-    b.transfer(z, "alpha", "beta", 1.0, 4, prior="instance")
-    with pytest.raises(BundleError, match="'alpha' has no latent moments"):
-        b.transfer(z, "beta", "alpha", 1.0, 4, prior="instance")
+    for prior in ("instance", "local"):
+        b.transfer(z, "alpha", "beta", 1.0, 4, prior=prior)
+        with pytest.raises(BundleError, match="'alpha' has no latent moments"):
+            b.transfer(z, "beta", "alpha", 1.0, 4, prior=prior)
 
 
 def test_without_moments_prior_matched_is_refused_when_the_engine_starts_or_switches(tmp_path, caplog):

@@ -6,7 +6,8 @@ import pytest
 
 from core.gaussian import gaussian_bridge, gaussian_denoiser, gaussian_flow
 from core.precond import c_in, c_noise, c_out, c_skip, loss_weight, precondition
-from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_instance,
+from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_instance, match_local,
+                           moving_moments,
                            match_moments, solve_ode, transport_map)
 from core.schedule import bridge_sigmas, karras_sigmas
 
@@ -233,3 +234,31 @@ def test_preconditioning_identities():
     # σ → ∞: D ignores x and returns σ_d·F
     d = precondition(lambda xi, cn: np.full_like(xi, 0.5), x, 1e7)
     np.testing.assert_allclose(d, 0.5, atol=1e-5)
+
+
+def test_local_matching_standardizes_each_frame_by_the_frames_around_it():
+    """prior local on Gaussian instruments: the legs are affine per channel, so the bridge gives
+    μb + sb·(x − m_t)/s_t with (m_t, s_t) each frame's moments over the span around it (moving_moments, against
+    the definition); a register that changes inside the window loses its offset on both sides (instance keeps the
+    difference); a span covering the window is instance."""
+    A, B = gaussian_denoiser(MU1, S1), gaussian_denoiser(MU2, S2)
+    rng = np.random.default_rng(9)
+    x = rng.normal(MU1, S1, size=(2, 200))
+    x[:, 100:] += 3.0  # up a register half-way
+    m, s = moving_moments(x, 33)
+    for t in (0, 5, 16, 100, 183, 199):
+        seg = x[:, max(t - 16, 0): t + 17]
+        np.testing.assert_allclose(m[:, t], seg.mean(-1), rtol=1e-12)
+        np.testing.assert_allclose(s[:, t], seg.std(-1), rtol=1e-9)
+    want = MU2 + S2 * (x - m) / s
+    for sigma_max in (0.5, 5.0):
+        y = bridge(x, A, B, sigma_max, 64, 1e-3, meet=lambda z, sg: match_local(z, sg, MU2, S2, span=33))
+        assert np.abs(y - want).max() < 1e-2, sigma_max  # Heun's error, 64 steps
+    inst = bridge(x, A, B, 5.0, 64, 1e-3, meet=lambda z, sg: match_instance(z, sg, MU2, S2))
+    assert abs(y[:, 120:180].mean() - y[:, 20:80].mean()) < 0.2 < abs(inst[:, 120:180].mean() - inst[:, 20:80].mean())
+    np.testing.assert_allclose(match_local(x, 2.0, MU2, S2, span=401), match_instance(x, 2.0, MU2, S2), atol=1e-9)
+    # batched [B, C, T], float32 stays float32; a constant window comes out at the target's mean
+    z = rng.normal(size=(2, 3, 50)).astype(np.float32)
+    assert match_local(z, 1.0, 0.0, 1.0).dtype == np.float32
+    np.testing.assert_allclose(match_local(z, 1.0, 0.0, 1.0)[1], match_local(z[1], 1.0, 0.0, 1.0), atol=1e-6)
+    np.testing.assert_allclose(match_local(np.full((3, 8), 0.3), 1.0, 0.5, 2.0), np.full((3, 8), 0.5))

@@ -631,3 +631,38 @@ def test_the_card_knows_a_shipped_codec_from_the_one_in_training(tmp_path):
         next(c.decoder.parameters()).add_(1e-3)
     c.save(tmp_path / "other.pt")
     assert not same_weights(tmp_path / "wip.pt", tmp_path / "other.pt")
+
+
+def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_path):
+    """--freeze-encoder trains the decoder only: the encoder's weights, the latent statistics and their hash (which
+    every denoiser was trained in) come out as they went in, also when resumed without the option."""
+    from train import codec as codec_train
+    from core.codec import Codec
+
+    base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
+            "--adv-start", "1", "--threads", "1"]
+    parse = codec_train.build_parser().parse_args
+    codec_train.train(parse(base + ["--run", str(tmp_path / "a"), "--steps", "2"]))
+    codec_train.codec_file_from_run(tmp_path / "a" / "last.pt", tmp_path / "a.pt", with_disc=True)
+    init = Codec.load(tmp_path / "a.pt")
+    init.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
+    init.train_info["latent_stats"] = dict(instruments=["x"], frames=1)
+    init.save(tmp_path / "a.pt")
+    init = Codec.load(tmp_path / "a.pt")
+    codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "4", "--init", str(tmp_path / "a.pt"),
+                                    "--freeze-encoder"]))
+    codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "5"]))  # resumed: still frozen
+    codec_train.codec_file_from_run(tmp_path / "b" / "last.pt", tmp_path / "b.pt")
+    out = Codec.load(tmp_path / "b.pt")
+    for k, v in init.state_dict().items():
+        if k.startswith(("encoder.", "latent_")):
+            torch.testing.assert_close(out.state_dict()[k], v, rtol=0, atol=0)
+    moved = [k for k, v in init.state_dict().items() if k.startswith("decoder.") and not torch.equal(out.state_dict()[k], v)]
+    assert moved  # the decoder trained
+    assert out.stats_id() == init.stats_id() and out.train_info["latent_stats"] == init.train_info["latent_stats"]
+    assert [r.get("freeze_encoder") for r in out.train_info["session_runs"]] == [False, True, True]
+    # without the option, from a file of an unfrozen run: the encoder trains
+    codec_train.train(parse(base + ["--run", str(tmp_path / "c"), "--steps", "3", "--init", str(tmp_path / "a.pt")]))
+    ck = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
+    assert any(not torch.equal(ck["codec"][k].half().float(), v) for k, v in init.state_dict().items()
+               if k.startswith("encoder."))

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of crops that are synthetic harmonic tones with random spectra (train.synth), "
                          "so the codec carries any harmonic balance rather than its fonts' (default "
                          f"{DEFAULT_SYNTHETIC_SHARE}; a resumed run keeps its record's)")
+    ap.add_argument("--freeze-encoder", action="store_true", default=None,
+                    help="train the decoder (and discriminator) only: the latents, their statistics and every "
+                         "denoiser trained on them stay valid, so a better decoder ships without retraining them "
+                         "(a resumed run keeps its record's choice)")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -125,6 +129,8 @@ def resolve_recorded(args, runs: list[dict]) -> None:
         args.disc_share = float(last.get("disc_share", DEFAULT_DISC_SHARE))
     if args.synthetic_share is None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
+    if args.freeze_encoder is None:
+        args.freeze_encoder = bool(last.get("freeze_encoder", False))
     for key in DEFAULT_WEIGHTS:
         if getattr(args, f"{key}_weight") is None:
             setattr(args, f"{key}_weight", float((last.get("weights") or {}).get(key, DEFAULT_WEIGHTS[key])))
@@ -187,10 +193,11 @@ def train(args) -> Codec:
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
     stft = LogStftLoss().to(rt.device)
-    state, recorded = TrainState(), None
+    state, recorded, kept_stats = TrainState(), None, None
     last = args.run / "last.pt"
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
+        kept_stats = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("latent_stats")
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
             set_lr(args.lr, opt, opt_d)
@@ -203,10 +210,14 @@ def train(args) -> Codec:
         init = Codec.load(args.init)
         if init.config != codec.config:
             raise SystemExit(f"error: {args.init} has config {init.config}, this run {codec.config}")
-        codec.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("latent_")}, strict=False)
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
         state.runs = list(init.train_info.get("session_runs", []))
+        resolve_recorded(args, state.runs)  # a file from a frozen-encoder run goes on frozen
+        # a frozen encoder keeps the init's latent space, so its statistics stay true; otherwise they go stale
+        codec.load_state_dict({k: v for k, v in init.state_dict().items()
+                               if args.freeze_encoder or not k.startswith("latent_")}, strict=False)
+        kept_stats = init.train_info.get("latent_stats") if args.freeze_encoder else None
         recorded = init.train_info.get("adv_start")  # a file from before run records
         disc_file = disc_path(args.init)
         if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
@@ -219,12 +230,15 @@ def train(args) -> Codec:
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     resolve_recorded(args, state.runs)
+    # Adam skips parameters that get no gradient: a frozen encoder is never stepped, with one optimizer either way
+    codec.encoder.requires_grad_(not args.freeze_encoder)
     # every instrument its share of crops, and synthetic tones theirs
     pool = AudioPool(files, codec.sample_rate, seg, groups, weights, args.synthetic_share)
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
+                    freeze_encoder=args.freeze_encoder,
                     weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
                     corpus=split_summary(args.corpus, "train", instruments),
@@ -241,7 +255,8 @@ def train(args) -> Codec:
                                     wall_seconds=round(state.wall_seconds, 1),
                                     hours_audio=round(pool.seconds / codec.sample_rate / 3600, 3),
                                     device=str(rt.device), hardware=hardware(rt.device), world=rt.world, segment=seg,
-                                    batch=args.batch, augment=args.augment, adv_start=args.adv_start)
+                                    batch=args.batch, augment=args.augment, adv_start=args.adv_start,
+                                    **({"latent_stats": kept_stats} if kept_stats else {}))
             save_training(last, FORMAT, state, resume_state, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
                           config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
