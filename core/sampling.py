@@ -72,14 +72,17 @@ def match_instance(x, sigma: float, mean_to, std_to, eps: float = 1e-3):
     return mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)
 
 
-# prior local: the span of frames each frame's statistics are taken over, the live window's length (0.44 s)
+# prior local: the frames each frame's statistics are taken over (0.44 s), about the live window's 32. A live
+# window's committed frames (its last H + C but C) see their 16 past frames and the 2-5 after them in the window
 LOCAL_SPAN = 33
 
 
 def moving_moments(x, span: int = LOCAL_SPAN):
     """Per channel and frame, the mean and std over the `span` frames centred on it (fewer at the window's edges),
-    along the last axis of [C, T] or [B, C, T]; cumulative sums, float64."""
+    along the last axis of [C, T] or [B, C, T]; cumulative sums, float64. `span` odd: centred."""
     # m_t = mean_{|i−t| ≤ span//2} x_i,  s_t² = mean x_i² − m_t²
+    if span < 1 or span % 2 == 0:
+        raise ValueError(f"span must be an odd number of frames ≥ 1, not {span}")
     x = np.asarray(x, np.float64)
     t = x.shape[-1]
     i = np.arange(t)
@@ -126,7 +129,7 @@ def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, 
 
     `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `meet(z, σmax)`, when
     given, moves the source leg's end onto the target leg's start: match_moments (per channel),
-    match_covariances or match_instance (per window). For Gaussian instruments the bridge is then the exact map
+    match_covariances, match_instance (per window) or match_local (per frame). For Gaussian instruments the bridge is then the exact map
     between them at every σmax, not only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)

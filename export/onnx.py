@@ -183,16 +183,15 @@ def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.nda
         raise ExportError(f"{path}: malformed latent_space record {str(space)[:120]}")
     # shared: the bundle's normalization; instrument: its own mean/std of raw latents. Moments: the instrument's
     # data in that space, which the bridge matches at σmax (an older file has none: its pairs need prior gaussian,
-    # or instance for pairs out of it; one without the channels' covariance cannot use prior transport)
+    # or instance / local for pairs out of it; one without the channels' covariance cannot use prior transport)
     record = {k: v for k, v in space.items() if k in ("kind", "mean", "std", "frames")} \
         if space["kind"] == "instrument" else dict(kind="shared")
     if moments:
         record["moments"] = dict(mean=list(moments["mean"]), std=list(moments["std"]),
                                  **({"cov": moments["cov"]} if moments.get("cov") else {}))
     elif space["kind"] == "shared":
-        log.warning("%s records no latent moments: its pairs need prior gaussian (pairs out of it: or instance; "
-                    "write it again from its run with "
-                    "python -m train.denoiser --export to record them)", path)
+        log.warning("%s records no latent moments: its pairs need prior gaussian (pairs out of it: or instance or "
+                    "local; write it again from its run with python -m train.denoiser --export to record them)", path)
     info = dict(file=f.name, config=ck["config"], sigma_data=ck.get("sigma_data", 1.0),
                 latent_space=record,
                 time_factor=model.time_factor, receptive_field_frames=model.receptive_field(),

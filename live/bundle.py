@@ -210,7 +210,7 @@ class Bundle:
                  method: str = param("solver").default, prior: str = param("prior").default) -> np.ndarray:
         """The bridge between two instruments on shared-normalized latents [C, T]: into the source's space, up its
         ODE to σmax, (prior matched / transport: the source's moments there onto the target's; instance: the
-        window's own onto the target's,) down the target's,
+        window's own onto the target's; local: each frame's, over the frames around it,) down the target's,
         out of the target's space (identity moves for shared statistics)."""
         src, tgt = self.denoiser(source), self.denoiser(target)
         self.check_prior(source, target, prior)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from core.sampling import LOCAL_SPAN
+
 
 class ParamError(ValueError):
     """A parameter value that the table refuses (wrong type or outside its range)."""
@@ -81,8 +83,9 @@ PARAMS: tuple[Param, ...] = (
                "correlations (the least-displacement map between the two covariances); instance gives each "
                "channel of the window being bridged the target's mean/std in place of its own over time (what "
                "the window's statistics say of the source is replaced, its course kept); local does so for each "
-               "frame with the statistics of the 33 frames around it, whatever the window's length; gaussian "
-               "takes both as N(0, σmax²), as the paper's bridge does, right only as σmax grows"),
+               f"frame with the statistics of the {LOCAL_SPAN} frames centred on it, as far as the window reaches (a "
+               "live window's newest frames see mostly their past); gaussian takes both as N(0, σmax²), as the "
+               "paper's bridge does, right only as σmax grows"),
     Param("transpose", int, 0, -24, 24, live=False, unit="semitones",
           help="the wet path's input is shifted by this many semitones before the encoder (±12: an octave), so the "
                "melody lands in the register the target's model learned; the dry signal stays as played. Non-zero "

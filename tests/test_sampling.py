@@ -262,3 +262,5 @@ def test_local_matching_standardizes_each_frame_by_the_frames_around_it():
     assert match_local(z, 1.0, 0.0, 1.0).dtype == np.float32
     np.testing.assert_allclose(match_local(z, 1.0, 0.0, 1.0)[1], match_local(z[1], 1.0, 0.0, 1.0), atol=1e-6)
     np.testing.assert_allclose(match_local(np.full((3, 8), 0.3), 1.0, 0.5, 2.0), np.full((3, 8), 0.5))
+    with pytest.raises(ValueError, match="odd"):
+        moving_moments(z, 32)

@@ -661,6 +661,19 @@ def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_pat
     assert moved  # the decoder trained
     assert out.stats_id() == init.stats_id() and out.train_info["latent_stats"] == init.train_info["latent_stats"]
     assert [r.get("freeze_encoder") for r in out.train_info["session_runs"]] == [False, True, True]
+    # from a frozen run's file the next run stays frozen; --no-freeze-encoder lets the encoder train again
+    codec_train.train(parse(base + ["--run", str(tmp_path / "d"), "--steps", "6", "--init", str(tmp_path / "b.pt")]))
+    frozen = torch.load(tmp_path / "d" / "last.pt", weights_only=False)
+    assert frozen["train_info"]["session_runs"][-1]["freeze_encoder"] is True
+    assert all(torch.equal(frozen["codec"][k].half().float(), v) for k, v in init.state_dict().items()
+               if k.startswith("encoder."))
+    codec_train.train(parse(base + ["--run", str(tmp_path / "e"), "--steps", "7", "--init", str(tmp_path / "b.pt"),
+                                    "--no-freeze-encoder"]))
+    thawed = torch.load(tmp_path / "e" / "last.pt", weights_only=False)
+    assert thawed["train_info"]["session_runs"][-1]["freeze_encoder"] is False
+    assert "latent_stats" not in thawed["train_info"]  # a new space: its statistics are to be fitted again
+    with pytest.raises(SystemExit, match="--freeze-encoder keeps an encoder"):
+        codec_train.train(parse(base + ["--run", str(tmp_path / "f"), "--steps", "1", "--freeze-encoder"]))
     # without the option, from a file of an unfrozen run: the encoder trains
     codec_train.train(parse(base + ["--run", str(tmp_path / "c"), "--steps", "3", "--init", str(tmp_path / "a.pt")]))
     ck = torch.load(tmp_path / "c" / "last.pt", weights_only=False)

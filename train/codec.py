@@ -48,10 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of crops that are synthetic harmonic tones with random spectra (train.synth), "
                          "so the codec carries any harmonic balance rather than its fonts' (default "
                          f"{DEFAULT_SYNTHETIC_SHARE}; a resumed run keeps its record's)")
-    ap.add_argument("--freeze-encoder", action="store_true", default=None,
+    ap.add_argument("--freeze-encoder", action=argparse.BooleanOptionalAction, default=None,
                     help="train the decoder (and discriminator) only: the latents, their statistics and every "
                          "denoiser trained on them stay valid, so a better decoder ships without retraining them "
-                         "(a resumed run keeps its record's choice)")
+                         "(a resumed run, or one from a frozen run's file, keeps its record's choice unless "
+                         "--no-freeze-encoder is given; needs --init or a run to resume)")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -197,7 +198,9 @@ def train(args) -> Codec:
     last = args.run / "last.pt"
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
-        kept_stats = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("latent_stats")
+        resolve_recorded(args, state.runs)
+        if args.freeze_encoder:  # the space is the one the checkpoint's statistics were fitted in
+            kept_stats = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("latent_stats")
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
             set_lr(args.lr, opt, opt_d)
@@ -230,6 +233,8 @@ def train(args) -> Codec:
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     resolve_recorded(args, state.runs)
+    if args.freeze_encoder and not (last.is_file() or args.init):
+        raise SystemExit("error: --freeze-encoder keeps an encoder: give --init CODEC_FILE or a run to resume")
     # Adam skips parameters that get no gradient: a frozen encoder is never stepped, with one optimizer either way
     codec.encoder.requires_grad_(not args.freeze_encoder)
     # every instrument its share of crops, and synthetic tones theirs
@@ -356,7 +361,8 @@ def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True,
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
     codec.load_state_dict(ck["codec"])
-    # new weights, new latent space: statistics (python -m train.latents) and denoisers must follow
+    # new weights, new latent space: statistics (python -m train.latents) and denoisers must follow, unless the
+    # encoder was frozen (its run kept the statistics in train_info)
     codec.train_info = dict(ck.get("train_info") or {}, steps=ck["state"]["step"],
                             wall_seconds=round(ck["state"]["wall_seconds"], 1),
                             last=ck["state"]["history"][-1] if ck["state"]["history"] else None,
