@@ -62,13 +62,14 @@ def match_moments(x, sigma: float, mean_from, std_from, mean_to, std_to):
     return mean_to + ((std_to**2 + sigma**2) / (std_from**2 + sigma**2)) ** 0.5 * (x - mean_from)
 
 
-def match_instance(x, sigma: float, mean_to, std_to, eps: float = 1e-3):
+def match_instance(x, sigma: float, mean_to, std_to, eps: float = 1e-3, moments=None):
     """Per channel, the window's own mean and std over time onto the target's σ-marginal moments (adaptive
     instance normalization at σmax, as in style transfer): what the window's statistics say of the source's
     timbre (and of how far its register lies from the source's average) is replaced; their course in time stays.
-    numpy arrays (the live engine's), statistics over the last axis of [C, T] or [B, C, T]."""
+    numpy arrays (the live engine's), statistics over the last axis of [C, T] or [B, C, T]; `moments` (m, s): use
+    these instead (match_local's, per frame)."""
     # x' = μb + √(sb²+σ²)·(x − mean_t x)/std_t x
-    m, s = x.mean(axis=-1, keepdims=True), x.std(axis=-1, keepdims=True)
+    m, s = moments if moments is not None else (x.mean(axis=-1, keepdims=True), x.std(axis=-1, keepdims=True))
     return mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)
 
 
@@ -97,8 +98,8 @@ def match_local(x, sigma: float, mean_to, std_to, span: int = LOCAL_SPAN, eps: f
     """match_instance with each frame's own statistics over the `span` frames around it (moving_moments): a long
     window's notes and registers each lose their own mean and spread, as a live window's whole does."""
     # x' = μb + √(sb²+σ²)·(x − m_t)/s_t
-    m, s = moving_moments(x, span)
-    return (mean_to + (std_to**2 + sigma**2) ** 0.5 * (x - m) / np.maximum(s, eps)).astype(np.result_type(x, np.float32))
+    y = match_instance(x, sigma, mean_to, std_to, eps, moments=moving_moments(x, span))
+    return y.astype(np.result_type(x, np.float32))  # the moments are float64; a float32 window stays float32
 
 
 def psd_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
@@ -129,8 +130,8 @@ def bridge(x, source: Denoiser, target: Denoiser, sigma_max: float, steps: int, 
 
     `steps` solver steps per leg: Heun costs 4·steps denoiser evaluations, Euler 2·steps. `meet(z, σmax)`, when
     given, moves the source leg's end onto the target leg's start: match_moments (per channel),
-    match_covariances, match_instance (per window) or match_local (per frame). For Gaussian instruments the bridge is then the exact map
-    between them at every σmax, not only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
+    match_covariances, match_instance (per window) or match_local (per frame). For Gaussian instruments the bridge
+    is then the exact map between them at every σmax, not only as σmax → ∞ (per channel: μb + sb/sa·(x − μa)).
     """
     z = encode_to_prior(source, x, sigma_max, steps, sigma_min, rho, method)
     if meet is not None:

@@ -7,8 +7,7 @@ import pytest
 from core.gaussian import gaussian_bridge, gaussian_denoiser, gaussian_flow
 from core.precond import c_in, c_noise, c_out, c_skip, loss_weight, precondition
 from core.sampling import (bridge, evaluations_per_bridge, heun_step, match_covariances, match_instance, match_local,
-                           moving_moments,
-                           match_moments, solve_ode, transport_map)
+                           match_moments, moving_moments, solve_ode, transport_map)
 from core.schedule import bridge_sigmas, karras_sigmas
 
 MU1, S1, MU2, S2 = -1.5, 0.5, 2.0, 1.0
