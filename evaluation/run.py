@@ -157,11 +157,10 @@ class Evaluator:
         if folder is None or not Path(folder).is_dir():
             return found
         for p in sorted(Path(folder).glob("*.json")):
-            try:
+            try:  # a broken preset is an error, not a pair measured at the defaults under its name
                 pr = load_preset(p)
             except PresetError as e:
-                log.warning("%s", e)
-                continue
+                raise ValueError(f"{e} (fix or move the file out of {folder})") from None
             found.setdefault((pr.source, pr.target), pr)
         return found
 

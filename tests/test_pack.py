@@ -180,6 +180,28 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
         before = torch.load(out / "denoisers" / f"{name}.pt", weights_only=False)["train_info"]["steps"]
         after = torch.load(tmp_path / "again" / "denoisers" / f"{name}.pt", weights_only=False)["train_info"]["steps"]
         assert after > before
+    # train/device_all.sh: the codec trained on (its encoder too: a new latent space), then in one call the pack's
+    # denoisers warm-started in that space; six denoisers, the codec, its discriminator and the log fit 8 files
+    import io
+    import tarfile
+
+    res = subprocess.run(["bash", str(repo / "train" / "device_all.sh"), "0.05", "0.03"], cwd=work,
+                         env=dict(env, OUT=str(tmp_path / "all"), STAGE=str(tmp_path / "stage"),
+                                  CODEC_ARGS="--n-filters 2 --dimension 8", CODEC_BATCH="2", DENOISER_BATCH="4"),
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    back = sorted(p.name for p in (tmp_path / "all").rglob("*") if p.is_file())
+    assert back == ["codec.disc.pt", "codec.pt", "denoisers.log", "denoisers.tar.part-00"], back
+    new = Codec.load(tmp_path / "all" / "codec.pt")
+    assert new.train_info["steps"] > 0 and new.stats_id() != codec.stats_id()
+    assert (tmp_path / "all" / "denoisers.log").read_text().count("warm start from .gpu/init/denoisers/") == 2
+    parts = sorted((tmp_path / "all").glob("denoisers.tar.part-*"))
+    tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))).extractall(tmp_path / "untar")
+    for name in ("flute", "violin"):
+        blob = torch.load(tmp_path / "untar" / "denoisers" / f"{name}.pt", weights_only=False)
+        assert blob["train_info"]["codec_stats"]["hash"] == new.stats_id()
+        export_denoiser(tmp_path / "untar" / "denoisers" / f"{name}.pt", tmp_path, new.latent_dim, None,
+                        new.stats_id())
     # a deadline that leaves 2 s past its margin, which the latents (a Python start at least) use up: one clear
     # error, no trainer started (were the time they took not counted, 0.03 minutes would still fit)
     late = subprocess.run(["bash", script, "0.03"], cwd=work, env=dict(env, DEADLINE_S="92", OUT=str(tmp_path / "late")),

@@ -380,6 +380,45 @@ def _toy_latent_setup(tmp_path):
                                                           for i in range(4)})
 
 
+def test_a_denoiser_from_another_latent_space_is_refused_or_taken_as_a_warm_start(tmp_path, capsys):
+    from core.codec import Codec
+    from train import denoiser as den_train
+
+    _toy_latent_setup(tmp_path)
+    codec = Codec.load(tmp_path / "codec.pt")
+    codec.train_info["latent_stats"] = dict(frames=1, hash=codec.stats_id())  # as train.latents records them
+    codec.save(tmp_path / "codec.pt")
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 6, "old"))
+    den_train.denoiser_file_from_run(tmp_path / "old", tmp_path / "alpha.pt")
+    blob = torch.load(tmp_path / "alpha.pt", weights_only=False)
+    k = next(k for k, v in blob["state_dict"].items() if k.endswith("weight") and v.dim() > 1)
+    blob["state_dict"][k] += 0.5  # weights no fresh start has: where the warm start begins is then plain
+    torch.save(blob, tmp_path / "alpha.pt")
+    new = Codec.load(tmp_path / "codec.pt")  # a fine-tuned codec: new statistics, a new space
+    new.set_latent_stats(torch.full((8,), 0.1), torch.full((8,), 1.5))
+    new.train_info["latent_stats"] = dict(frames=1, hash=new.stats_id())
+    new.save(tmp_path / "new.pt")
+    assert new.stats_id() != codec.stats_id()
+    again = _den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 8, "again")  # its own space: goes on
+    again.init = tmp_path / "alpha.pt"
+    assert den_train.train(again).step == 8 and "initialized from" in capsys.readouterr().out
+    args = _den_args(tmp_path, tmp_path / "lat", tmp_path / "new.pt", 9, "refused")
+    args.init = tmp_path / "alpha.pt"
+    with pytest.raises(SystemExit, match="cannot go on in this one"):
+        den_train.train(args)
+    args = _den_args(tmp_path, tmp_path / "lat", tmp_path / "new.pt", 2, "warm")
+    args.init, args.init_other_space = tmp_path / "alpha.pt", True
+    state = den_train.train(args)
+    assert "warm start from" in capsys.readouterr().out
+    assert state.step == 2  # its own steps: the 6 of the other space are not this run's
+    warm = den_train.denoiser_file_from_run(tmp_path / "warm", tmp_path / "warm.pt")
+    assert warm["train_info"]["codec_stats"]["hash"] == new.stats_id()  # it belongs to the new space now
+    assert torch.allclose(warm["state_dict"][k].float(), blob["state_dict"][k].float(), atol=0.02)
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "new.pt", 2, "cold"))
+    cold = den_train.denoiser_file_from_run(tmp_path / "cold", tmp_path / "cold.pt")
+    assert (cold["state_dict"][k].float() - blob["state_dict"][k].float()).abs().min() > 0.4
+
+
 def test_a_killed_denoiser_trainer_saves_the_steps_it_made(tmp_path):
     """`kill` (SIGTERM) on a background trainer saves before it leaves, as Ctrl-C does: with saves every 1000 s,
     a killed run once lost every step since its start."""

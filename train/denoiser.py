@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", type=Path, default=None, metavar="MODEL_FILE",
                     help="start from a shipped denoiser file's weights (fresh optimizer) when RUN has no checkpoint")
+    ap.add_argument("--init-other-space", action="store_true",
+                    help="--init may come from another codec's latent space (a codec fine-tuned from that one): its "
+                         "weights are a warm start there, not a run going on (the step count starts at 0)")
     ap.add_argument("--export", type=Path, default=None, metavar="MODEL_FILE",
                     help="do not train: write the run's EMA weights (fp16) as a denoiser file")
     return ap
@@ -167,16 +170,21 @@ def train(args) -> TrainState:
         if ck["config"] != cfg:
             raise SystemExit(f"error: {args.init} has config {ck['config']}, this run {cfg}")
         trained_in = ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
-        if trained_in != codec.stats_id():
+        same_space = trained_in == codec.stats_id()
+        if not same_space and not args.init_other_space:
             raise SystemExit(f"error: {args.init} was trained in latent space {trained_in}, {args.codec}'s is "
-                             f"{codec.stats_id()}: it cannot go on in this one")
+                             f"{codec.stats_id()}: it cannot go on in this one (--init-other-space: use its "
+                             "weights as a warm start)")
         model.load_state_dict(init.state_dict())
         ema.load_state_dict(init.state_dict())
-        state.step = int(ck.get("train_info", {}).get("steps", 0))
-        state.wall_seconds = float(ck.get("train_info", {}).get("wall_seconds", 0.0))
-        state.history = list(ck.get("train_info", {}).get("history", []))
+        if same_space:  # the same run going on; in another space only the weights carry over
+            state.step = int(ck.get("train_info", {}).get("steps", 0))
+            state.wall_seconds = float(ck.get("train_info", {}).get("wall_seconds", 0.0))
+            state.history = list(ck.get("train_info", {}).get("history", []))
         if rt.main:
-            print(f"initialized from {args.init} (step {state.step}; optimizer state starts fresh)")
+            print(f"initialized from {args.init} (step {state.step}; optimizer state starts fresh)" if same_space else
+                  f"warm start from {args.init}, trained in latent space {trained_in} (this codec's: "
+                  f"{codec.stats_id()}): its weights only, from step 0")
     ddp = wrap_ddp(model, rt)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None

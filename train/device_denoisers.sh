@@ -19,12 +19,14 @@ LR=${LR:-1e-3}
 SHIFTS=${SHIFTS:--2,-1,0,1,2}
 WORK=${WORK:-/tmp/denoisers}
 DEADLINE_S=${DEADLINE_S:-}  # seconds from the start by which this script must have written everything
+CODEC=${CODEC:-.gpu/init/codec.pt}  # the codec whose latent space they learn (train/device_all.sh: the one it just trained)
+INIT_OTHER_SPACE=${INIT_OTHER_SPACE:-}  # non-empty: the pack's denoisers are a warm start in CODEC's new space
 source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 rm -rf "$WORK"  # a warm machine keeps /tmp: an earlier call's latents or runs must never join this one
 merge_pack_corpus "$WORK/corpus"
 mkdir -p "$OUT/denoisers" "$WORK/logs"
 : > "$OUT/denoisers.log"  # this run's logs only
-cp .gpu/init/codec.pt "$OUT/codec.pt"
+cp "$CODEC" "$OUT/codec.pt"
 "$PY" -m train.latents --codec "$OUT/codec.pt" --corpus "$WORK/corpus" --out "$WORK/latents" --shifts="$SHIFTS" \
     --threads "$(nproc)" --device "$DEVICE"
 INSTRUMENTS=$(ls "$WORK/latents")
@@ -46,6 +48,7 @@ THREADS=$(( $(nproc) / N )); THREADS=$(( THREADS > 0 ? THREADS : 1 ))
 declare -A pid_of
 for inst in $INSTRUMENTS; do
     init=(); [ -f ".gpu/init/denoisers/$inst.pt" ] && init=(--init ".gpu/init/denoisers/$inst.pt")  # the pack's
+    [ ${#init[@]} -gt 0 ] && [ -n "$INIT_OTHER_SPACE" ] && init+=(--init-other-space)
     "$PY" -m train.denoiser --instrument "$inst" --latents "$WORK/latents" --codec "$OUT/codec.pt" \
         --run-dir "$WORK/run-$inst" --device "$DEVICE" --batch "$BATCH" --lr "$LR" --minutes "$MINUTES" \
         --threads "$THREADS" "${init[@]}" > "$WORK/logs/$inst.log" 2>&1 &

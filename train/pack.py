@@ -22,7 +22,11 @@ and bring the run back with `cat FILES_AT/run/last.pt.part-* > runs/codec/last.p
 holds, a pack made with `--init` that codec trains every denoiser in its latent space the same way:
     carry [".gpu"],   command "DEADLINE_S=510 bash train/device_denoisers.sh 6"   (timeout_s 540)
 which returns the codec with its fitted latent statistics and denoisers/NAME.pt (commit them together); with
-`--denoisers DIR` (and that codec as --init) the trainers go on from DIR/NAME.pt.
+`--denoisers DIR` (and that codec as --init) the trainers go on from DIR/NAME.pt. Both in one call (one start,
+one pack made with --denoisers: the codec trains its encoder too, then each denoiser starts from the pack's in
+the new latent space):
+    carry [".gpu"],   command "DEADLINE_S=570 INSTRUMENT_WEIGHTS=clarinet=3 bash train/device_all.sh 5 3"
+                      (timeout_s 600)
 """
 from __future__ import annotations
 
