@@ -139,14 +139,16 @@ class MelodyScore:
 
 
 def compare_tracks(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENCE, gate_db: float = GATE_DB,
-                   tolerance: float = 0.5, transpose: float = 0.0) -> MelodyScore:
+                   tolerance: float = 0.5, transpose: float | np.ndarray = 0.0) -> MelodyScore:
     """Score `est` (output) against `ref` (input) frame by frame; tracks are cut to the shorter one. transpose:
-    semitones the output was asked to move (the effect's transpose), so the reference is the input moved by it."""
+    semitones the output was asked to move (the effect's transpose), so the reference is the input moved by it;
+    an array: per frame of `ref` (a register fold's moves)."""
     n = min(len(ref), len(est))
     ref, est = ref.crop(n), est.crop(n)
     rv, ev = ref.voiced(confidence, gate_db), est.voiced(confidence, gate_db)
     both = rv & ev
-    d = est.semitones[both] - (ref.semitones[both] + transpose)
+    moved = np.asarray(transpose, np.float64)[:n][both] if np.ndim(transpose) else transpose
+    d = est.semitones[both] - (ref.semitones[both] + moved)
     folded = np.abs((d + 6.0) % 12.0 - 6.0)
     return MelodyScore(int(rv.sum()), int(both.sum()), int(np.sum(np.abs(d) <= tolerance + 1e-9)),
                        int(np.sum(folded <= tolerance + 1e-9)), float(np.sum(np.abs(d))))

@@ -17,6 +17,11 @@ every multiple of R sums to 3N/(8R) at every sample (1.5 at overlap 4), and the 
 (`_ola_gain`; overlap 3 or more, below that the sum is not flat). Input is taken in any block sizes; output
 sample t is input sample t − `delay`: with `delay` = N the output count always equals the input count, whatever
 the blocks, and the output does not depend on how the input was cut (tested). r = 1 reproduces the input exactly (delayed).
+
+Fold (a preset's `fold_centre`): a fixed octave cannot put every melody where the target's model plays (the tenor
+sax's keeps the pitch class of 95–100 % of frames from MIDI 52 to 67 and of 0–1 % below 48, and a clarinet's
+held-out lines span 52–79). RegisterFold chooses the shift for each analysis frame from the frame's pitch (YIN),
+moving by whole octaves only as far as the melody leaves the register, and holding a move until it leaves it again.
 """
 from __future__ import annotations
 
@@ -25,6 +30,82 @@ import numpy as np
 FRAME = 1024  # N: 42.7 ms at 24 kHz; bins 23.4 Hz apart resolve the harmonics of notes from about MIDI 43 up
 OVERLAP = 4  # N / R
 PEAK_FLOOR_DB = -80.0  # peaks below the frame's loudest by more than this are not peaks (their bins join a region)
+
+
+FOLD_HALF_WIDTH = 8  # fold: the register kept is centre ± this many semitones (over half an octave: see RegisterFold)
+FOLD_HOLD = 3  # fold: voiced frames in a row that must ask for the same new octave before it is taken (32 ms)
+YIN_THRESHOLD = 0.15  # cumulative-mean-normalized difference under which a lag is a period (de Cheveigné 2002)
+
+
+def frame_f0(frame: np.ndarray, sample_rate: int, fmin: float = 55.0, fmax: float = 1600.0,
+             threshold: float = YIN_THRESHOLD) -> float | None:
+    """The fundamental (Hz) of one frame by YIN (de Cheveigné & Kawahara 2002), None where it finds no period."""
+    x = np.asarray(frame, np.float64)
+    x = x - x.mean()
+    lo, hi = int(sample_rate / fmax), min(int(sample_rate / fmin) + 1, len(x) // 2)
+    w = len(x) - hi  # every lag compares the same w samples
+    if lo < 2 or hi <= lo or not np.any(x):
+        return None
+    # d(τ) = Σ_j (x_j − x_{j+τ})², j < w: the two energies from cumulative sums, the cross term by one FFT
+    c2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    n = 1 << int(np.ceil(np.log2(len(x) + w)))
+    cross = np.fft.irfft(np.conj(np.fft.rfft(x[:w], n)) * np.fft.rfft(x, n), n)[:hi + 1]
+    tau = np.arange(hi + 1)
+    d = c2[w] + (c2[tau + w] - c2[tau]) - 2 * cross
+    d[0] = 0.0
+    cmnd = np.ones(hi + 1)  # d'(τ) = d(τ)·τ / Σ_{k≤τ} d(k)
+    cmnd[1:] = d[1:] * tau[1:] / np.maximum(np.cumsum(d[1:]), 1e-12)
+    below = np.flatnonzero(cmnd[lo:hi] < threshold)
+    if not len(below):
+        return None
+    t = lo + int(below[0])
+    while t + 1 < hi and cmnd[t + 1] < cmnd[t]:  # down to the dip's bottom
+        t += 1
+    a, b, c = cmnd[t - 1], cmnd[t], cmnd[t + 1] if t + 1 <= hi else cmnd[t]
+    bend = a - 2 * b + c
+    t_exact = t + (0.5 * (a - c) / bend if bend > 0 else 0.0)  # parabola through the dip's three points
+    return float(sample_rate / t_exact)
+
+
+class RegisterFold:
+    """Octave moves that keep a melody within `centre` ± `half_width` semitones: a note above it goes down by
+    octaves, one below it up, and the move holds until a note leaves the register again (the register is wider
+    than an octave, so a note just past its edge lands well inside, and vibrato there cannot flip it back). A new
+    move is taken once `hold` voiced frames in a row ask for it (one mis-tracked frame moves nothing)."""
+
+    def __init__(self, centre: float, semitones: float = 0.0, half_width: float = FOLD_HALF_WIDTH,
+                 hold: int = FOLD_HOLD):
+        if half_width <= 6:
+            raise ValueError(f"the register must be wider than an octave: half_width {half_width} ≤ 6")
+        self.low, self.high, self.hold = centre - half_width, centre + half_width, int(hold)
+        self.semitones = float(semitones)  # the move now: the preset's transpose ± whole octaves
+        self._asked, self._count = self.semitones, 0
+        self.moves = 0  # octave changes taken (a counter the engine can show)
+
+    def wanted(self, midi: float) -> float:
+        """The move that puts this note inside the register, changing the current one by as few octaves as can."""
+        s = self.semitones
+        while midi + s > self.high:
+            s -= 12.0
+        while midi + s < self.low:
+            s += 12.0
+        return s
+
+    def __call__(self, midi: float | None) -> float:
+        """One analysis frame's pitch (MIDI, None: unvoiced) in; the move for this frame out."""
+        if midi is None:
+            self._count = 0
+            return self.semitones
+        s = self.wanted(midi)
+        if s == self.semitones:
+            self._count = 0
+        else:
+            self._count = self._count + 1 if s == self._asked else 1
+            self._asked = s
+            if self._count >= self.hold:
+                self.semitones, self._count = s, 0
+                self.moves += 1
+        return self.semitones
 
 
 def ratio(semitones: float) -> float:
@@ -50,12 +131,21 @@ def regions(peaks: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 class PitchShifter:
-    """Streaming pitch shift by `semitones`; `delay` samples of latency; call with blocks of mono float audio."""
+    """Streaming pitch shift by `semitones`; `delay` samples of latency; call with blocks of mono float audio.
 
-    def __init__(self, semitones: float, frame: int = FRAME, overlap: int = OVERLAP):
+    fold (a RegisterFold) and sample_rate: the shift is chosen again for each analysis frame, from the frame's
+    pitch (frame_f0), by the fold; `record` keeps each frame's shift in `shifts` (the frame that completes output
+    samples [(k+1)·R, (k+2)·R) of the stream is the k-th), for whoever scores the output against its input."""
+
+    def __init__(self, semitones: float, frame: int = FRAME, overlap: int = OVERLAP,
+                 fold: RegisterFold | None = None, sample_rate: int | None = None, record: bool = False):
         if frame % overlap or overlap < 3:
             raise ValueError(f"frame ({frame}) must be a multiple of overlap ({overlap}), and overlap at least 3 "
                              "(the squared Hann windows' sum is flat from there)")
+        if fold is not None and not sample_rate:
+            raise ValueError("a register fold needs the sample rate (to read each frame's pitch)")
+        self.fold, self.sample_rate = fold, sample_rate
+        self.shifts: list[float] | None = [] if record else None
         self.semitones, self.r = float(semitones), ratio(semitones)
         self.N, self.R = frame, frame // overlap
         self.delay = self.N  # fixed, so every call returns as many samples as it was given
@@ -84,8 +174,16 @@ class PitchShifter:
     def _frame(self, frame: np.ndarray) -> np.ndarray:
         """One analysis frame in; the R output samples it completes out."""
         X = np.fft.rfft(frame * self.window)
+        if self.fold is not None:
+            f0 = frame_f0(frame, self.sample_rate)
+            self.semitones = self.fold(None if f0 is None else 69.0 + 12.0 * np.log2(f0 / 440.0))
+            self.r = ratio(self.semitones)
+        if self.shifts is not None:
+            self.shifts.append(self.semitones)
         if self.r != 1.0:
             X = self._shift(X)
+        elif self.fold is not None:  # unshifted now, maybe shifted next frame: its phase advance starts from here
+            self._prev_phase, self._prev_rotation[:] = np.angle(X), 0.0
         self._acc += np.fft.irfft(X, self.N) * self.window / self._ola_gain
         ready, self._acc = self._acc[:self.R].copy(), np.concatenate([self._acc[self.R:], np.zeros(self.R)])
         return ready
@@ -112,10 +210,23 @@ class PitchShifter:
         return Y
 
 
-def shift_pitch(x: np.ndarray, semitones: float, frame: int = FRAME, overlap: int = OVERLAP) -> np.ndarray:
-    """Offline: the whole signal shifted, aligned with the input (the streaming delay removed), same length."""
+def shift_pitch(x: np.ndarray, semitones: float, frame: int = FRAME, overlap: int = OVERLAP,
+                fold_centre: int = 0, sample_rate: int | None = None) -> np.ndarray:
+    """Offline: the whole signal shifted, aligned with the input (the streaming delay removed), same length;
+    fold_centre (MIDI, non-zero): moved by octaves into its register as well (RegisterFold)."""
+    return shift_track(x, semitones, frame, overlap, fold_centre, sample_rate)[0]
+
+
+def shift_track(x: np.ndarray, semitones: float, frame: int = FRAME, overlap: int = OVERLAP,
+                fold_centre: int = 0, sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """shift_pitch, and the shift (semitones) each output sample got, aligned with it."""
     x = np.asarray(x, dtype=np.float32).reshape(-1)
-    if semitones == 0:
-        return x.copy()
-    s = PitchShifter(semitones, frame, overlap)
-    return s(np.concatenate([x, np.zeros(s.delay, np.float32)]))[s.delay:]
+    if semitones == 0 and not fold_centre:
+        return x.copy(), np.zeros(len(x))
+    fold = RegisterFold(fold_centre, semitones) if fold_centre else None
+    s = PitchShifter(semitones, frame, overlap, fold, sample_rate, record=True)
+    y = s(np.concatenate([x, np.zeros(s.delay, np.float32)]))[s.delay:]
+    # frame k spans input samples [k·R − (N − R), k·R + R) (N − R zeros lead), centred on k·R − N/2 + R:
+    # output sample i (aligned with input i) takes the shift of the frame centred nearest to it
+    k = np.rint((np.arange(len(x)) + s.N / 2 - s.R) / s.R).astype(int)
+    return y, np.asarray(s.shifts, np.float64)[np.clip(k, 0, len(s.shifts) - 1)]

@@ -70,6 +70,9 @@ def main(argv=None) -> int:
     ap.add_argument("--transpose", type=param("transpose").parse, default=None, metavar="SEMITONES",
                     help="transpose every pair's input by this many semitones (default: each preset's; sweep "
                          "registers with one run per value, merge them with evaluation.report --across-priors)")
+    ap.add_argument("--fold-centre", type=param("fold_centre").parse, default=None, metavar="MIDI",
+                    help="fold every pair's input into the register round this note (0: no fold; default: each "
+                         "preset's); merge with other sweeps by evaluation.report --across-priors")
     ap.add_argument("--at-presets", action="store_true",
                     help="no sweep: each pair at its preset's σmax and steps (check presets on more clips)")
     ap.add_argument("--update-presets", type=Path, default=None, metavar="DIR",
@@ -127,7 +130,8 @@ def main(argv=None) -> int:
             steps=a.steps or q.get("steps") or [3, 8],
             cycle_steps=a.cycle_steps or q.get("cycle_steps") or [1, 2, 4, 8], cycle_sigma=a.cycle_sigma,
             mode=a.mode, clips=a.clips or q.get("clips", 6), seconds=a.seconds or q.get("seconds", 6.0),
-            classifier=clf, presets=a.presets, prior=a.prior, transpose=a.transpose, at_presets=a.at_presets,
+            classifier=clf, presets=a.presets, prior=a.prior, transpose=a.transpose, fold_centre=a.fold_centre,
+            at_presets=a.at_presets,
             keep=a.keep, confidence=a.confidence,
             examples=not a.no_examples, streaming=not a.no_streaming, threads=a.threads, provider=a.provider)
         if any(s <= 0 for s in cfg.sigmas) or any(s < 1 for s in cfg.steps + cfg.cycle_steps):

@@ -28,9 +28,9 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "σmax's. Without a classifier: a σmax is eligible when its pitch accuracy is at least KEEP × that of the "
         "codec row (the input through the codec alone, no bridge); of those the lowest FD wins (without FD, the "
         "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors or "
-        "transpositions (merged --across-priors): that σmax per prior and transpose, then, of the picks heard within "
-        "MARGIN of the best, the one keeping the most pitch (octave included, against the melody transposed as "
-        "asked), an untransposed one first among those within PITCH_TIE (2 points) of it.")
+        "transpositions (merged --across-priors): that σmax per prior, transpose and fold, then, of the picks heard "
+        "within MARGIN of the best, the one keeping the most pitch (octave included, against the melody moved as "
+        "asked: transposed, folded), an unmoved one first among those within PITCH_TIE (2 points) of it.")
 MARGIN = 0.10
 PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
 
@@ -98,28 +98,31 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
                 chroma_acc=pick.get("chroma_acc"),
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
                 eligible=[float(r["sigma_max"]) for r in eligible], why=why, transpose=int(pick.get("transpose") or 0),
+                fold_centre=int(pick.get("fold_centre") or 0),
                 **({"prior": pick["prior"]} if pick.get("prior") else {}))
 
 
-def _variant(row: dict) -> tuple[str, int]:
-    """What else than σmax and steps a transfer row was rendered with: its prior and transpose."""
-    return row.get("prior") or "", int(row.get("transpose") or 0)
+def _variant(row: dict) -> tuple[str, int, int]:
+    """What else than σmax and steps a transfer row was rendered with: its prior, transpose and fold."""
+    return row.get("prior") or "", int(row.get("transpose") or 0), int(row.get("fold_centre") or 0)
 
 
 def _semitones(row: dict) -> str:
-    return f" {int(row['transpose']):+d} st" if row.get("transpose") else ""
+    return ((f" {int(row['transpose']):+d} st" if row.get("transpose") else "")
+            + (f" fold {int(row['fold_centre'])}" if row.get("fold_centre") else ""))
 
 
-def _variant_name(v: tuple[str, int]) -> str:
-    return (v[0] or "preset prior") + _semitones({"transpose": v[1]})
+def _variant_name(v: tuple[str, int, int]) -> str:
+    return (v[0] or "preset prior") + _semitones({"transpose": v[1], "fold_centre": v[2]})
 
 
 def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     """Rows of several priors or transpositions (merged --across-priors): the rule picks a σmax per variant; a low
     σmax says less about the melody across variants (one map keeps it at σmax 1 where another moves it at 0.5), so
     among the picks whose recognition is within MARGIN of the best, the one keeping the most pitch wins (against
-    the melody as asked: transposed by its transpose); within PITCH_TIE of that, an untransposed one first, so the
-    player's octave changes only where that keeps the notes or gets the target heard."""
+    the melody as asked: transposed by its transpose, folded by its fold); within PITCH_TIE of that, an unmoved
+    one (no transpose, no fold) first, so the player's octave changes only where that keeps the notes or gets the
+    target heard."""
     picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
@@ -128,11 +131,11 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     melody = lambda p: (_finite(_num(p["pitch_acc"])), _finite(_num(p.get("chroma_acc"))))  # noqa: E731
     most = max(melody(p)[0] for p in near)
     level = [p for p in near if melody(p)[0] >= most - PITCH_TIE - 1e-9]  # as much pitch kept, within PITCH_TIE
-    best = max(level, key=lambda p: (p["transpose"] == 0, melody(p), -p["sigma_max"]))
+    best = max(level, key=lambda p: (p["transpose"] == 0 and not p["fold_centre"], melody(p), -p["sigma_max"]))
     return dict(best, why=best["why"] + f"; of {', '.join(map(_variant_name, variants))}, the one keeping the most "
                                         f"pitch among those within {100 * margin:.0f} points of the best recognition"
-                                        + (f" (untransposed first within {100 * PITCH_TIE:.0f} points)"
-                                           if len({v[1] for v in variants}) > 1 else ""))
+                                        + (f" (unmoved first within {100 * PITCH_TIE:.0f} points)"
+                                           if len({v[1:] for v in variants}) > 1 else ""))
 
 
 # ---------------------------------------------------------------- markdown
@@ -148,7 +151,7 @@ def _f(v, fmt=".2f") -> str:
 
 _ORDER = {"lower": 0, "codec": 1, "transposed": 2, "transfer": 3, "upper": 4, "as-live": 5, "offline-quality": 6}
 _LABEL = {"lower": "lower bound: input unchanged", "codec": "input through the codec (no bridge)",
-          "transposed": "input transposed, through the codec (no bridge)",
+          "transposed": "input transposed / folded, through the codec (no bridge)",
           "upper": "upper bound: real target through the codec", "transfer": "transfer",
           "as-live": "preset as live (streaming)", "offline-quality": "preset, offline quality"}
 
@@ -279,7 +282,7 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     name = pair.replace("-to-", " → ") + ", " if big else ""
     for j, (steps, variant) in enumerate(sorted({(r["steps"], _variant(r)) for r in ps})):
         pts = sorted((r for r in ps if r["steps"] == steps and _variant(r) == variant), key=lambda r: r["sigma_max"])
-        prior = variant[0] + _semitones({"transpose": variant[1]})
+        prior = variant[0] + _semitones({"transpose": variant[1], "fold_centre": variant[2]})
         xs = [scale * _num(r.get(xkey)) for r in pts]
         ys = [100 * _num(r["pitch_acc"]) for r in pts]
         ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col if big else f"C{j}", ms=4,
@@ -299,7 +302,8 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     if rec:
         r = next((r for r in ps if r["sigma_max"] == rec["sigma_max"] and r["steps"] == rec["steps"]
                   and r.get("prior") == rec.get("prior", r.get("prior"))
-                  and int(r.get("transpose") or 0) == rec.get("transpose", 0)), None)
+                  and int(r.get("transpose") or 0) == rec.get("transpose", 0)
+                  and int(r.get("fold_centre") or 0) == rec.get("fold_centre", 0)), None)
         if r is not None:
             x, y = scale * _num(r.get(xkey)), 100 * _num(r["pitch_acc"])
             if math.isfinite(x) and math.isfinite(y):
@@ -333,9 +337,10 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
         # the prior the σmax was measured with goes with it (sweeps before priors existed measured gaussian)
         # written where it changes (a preset at 0 stays without the field); results without transposed rows were
         # measured at 0, so their σmax goes with transpose 0
-        moved = int(rec.get("transpose", 0))
+        moved, fold = int(rec.get("transpose", 0)), int(rec.get("fold_centre", 0))
         done.append(update_preset_file(p.path, sigma_max=sigma, prior=rec.get("prior", "gaussian"),
-                                       **({"transpose": moved} if moved != p.transpose else {})))
+                                       **({"transpose": moved} if moved != p.transpose else {}),
+                                       **({"fold_centre": fold} if fold != p.fold_centre else {})))
     return done, sorted(set(k for k, v in recommended.items() if v) - seen)
 
 

@@ -6,7 +6,7 @@ For every pair A → B (source clips of A, real clips of B as the timbre referen
               offline-quality windows, as `python -m live.render --mode offline` does, at exactly these steps)
     lower     lower bound: the input unchanged (pitch accuracy 100% by construction, timbre still A)
     codec     the input through the codec alone, no bridge (the σmax → 0 limit; the melody any σmax can keep)
-    transposed  (pairs whose preset transposes) the input transposed, through the codec, no bridge: what the
+    transposed  (pairs whose preset transposes or folds) the input moved so, through the codec, no bridge: what the
               shifter alone does to the melody and to the judge (a judge that hears register as timbre names a
               violin an octave down a sax before any model touched it)
     upper     upper bound: real B clips through the codec (the timbre any transfer can reach)
@@ -34,7 +34,7 @@ import numpy as np
 
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.io import write_json_atomic
-from core.pitchshift import shift_pitch
+from core.pitchshift import shift_track
 from evaluation.frechet import frechet_between
 from core.pitch import CONFIDENCE, GATE_DB, MelodyScore, PitchTracker, compare_tracks
 
@@ -63,6 +63,7 @@ class EvalConfig:
     presets: Path | None = None  # presets to stream with (pairs without one use the Preset defaults)
     prior: str | None = None  # the bridge's prior for every pair (None: each preset's)
     transpose: int | None = None  # semitones for every pair (None: each preset's)
+    fold_centre: int | None = None  # register fold's centre (MIDI) for every pair (None: each preset's; 0: off)
     at_presets: bool = False  # no sweep: each pair at its preset's σmax and steps (checking presets on more clips)
     keep: float = 0.9  # recommendation rule: see evaluation.report.recommend
     confidence: float = CONFIDENCE
@@ -170,7 +171,17 @@ class Evaluator:
         p = self.presets.get((a, b))
         p = Preset(name=pair_name(a, b), source=a, target=b) if p is None else dataclasses.replace(p, path=None)
         p = dataclasses.replace(p, prior=self.cfg.prior) if self.cfg.prior else p
-        return dataclasses.replace(p, transpose=self.cfg.transpose) if self.cfg.transpose is not None else p
+        p = dataclasses.replace(p, transpose=self.cfg.transpose) if self.cfg.transpose is not None else p
+        return dataclasses.replace(p, fold_centre=self.cfg.fold_centre) if self.cfg.fold_centre is not None else p
+
+    def moved(self, x: np.ndarray, preset) -> tuple[np.ndarray, float | np.ndarray]:
+        """The input as the preset's shifter hears it (transposed, folded), and the semitones it moved: the
+        transpose, or per sample where a fold moves by octaves (the engine's shifter, on the same 24 kHz samples,
+        makes the same moves)."""
+        if not (preset.transpose or preset.fold_centre):
+            return x, 0
+        y, moves = shift_track(x, preset.transpose, fold_centre=preset.fold_centre, sample_rate=self.sr)
+        return y, (moves if preset.fold_centre else preset.transpose)
 
     def track(self, key: str, audio: np.ndarray):
         if key not in self._tracks:
@@ -178,10 +189,14 @@ class Evaluator:
         return self._tracks[key]
 
     def melody(self, ref_key: str, ref: np.ndarray, est: np.ndarray, est_key: str | None = None,
-               transpose: int = 0) -> MelodyScore:
+               transpose: float | np.ndarray = 0) -> MelodyScore:
+        """transpose: semitones, or per sample of `ref` (a fold's moves: read at each pitch frame's time)."""
         est_track = self.track(est_key, est) if est_key else self.tracker(est, self.sr)
-        return compare_tracks(self.track(ref_key, ref), est_track, self.cfg.confidence, self.cfg.gate_db,
-                              transpose=transpose)
+        ref_track = self.track(ref_key, ref)
+        if np.ndim(transpose):
+            at = np.rint(np.arange(len(ref_track)) * ref_track.step_ms * self.sr / 1000).astype(int)
+            transpose = np.asarray(transpose)[np.minimum(at, len(transpose) - 1)]
+        return compare_tracks(ref_track, est_track, self.cfg.confidence, self.cfg.gate_db, transpose=transpose)
 
     def analyse(self, audio: np.ndarray, key: str | None = None):
         if self.classifier is None:
@@ -202,7 +217,7 @@ class Evaluator:
         from live.render import OFFLINE
 
         if mode == "whole":
-            x = shift_pitch(x, (base or self.base_preset(a, b)).transpose)
+            x = self.moved(x, base or self.base_preset(a, b))[0]
             return self.decode(self.bridge(self.encode(x), a, b, sigma, steps))
         p = dataclasses.replace(base or self.base_preset(a, b), source=a, target=b, sigma_max=float(sigma),
                                 steps=int(steps))
@@ -241,14 +256,16 @@ class Evaluator:
     # -------------------------------------------------- scoring
     def score(self, kind: str, a: str, b: str, refs: list[Clip], outs: list[np.ndarray], ref_emb: np.ndarray | None,
               seconds: float = 0.0, ref_prefix: str = "in", out_keys: list[str] | None = None, transpose: int = 0,
-              **extra) -> dict:
+              moves: list | None = None, **extra) -> dict:
+        """One row. transpose: the semitones the output was asked to move; moves: per clip, what it moved (a
+        fold's per-sample moves), when that is not the transpose alone."""
         mel = MelodyScore()
         crops_ok = crops_n = clip_ok = clip_n = 0
         embs = []
         ti = self.classifier.instruments.index(b) if self.classifier and b in self.classifier.instruments else None
         for i, (c, y) in enumerate(zip(refs, outs)):
             mel = mel + self.melody(f"{ref_prefix}:{c.instrument}:{c.name}", c.audio, y,
-                                    out_keys[i] if out_keys else None, transpose)
+                                    out_keys[i] if out_keys else None, transpose if moves is None else moves[i])
             res = self.analyse(y, out_keys[i] if out_keys else None)
             if res is not None:
                 logits, emb = res
@@ -304,7 +321,8 @@ class Evaluator:
             ref_emb[name] = np.concatenate([r[1] for r in res]) if res and res[0] is not None else None
 
         n_sweep = 1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)
-        per_pair = sum(len(clips[a]) * (n_sweep + 1 + bool(self.base_preset(a, b).transpose) + 2 * cfg.streaming
+        moves = lambda p: bool(p.transpose or p.fold_centre)  # noqa: E731 - a pair with a control row
+        per_pair = sum(len(clips[a]) * (n_sweep + 1 + moves(self.base_preset(a, b)) + 2 * cfg.streaming
                                         + len(cfg.cycle_steps)) for a, b in pairs)
         self.bar = tqdm(total=per_pair + sum(len(clips.get(b, [])) for b in {b for _, b in pairs}),
                         desc="evaluating", unit="render", disable=not cfg.progress)
@@ -330,12 +348,14 @@ class Evaluator:
                 rows.append({**upper[b], "pair": name, "source": a, "target": b})
             base = self.base_preset(a, b)
             t0 = time.perf_counter()
-            # the input as the pair's preset hears it (transposed if it does): shifted once, read by two rows
-            moved = [shift_pitch(c.audio, base.transpose) if base.transpose else c.audio for c in src]
-            if base.transpose:
+            # the input as the pair's preset hears it (transposed or folded if it does): shifted once, read by the
+            # rows below; `moves` what each clip was moved by (per sample where a fold moved it)
+            moved, moves = map(list, zip(*(self.moved(c.audio, base) for c in src)))
+            fold = dict(fold_centre=base.fold_centre) if base.fold_centre else {}
+            if base.transpose or base.fold_centre:
                 rt = [self.decode(self.encode(m)) for m in moved]
                 rows.append(self.score("transposed", a, b, src, rt, ref_emb[b], time.perf_counter() - t0,
-                                       transpose=base.transpose))
+                                       transpose=base.transpose, moves=moves, **fold))
                 self.tick(len(src))
             # the sweep
             ex = examples.setdefault(name, {"input": src[0].audio})
@@ -347,7 +367,8 @@ class Evaluator:
                     outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
                     self.tick()
                 rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                       transpose=base.transpose, sigma_max=float(sigma), steps=int(steps),
+                                       transpose=base.transpose, moves=moves, **fold, sigma_max=float(sigma),
+                                       steps=int(steps),
                                        mode=cfg.mode, solver=base.solver, prior=base.prior))
                 ex[(float(sigma), int(steps))] = outs[0]
             rec = recommend(rows, name, cfg.keep, base.steps)
@@ -365,7 +386,8 @@ class Evaluator:
                         outs.append(self.stream(c.audio, p))
                         self.tick()
                     rows.append(self.score(kind, a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
-                                           transpose=p.transpose, sigma_max=float(sigma_rec), steps=int(p.steps),
+                                           transpose=p.transpose, moves=moves, **fold, sigma_max=float(sigma_rec),
+                                           steps=int(p.steps),
                                            mode=kind, window=p.window, hop=p.hop, prior=p.prior))
             # cycle consistency A → B → A against steps
             sigma_c = float(cfg.cycle_sigma or sigma_rec)
@@ -379,7 +401,8 @@ class Evaluator:
                     outs.append(self.decode(z2))
                     self.tick()
                 r = self.score("cycle", a, a, src, outs, ref_emb.get(a), time.perf_counter() - t0,
-                               transpose=base.transpose, sigma_max=sigma_c, steps=int(steps), mode="whole",
+                               transpose=base.transpose, moves=moves, **fold, sigma_max=sigma_c, steps=int(steps),
+                               mode="whole",
                                latent_mse=float(np.mean(mse)), via=b, prior=base.prior)
                 r["pair"] = name
                 cycle.append(r)

@@ -14,8 +14,8 @@ from live.preset import Preset, PresetError
 def compatible(a: Preset, b: Preset) -> bool:
     """Whether an engine built for preset a can play b through live parameter changes (same bundle, windows and
     transpose: the shifter's delay is part of the stream's)."""
-    return a.bundle_path() == b.bundle_path() and (a.window, a.hop, a.crossfade, a.transpose) == (
-        b.window, b.hop, b.crossfade, b.transpose)
+    return a.bundle_path() == b.bundle_path() and (a.window, a.hop, a.crossfade, a.transpose, a.fold_centre) == (
+        b.window, b.hop, b.crossfade, b.transpose, b.fold_centre)
 
 
 class EngineController(QObject):

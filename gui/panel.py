@@ -86,7 +86,8 @@ class ControlPanel(QWidget):
 
         order = [self.start_button, self.input_box, self.output_box, self.rate_box, self.block_box, self.margin_spin,
                  self.refresh_button, self.preset_box, self.load_button, self.save_button, self.source_box,
-                 self.target_box, self.steps_spin, self.transpose_spin, self.sigma_dial, self.sigma_spin,
+                 self.target_box, self.steps_spin, self.transpose_spin, self.fold_spin, self.sigma_dial,
+                 self.sigma_spin,
                  self.dry_wet_slider, self.gain_slider, self.bypass_check, self.render_mode_box, self.render_button]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
@@ -100,6 +101,7 @@ class ControlPanel(QWidget):
         self.sigma_spin.valueChanged.connect(lambda v: self._edit("sigma_max", float(v)))
         self.steps_spin.valueChanged.connect(lambda v: self._edit("steps", int(v)))
         self.transpose_spin.valueChanged.connect(lambda v: self._edit("transpose", int(v)))
+        self.fold_spin.valueChanged.connect(lambda v: self._edit("fold_centre", int(v)))
         self.dry_wet_slider.valueChanged.connect(lambda v: self._edit("dry_wet", v / 100.0))
         self.gain_slider.valueChanged.connect(lambda db: self._edit("input_gain", db_to_gain(db)))
         self.bypass_check.toggled.connect(lambda on: self._edit("bypass", bool(on)))
@@ -274,7 +276,7 @@ class ControlPanel(QWidget):
         if param(name).live:
             self.controller.set_params(**{name: value})
             return
-        # transpose changes the stream's delay: a new engine plays it (the running audio restarts with it)
+        # transpose and fold change the stream's delay: a new engine plays them (the running audio restarts)
         self._show_static_latency()
         if self.running:
             self.stop()

@@ -195,7 +195,7 @@ class PresetGroup(QGroupBox):
 
 
 class TransferGroup(QGroupBox):
-    WIDGETS = ("source_box", "target_box", "sigma_dial", "sigma_spin", "steps_spin", "transpose_spin")
+    WIDGETS = ("source_box", "target_box", "sigma_dial", "sigma_spin", "steps_spin", "transpose_spin", "fold_spin")
 
     def __init__(self):
         super().__init__("Transfer")
@@ -223,6 +223,10 @@ class TransferGroup(QGroupBox):
         self.transpose_spin = QSpinBox(minimum=int(transpose.low), maximum=int(transpose.high), value=0,
                                        singleStep=12, suffix=" st")  # arrows move by octaves, typing by semitones
         self.transpose_spin.setToolTip(transpose.help + " (changing it restarts the audio)")
+        fold = param("fold_centre")
+        self.fold_spin = QSpinBox(minimum=int(fold.low), maximum=int(fold.high), value=0, specialValueText="off",
+                                  prefix="MIDI ")  # 0 shows "off"
+        self.fold_spin.setToolTip(fold.help + " (changing it restarts the audio)")
         g = QGridLayout(self)
         g.addWidget(buddy_label("S&ource", self.source_box), 0, 0)
         g.addWidget(self.source_box, 0, 1)
@@ -232,14 +236,16 @@ class TransferGroup(QGroupBox):
         g.addWidget(self.steps_spin, 2, 1)
         g.addWidget(buddy_label("Tra&nspose", self.transpose_spin), 3, 0)
         g.addWidget(self.transpose_spin, 3, 1)
+        g.addWidget(buddy_label("&Fold round", self.fold_spin), 4, 0)
+        g.addWidget(self.fold_spin, 4, 1)
         dial = QVBoxLayout()
         dial.setSpacing(2)
         dial.addWidget(buddy_label("σ&max", self.sigma_dial, center=True))
         dial.addWidget(self.sigma_dial, 0, Qt.AlignHCenter)
         dial.addWidget(self.sigma_spin)
-        g.addLayout(dial, 0, 2, 5, 1)
+        g.addLayout(dial, 0, 2, 6, 1)
         g.setColumnStretch(1, 1)
-        g.setRowStretch(4, 1)
+        g.setRowStretch(5, 1)
 
     def show_instruments(self, names: list[str]) -> None:
         for box in (self.source_box, self.target_box):
@@ -260,7 +266,8 @@ class TransferGroup(QGroupBox):
             if dial_to_sigma(self.sigma_dial.value()) != sigma:  # a dial moved by hand stays where it was put
                 with QSignalBlocker(self.sigma_dial):
                     self.sigma_dial.setValue(sigma_to_dial(sigma))
-        for name, spin in (("steps", self.steps_spin), ("transpose", self.transpose_spin)):
+        for name, spin in (("steps", self.steps_spin), ("transpose", self.transpose_spin),
+                           ("fold_centre", self.fold_spin)):
             if name in values:
                 with QSignalBlocker(spin):
                     spin.setValue(values[name])

@@ -93,5 +93,6 @@ class PanelState(QObject):
         ms = self.frame_ms()
         if self.preset is None or ms is None:
             return None
-        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if self.values["transpose"] else 0.0
+        shifts = self.values["transpose"] or self.values["fold_centre"]
+        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if shifts else 0.0
         return (self.preset.hop + self.preset.crossfade) * ms + shifter

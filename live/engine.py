@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.pitchshift import PitchShifter
+from core.pitchshift import PitchShifter, RegisterFold
 from live.bundle import Bundle
 from live.hop import DC_CUTOFF_HZ, GATE_THRESHOLD_DB, HopError, HopProcessor
 from live.params import LIVE, ParamError, check_values
@@ -81,9 +81,11 @@ class StreamingEngine:
         self.r_in = StreamResampler(self.device_rate, sr, resample_quality)
         self.r_out = StreamResampler(sr, self.device_rate, resample_quality)
         self.pending24 = np.zeros(0, np.float32)  # 24 kHz samples not yet a whole hop
-        # transpose: the wet path's input shifted (with its own fixed delay), the dry path the input as played,
-        # delayed as much, so the two stay aligned
-        self.shifter = PitchShifter(preset.transpose) if preset.transpose else None
+        # transpose / fold: the wet path's input shifted (with its own fixed delay), the dry path the input as
+        # played, delayed as much, so the two stay aligned
+        fold = RegisterFold(preset.fold_centre, preset.transpose) if preset.fold_centre else None
+        self.shifter = (PitchShifter(preset.transpose, fold=fold, sample_rate=sr)
+                        if preset.transpose or fold else None)
         self.shift_delay = self.shifter.delay if self.shifter else 0  # 24 kHz samples
         # the dry samples of the hops to come: the shifter's delay in zeros ahead of the input, so it always holds
         # exactly shift_delay samples more than pending24

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from core.pitchshift import FOLD_HALF_WIDTH
 from core.sampling import LOCAL_SPAN
 
 
@@ -90,6 +91,11 @@ PARAMS: tuple[Param, ...] = (
           help="the wet path's input is shifted by this many semitones before the encoder (±12: an octave), so the "
                "melody lands in the register the target's model learned; the dry signal stays as played. Non-zero "
                "adds the shifter's 43 ms to the latency"),
+    Param("fold_centre", int, 0, 0, 127, live=False, unit="MIDI note",
+          help=f"non-zero: the wet path's input also moves by octaves, as the melody needs, to stay within "
+               f"{FOLD_HALF_WIDTH} semitones of this note (the register the target's model plays in; each frame's "
+               "pitch read by YIN); a move holds until a note leaves that register again. 0: off. Adds the "
+               "shifter's 43 ms to the latency"),
     Param("dry_wet", float, 1.0, 0.0, 1.0, help="mix, 0 dry … 1 wet"),
     Param("sigma_min", float, 1e-3, 1e-5, 0.5, help="where both legs of the bridge start and end"),
     Param("rho", float, 7.0, 1.0, 20.0, help="Karras schedule curvature (steps crowd near σmin as ρ grows)"),
@@ -103,7 +109,8 @@ PARAMS: tuple[Param, ...] = (
 BY_NAME = {p.name: p for p in PARAMS}
 LIVE = tuple(p.name for p in PARAMS if p.live)
 # what a player turns while playing (the command line's overrides, the panel's controls); σmin and ρ stay in presets
-PLAYER_CONTROLS = ("source", "target", "sigma_max", "steps", "transpose", "dry_wet", "input_gain", "bypass")
+PLAYER_CONTROLS = ("source", "target", "sigma_max", "steps", "transpose", "fold_centre", "dry_wet", "input_gain",
+                   "bypass")
 
 
 def param(name: str) -> Param:

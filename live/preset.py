@@ -41,6 +41,7 @@ class Preset:
     solver: str = _default("solver")
     prior: str = _default("prior")
     transpose: int = _default("transpose")
+    fold_centre: int = _default("fold_centre")
     window: int = _default("window")
     hop: int = _default("hop")
     crossfade: int = _default("crossfade")
@@ -182,7 +183,8 @@ def _main(argv=None) -> int:
     bundles = {}
     for p in presets:
         print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} {p.prior:9s} "
-              f"{f'{p.transpose:+d} st' if p.transpose else '':6s} {p.solver} {p.steps} steps  "
+              f"{f'{p.transpose:+d} st' if p.transpose else '':6s} {f'fold {p.fold_centre}' if p.fold_centre else '':8s} "
+              f"{p.solver} {p.steps} steps  "
               f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
         bundles.setdefault(p.bundle_path(), p)
     broken = 0

@@ -391,6 +391,33 @@ def test_the_transport_map_is_made_when_the_engine_starts_or_is_set_not_in_a_hop
     assert e.stats.errors == 0 and e.stats.dry_hops == 0 and e.stats.hops > 0 and np.abs(y).max() > 1e-4
 
 
+def test_a_folding_preset_moves_the_wet_input_into_its_register_by_octaves(bundle, tiny_preset, monkeypatch):
+    from core.pitchshift import PitchShifter, RegisterFold
+    from live.hop import HopProcessor
+
+    seen = []
+    call = HopProcessor.__call__
+
+    def record(self, chunk, dry_only=False, dry=None):
+        seen.append(chunk.copy())
+        return call(self, chunk, dry_only, dry)
+
+    monkeypatch.setattr(HopProcessor, "__call__", record)
+    plain = StreamingEngine(bundle, tiny_preset, 24_000)
+    e = StreamingEngine(bundle, dataclasses.replace(tiny_preset, fold_centre=60), 24_000)
+    assert e.shift_delay == PitchShifter(0).delay
+    assert e.algorithmic_latency_ms == pytest.approx(plain.algorithmic_latency_ms + 1000 * e.shift_delay / 24_000)
+    # C4, C5, C4 (harmonic tones) into 60 ± 8: the C5 goes down an octave, the C4 after it back up
+    x = np.concatenate([sum(_tone(0.5, 24_000, f * k, 0.3 / k) for k in range(1, 6)) for f in (261.63, 523.25,
+                                                                                                 261.63)])
+    y = _stream(e, x, [300])
+    wet = np.concatenate(seen)
+    expected = PitchShifter(0, fold=RegisterFold(60), sample_rate=24_000)(x)
+    np.testing.assert_array_equal(wet, expected[: len(wet)])  # the shifter's fold, on the same samples
+    assert e.shifter.fold.moves == 2 and e.shifter.fold.semitones == 0
+    assert np.abs(y).max() > 1e-3 and e.stats.errors == 0 and e.stats.dry_hops == 0
+
+
 @pytest.mark.parametrize("rate", [24_000, 48_000])
 def test_a_transposing_preset_shifts_the_wet_path_only_and_says_its_delay(bundle, tiny_preset, rate, monkeypatch):
     from core.pitchshift import PitchShifter

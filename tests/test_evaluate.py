@@ -75,6 +75,11 @@ def test_silence_is_unvoiced_and_scores_pool_by_frames(tracker):
     moved = compare_tracks(a, down, transpose=-12)
     assert moved.pitch_acc == 1.0 and moved.pitch_distance == pytest.approx(0.1)
     assert compare_tracks(a, down, transpose=12).pitch_distance == pytest.approx(23.9)
+    # a fold moves by octaves as the melody goes: scored frame by frame against what it moved
+    folded = PitchTrack(np.r_[np.full(5, 48.1), np.full(5, 60.1)], np.ones(n), np.zeros(n))
+    per_frame = np.r_[np.full(5, -12.0), np.zeros(5)]
+    assert compare_tracks(a, folded, transpose=per_frame).pitch_acc == 1.0
+    assert compare_tracks(a, folded, transpose=-12).pitch_acc == pytest.approx(4 / 8)  # frames 1–4 of 1–8
 
 
 # ---------------------------------------------------------------- Fréchet distance
@@ -241,7 +246,7 @@ def test_recommendation_rule():
     down = [dict(r, prior="matched", transpose=-12) for r in _rows(sweep=((1, 0.8, 0.95), (5, 0.7, 0.97)))[2:]]
     rec = recommend(plain + down, "a-to-b")
     assert (rec["sigma_max"], rec["transpose"], rec["prior"]) == (1, -12, "matched")
-    assert "-12 st" in rec["why"] and "untransposed first" in rec["why"]
+    assert "-12 st" in rec["why"] and "unmoved first" in rec["why"]
     heard = [dict(r, target_acc=0.9) if r.get("transpose") is None and r["kind"] == "transfer" else r for r in plain]
     # heard as well untransposed: 0.9 pitch against 0.8 → untransposed; then the untransposed melody lost → moved
     assert (recommend(heard + down, "a-to-b")["transpose"], recommend(heard + down, "a-to-b")["sigma_max"]) == (0, 1)
@@ -250,6 +255,13 @@ def test_recommendation_rule():
     tie = [dict(r, pitch_acc=0.79) if r.get("transpose") is None and r["kind"] == "transfer" else r for r in heard]
     assert recommend(tie + down, "a-to-b")["transpose"] == 0  # 0.79 vs 0.80: within 2 points
     assert recommend(plain, "a-to-b")["transpose"] == 0  # one variant: the rule as before, transpose named
+    # a fold is a variant of its own: it wins where it keeps more of the melody (as it moved it), and loses a tie
+    # to the unmoved input as a transpose does
+    folded = [dict(r, prior="matched", fold_centre=58) for r in _rows(sweep=((1, 0.95, 0.9), (5, 0.9, 0.97)))[2:]]
+    rec = recommend(plain + down + folded, "a-to-b")
+    assert (rec["sigma_max"], rec["transpose"], rec["fold_centre"]) == (1, 0, 58) and "fold 58" in rec["why"]
+    even = [dict(r, pitch_acc=0.9) if r["kind"] == "transfer" and r["sigma_max"] == 1 else r for r in folded]
+    assert recommend(heard + even, "a-to-b")["fold_centre"] == 0  # 0.90 each, heard as well: the input unmoved
 
 
 # ---------------------------------------------------------------- the whole command on the tiny bundle
@@ -399,7 +411,26 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     assert rec == recommend(three["rows"], "alpha-to-beta", rec["keep"], rec["steps"])
     assert json.loads((presets / "alpha-to-beta.json").read_text()).get("transpose", 0) == rec["transpose"]
     assert load_preset(presets / "alpha-to-beta.json").transpose == rec["transpose"]
-    assert "input transposed, through the codec" in (tmp_path / "three" / "results.md").read_text()
+    assert "input transposed / folded, through the codec" in (tmp_path / "three" / "results.md").read_text()
+    # folded into the register round D3 (the notes above A#3 an octave down): every row that heard the shifter
+    # says so, the fold is one more variant when merged, and its choice goes into the preset
+    rc = main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path / 'audio' / 'alpha'}",
+               f"beta={tmp_path / 'audio' / 'beta'}", "--pairs", "alpha:beta", "--at-presets", "--transpose", "0",
+               "--fold-centre", "50", "--cycle-steps", "1", "--clips", "2", "--seconds", "1.5", "--classifier",
+               str(tmp_path / "classifier.pt"), "--presets", str(presets), "--no-examples", "--out",
+               str(tmp_path / "fold"), "--threads", "1"])
+    assert rc == 0
+    kinds = {r["kind"]: r for r in json.loads((tmp_path / "fold" / "results.json").read_text())["rows"]}
+    assert all(kinds[k]["fold_centre"] == 50 for k in ("transposed", "transfer", "as-live", "offline-quality"))
+    assert "fold_centre" not in kinds["codec"] and "transpose" not in kinds["transfer"]
+    assert report([str(tmp_path / "three" / "results.json"), str(tmp_path / "fold" / "results.json"),
+                   "--across-priors", "--out", str(tmp_path / "four"), "--update-presets", str(presets)]) == 0
+    four = json.loads((tmp_path / "four" / "results.json").read_text())
+    assert (kinds["transfer"]["prior"], 0, 50) in {(r["prior"], r.get("transpose", 0), r.get("fold_centre", 0))
+                                                   for r in four["rows"] if r["kind"] == "transfer"}
+    rec = four["recommended"]["alpha-to-beta"]
+    assert load_preset(presets / "alpha-to-beta.json").fold_centre == rec["fold_centre"]
+    assert "fold 50" in (tmp_path / "four" / "results.md").read_text()
     # runs on other clips do not merge into one table
     other = dict(again, clips={"alpha": ["x", "y"], "beta": ["saw0", "saw1"]})
     (tmp_path / "other.json").write_text(json.dumps(other))

@@ -109,6 +109,24 @@ def test_transpose_in_the_panel_makes_a_new_engine_with_the_shifter(panel, prese
     again.shutdown()
 
 
+def test_fold_in_the_panel_makes_a_new_engine_whose_shifter_folds(panel, preset_dir, settings_file, qtbot):
+    eng = panel.build_engine()
+    assert eng.shifter is None and panel.fold_spin.text() == "off" and "fold_centre" not in panel.state.live_values()
+    before = panel.live_group.latency_label.text()
+    panel.fold_spin.setValue(60)
+    assert panel.state["fold_centre"] == 60
+    new = panel.engine
+    assert new is not eng and new.shifter is not None and new.shifter.fold.low == 60 - 8
+    assert new.delay == eng.delay + new.shift_delay and panel.live_group.latency_label.text() != before
+    _run_a_window(new)
+    assert new.stats.errors == 0 and new.stats.hops > 0
+    assert panel.current_preset().fold_centre == 60  # what Save and Render use
+    panel.shutdown()
+    again = _panel(qtbot, preset_dir, settings_file)  # kept, as the other controls are
+    assert again.state["fold_centre"] == 60 and again.fold_spin.value() == 60
+    again.shutdown()
+
+
 def test_sigma_mapping_is_log_and_inverse():
     assert dial_to_sigma(0) == pytest.approx(0.1) and dial_to_sigma(1000) == pytest.approx(200.0)
     assert dial_to_sigma(500) == pytest.approx((0.1 * 200) ** 0.5, rel=0.01)  # geometric middle
@@ -235,7 +253,8 @@ def test_keyboard_access(panel):
         if w is panel.start_button:
             break
     for widget in (panel.input_box, panel.output_box, panel.preset_box, panel.source_box, panel.target_box,
-                   panel.sigma_dial, panel.sigma_spin, panel.steps_spin, panel.transpose_spin, panel.dry_wet_slider,
+                   panel.sigma_dial, panel.sigma_spin, panel.steps_spin, panel.transpose_spin, panel.fold_spin,
+                   panel.dry_wet_slider,
                    panel.gain_slider,
                    panel.bypass_check, panel.render_button, panel.load_button, panel.save_button):
         assert widget in chain

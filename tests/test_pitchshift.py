@@ -3,7 +3,7 @@ output whatever the blocks, offline output aligned with its input."""
 import numpy as np
 import pytest
 
-from core.pitchshift import FRAME, PitchShifter, ratio, shift_pitch
+from core.pitchshift import FRAME, PitchShifter, RegisterFold, frame_f0, ratio, shift_pitch, shift_track
 
 SR = 24_000
 
@@ -82,3 +82,56 @@ def test_overlaps_whose_windows_do_not_sum_flat_are_refused():
         PitchShifter(12, frame=1024, overlap=2)
     with pytest.raises(ValueError, match="multiple"):
         PitchShifter(12, frame=1000, overlap=3)
+
+
+# ---------------------------------------------------------------- register fold
+def _note(midi, seconds, partials=7):
+    f = 440.0 * 2 ** ((midi - 69) / 12)
+    return _tone([f * k for k in range(1, partials + 1) if f * k < SR / 2], seconds,
+                 [0.3 / k for k in range(1, partials + 1) if f * k < SR / 2])
+
+
+@pytest.mark.parametrize("f", [60.0, 110.0, 261.63, 440.0, 1000.0])
+def test_yin_reads_the_fundamental_of_sines_and_of_tones_missing_their_even_harmonics(f):
+    t = np.arange(FRAME) / SR
+    sine = np.sin(2 * np.pi * f * t)
+    odd = sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 16, 2) if f * k < SR / 2)  # clarinet-like
+    for x in (sine, odd):
+        assert frame_f0(x, SR) == pytest.approx(f, rel=0.005)  # within 9 cents
+    assert frame_f0(np.random.default_rng(0).normal(size=FRAME), SR) is None  # noise has no period
+    assert frame_f0(np.zeros(FRAME), SR) is None
+
+
+def test_the_fold_moves_by_octaves_after_its_hold_and_not_back_at_the_edge():
+    fold = RegisterFold(60, half_width=8, hold=3)  # register 52–68
+    assert [fold(m) for m in (64, 70, 70)] == [0, 0, 0]  # two frames out of the register: not yet
+    assert fold(70) == -12 and fold.moves == 1  # the third: an octave down (58)
+    assert [fold(m) for m in (69.4, 68.6, 69.4, None, 66)] == [-12] * 5  # vibrato round the edge: held
+    assert [fold(m) for m in (63, 63, 63)] == [-12, -12, 0]  # 51 is under the register: back up
+    assert [fold(m) for m in (90, 90, 90)] == [0, 0, -24]  # two octaves in one move
+    assert [fold(m) for m in (40, None, 40, 40)] == [-24, -24, -24, -24]  # an unvoiced frame breaks the count
+    with pytest.raises(ValueError, match="wider than an octave"):
+        RegisterFold(60, half_width=6)
+
+
+def test_a_melody_leaving_the_register_is_folded_into_it_and_its_shifts_are_recorded():
+    melody = [(60, 0.5), (72, 0.5), (60, 0.5), (48, 0.5)]  # C4, C5, C4, C3 into 60 ± 8: C4, C4, C4, C4
+    x = np.concatenate([_note(m, s) for m, s in melody])
+    y, shifts = shift_track(x, 0, fold_centre=60, sample_rate=SR)
+    assert len(y) == len(shifts) == len(x)
+    starts = np.cumsum([0] + [int(s * SR) for _, s in melody])
+    for (m, _), a, b in zip(melody, starts[:-1], starts[1:]):
+        mid = slice(a + 3 * FRAME, b - FRAME)  # past the hold and the frames that straddle the change
+        want = 60 - m
+        assert np.all(shifts[mid] == want)
+        (got,) = _peaks(y[mid], n=4096)
+        assert got == pytest.approx(440 * 2 ** ((60 - 69) / 12), rel=2e-3)
+    first = slice(FRAME, starts[1] - FRAME)
+    assert np.allclose(y[first], x[first], atol=1e-5)  # unshifted frames are the input itself
+    # streamed in any blocks, the same samples (the fold decides per frame, not per block)
+    s = PitchShifter(0, fold=RegisterFold(60), sample_rate=SR)
+    cuts = np.cumsum(np.random.default_rng(1).integers(1, 3000, size=40))
+    streamed = np.concatenate([s(part) for part in np.split(np.concatenate([x, np.zeros(s.delay, np.float32)]),
+                                                             cuts[cuts < len(x)])])
+    assert np.array_equal(streamed[s.delay:], y)
+    assert s.fold.moves == 3
