@@ -35,16 +35,18 @@ PEAK_FLOOR_DB = -80.0  # peaks below the frame's loudest by more than this are n
 FOLD_HALF_WIDTH = 8  # fold: the register kept is centre ± this many semitones (over half an octave: see RegisterFold)
 FOLD_HOLD = 3  # fold: voiced frames in a row that must ask for the same new octave before it is taken (32 ms)
 YIN_THRESHOLD = 0.15  # cumulative-mean-normalized difference under which a lag is a period (de Cheveigné 2002)
+YIN_FLOOR_DB = -55.0  # frames quieter than this (RMS, dBFS) have no pitch: the engine's input gate closes there too
 
 
-def frame_f0(frame: np.ndarray, sample_rate: int, fmin: float = 55.0, fmax: float = 1600.0,
-             threshold: float = YIN_THRESHOLD) -> float | None:
-    """The fundamental (Hz) of one frame by YIN (de Cheveigné & Kawahara 2002), None where it finds no period."""
+def frame_f0(frame: np.ndarray, sample_rate: int, fmin: float = 55.0, fmax: float = 2100.0,
+             threshold: float = YIN_THRESHOLD, floor_db: float = YIN_FLOOR_DB) -> float | None:
+    """The fundamental (Hz) of one frame by YIN (de Cheveigné & Kawahara 2002), None where it finds no period, where
+    the frame is quieter than floor_db, or where what it finds falls outside [fmin, fmax]."""
     x = np.asarray(frame, np.float64)
     x = x - x.mean()
     lo, hi = int(sample_rate / fmax), min(int(sample_rate / fmin) + 1, len(x) // 2)
     w = len(x) - hi  # every lag compares the same w samples
-    if lo < 2 or hi <= lo or not np.any(x):
+    if lo < 2 or hi <= lo or np.sqrt(np.mean(x * x)) < 10 ** (floor_db / 20):
         return None
     # d(τ) = Σ_j (x_j − x_{j+τ})², j < w: the two energies from cumulative sums, the cross term by one FFT
     c2 = np.concatenate([[0.0], np.cumsum(x * x)])
@@ -61,10 +63,12 @@ def frame_f0(frame: np.ndarray, sample_rate: int, fmin: float = 55.0, fmax: floa
     t = lo + int(below[0])
     while t + 1 < hi and cmnd[t + 1] < cmnd[t]:  # down to the dip's bottom
         t += 1
-    a, b, c = cmnd[t - 1], cmnd[t], cmnd[t + 1] if t + 1 <= hi else cmnd[t]
+    a, b, c = cmnd[t - 1], cmnd[t], cmnd[t + 1]
     bend = a - 2 * b + c
-    t_exact = t + (0.5 * (a - c) / bend if bend > 0 else 0.0)  # parabola through the dip's three points
-    return float(sample_rate / t_exact)
+    # the vertex of the parabola through the dip's three points, within a lag of the bottom (a flat dip: none)
+    t_exact = t + (float(np.clip(0.5 * (a - c) / bend, -1.0, 1.0)) if bend > 1e-12 else 0.0)
+    f0 = sample_rate / t_exact
+    return float(f0) if fmin <= f0 <= fmax else None
 
 
 class RegisterFold:
@@ -93,7 +97,7 @@ class RegisterFold:
 
     def __call__(self, midi: float | None) -> float:
         """One analysis frame's pitch (MIDI, None: unvoiced) in; the move for this frame out."""
-        if midi is None:
+        if midi is None or not np.isfinite(midi):
             self._count = 0
             return self.semitones
         s = self.wanted(midi)

@@ -3,7 +3,7 @@
     python -m evaluation.register --pairs clarinet:tenor_sax,violin:tenor_sax [--clips 8] [--seconds 8]
 
 Each pair's preset renders the held-out clips of its source (offline, as `python -m evaluation` does, with the
-preset's σmax, steps, prior and transpose). Every output is cut into windows of the judge's crop (half
+preset's σmax, steps, prior, transpose and fold). Every output is cut into windows of the judge's crop (half
 overlapping); a window with enough voiced frames gets its median pitch (PESTO) and the judge's label. Printed per
 band of semitones: how many windows the judge heard as the target, and as what else, beside the same for the
 target's own held-out clips through the codec, the real instrument in that band (its windows' pitch is the
@@ -170,10 +170,12 @@ def _main(argv=None) -> int:
                 y = ev.decode(ev.encode(c.audio))
                 real_cache[tgt] += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
         results[f"{src}-to-{tgt}"] = dict(target=tgt, sigma_max=p.sigma_max, steps=p.steps, prior=p.prior,
-                                          transpose=p.transpose, transfer=by_band(verdicts, a.band),
+                                          transpose=p.transpose, fold_centre=p.fold_centre,
+                                          transfer=by_band(verdicts, a.band),
                                           real=by_band(real_cache[tgt], a.band))
         r = results[f"{src}-to-{tgt}"]
-        print(f"\n{src} → {tgt} (σmax {p.sigma_max:g}, {p.steps} steps, {p.prior}, transpose {p.transpose:+d}); "
+        print(f"\n{src} → {tgt} (σmax {p.sigma_max:g}, {p.steps} steps, {p.prior}, transpose {p.transpose:+d}"
+              f"{f', fold {p.fold_centre}' if p.fold_centre else ''}); "
               f"{len(clips[src])} {a.split} clips of {src}, {len(clips[tgt])} of {tgt}, ≤ {a.seconds:g} s each")
         print(format_bands(tgt, r["transfer"], r["real"], a.band))
     write_json_atomic(a.out / "register.json", dict(

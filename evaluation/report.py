@@ -312,7 +312,8 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
 
 # ---------------------------------------------------------------- presets
 def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], list[str]]:
-    """Write each pair's recommended σmax (and the prior it was measured with) into the presets of `folder` with
+    """Write each pair's recommended σmax, with the prior, transpose and fold it was measured with (a result
+    without transposed or folded rows was measured at 0, so it sets them to 0), into the presets of `folder` with
     that source and target, through live.preset (validated, saved atomically; every other field kept). Returns the
     files written and the pairs that have no preset there. Invalid preset files are left alone with a warning."""
     from live.preset import PresetError, scan_presets, update_preset_file
@@ -335,8 +336,8 @@ def update_presets(folder: str | Path, recommended: dict) -> tuple[list[Path], l
                         sigma)
             continue
         # the prior the σmax was measured with goes with it (sweeps before priors existed measured gaussian)
-        # written where it changes (a preset at 0 stays without the field); results without transposed rows were
-        # measured at 0, so their σmax goes with transpose 0
+        # written where it changes (a preset at 0 stays without the field); results without transposed or folded
+        # rows were measured at 0, so their σmax goes with transpose 0 and no fold
         moved, fold = int(rec.get("transpose", 0)), int(rec.get("fold_centre", 0))
         done.append(update_preset_file(p.path, sigma_max=sigma, prior=rec.get("prior", "gaussian"),
                                        **({"transpose": moved} if moved != p.transpose else {}),

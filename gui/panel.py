@@ -276,7 +276,8 @@ class ControlPanel(QWidget):
         if param(name).live:
             self.controller.set_params(**{name: value})
             return
-        # transpose and fold change the stream's delay: a new engine plays them (the running audio restarts)
+        # transpose and fold set up the shifter (and with it the stream's delay), which a running engine does not
+        # change: a new engine plays them (the running audio restarts)
         self._show_static_latency()
         if self.running:
             self.stop()

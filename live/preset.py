@@ -183,8 +183,8 @@ def _main(argv=None) -> int:
     bundles = {}
     for p in presets:
         print(f"{p.name:24s} {p.source:>10s} → {p.target:<10s} σmax {p.sigma_max:<6g} {p.prior:9s} "
-              f"{f'{p.transpose:+d} st' if p.transpose else '':6s} {f'fold {p.fold_centre}' if p.fold_centre else '':8s} "
-              f"{p.solver} {p.steps} steps  "
+              f"{f'{p.transpose:+d} st' if p.transpose else '':6s} "
+              f"{f'fold {p.fold_centre}' if p.fold_centre else '':8s} {p.solver} {p.steps} steps  "
               f"window {p.window} hop {p.hop} crossfade {p.crossfade}")
         bundles.setdefault(p.bundle_path(), p)
     broken = 0

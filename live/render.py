@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 OFFLINE = dict(window=128, hop=64, crossfade=16)  # offline quality: long windows, more steps
 # overridable per render
-RENDER_PARAMS = ("source", "target", "sigma_max", "steps", "solver", "prior", "transpose", "fold_centre", "dry_wet", "sigma_min",
-                 "rho")
+RENDER_PARAMS = ("source", "target", "sigma_max", "steps", "solver", "prior", "transpose", "fold_centre", "dry_wet",
+                 "sigma_min", "rho")
 EXIT_FAILED = 1  # some file could not be rendered (bad input is 2, as argparse)
 
 

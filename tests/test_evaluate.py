@@ -451,7 +451,8 @@ def test_bad_arguments_are_reported(tiny_bundle, tmp_path, capsys):
         main(["--bundle", str(tiny_bundle), "--pairs", "alpha-beta"])
     presets = tmp_path / "presets"  # a preset that does not load is not measured at the defaults in its place
     presets.mkdir()
-    (presets / "alpha-to-beta.json").write_text(json.dumps(dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=2.0, hop=4, crossfade=8)))
+    broken = dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=2.0, hop=4, crossfade=8)
+    (presets / "alpha-to-beta.json").write_text(json.dumps(broken))
     assert main(["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path}", "--pairs", "alpha:beta",
                  "--no-classifier", "--presets", str(presets), "--out", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err

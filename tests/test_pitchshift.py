@@ -100,6 +100,21 @@ def test_yin_reads_the_fundamental_of_sines_and_of_tones_missing_their_even_harm
         assert frame_f0(x, SR) == pytest.approx(f, rel=0.005)  # within 9 cents
     assert frame_f0(np.random.default_rng(0).normal(size=FRAME), SR) is None  # noise has no period
     assert frame_f0(np.zeros(FRAME), SR) is None
+    assert frame_f0(10 ** (-60 / 20) * np.sqrt(2) * sine, SR) is None  # under the −55 dBFS floor: no pitch
+
+
+def test_yin_never_reads_a_pitch_out_of_its_range_from_frames_that_begin_in_silence():
+    # the shifter's first frames start with zeros, and so does every frame after a digital gap: a nearly flat
+    # difference function there once gave pitches of −6857 Hz or infinity (and a fold that never returned)
+    rng = np.random.default_rng(0)
+    t = np.arange(FRAME) / SR
+    for _ in range(500):
+        k = int(rng.integers(400, FRAME - 100))
+        tail = rng.normal(size=FRAME - k) if rng.random() < 0.5 else np.sin(2 * np.pi * rng.uniform(60, 1500) * t[k:])
+        f = frame_f0(np.r_[np.zeros(k), rng.choice([1e-3, 0.01, 0.3]) * tail], SR)
+        assert f is None or 55.0 <= f <= 2100.0
+    fold = RegisterFold(60)
+    assert [fold(m) for m in (np.inf, np.nan, np.inf)] == [0, 0, 0] and fold.moves == 0  # as unvoiced
 
 
 def test_the_fold_moves_by_octaves_after_its_hold_and_not_back_at_the_edge():
@@ -128,6 +143,15 @@ def test_a_melody_leaving_the_register_is_folded_into_it_and_its_shifts_are_reco
         assert got == pytest.approx(440 * 2 ** ((60 - 69) / 12), rel=2e-3)
     first = slice(FRAME, starts[1] - FRAME)
     assert np.allclose(y[first], x[first], atol=1e-5)  # unshifted frames are the input itself
+    # the recorded shift changes where the output's pitch does: from each note's start until the change, the new
+    # note at the old move (the 3 frames the fold waits); from just after it on, the new move
+    for j in np.flatnonzero(np.diff(shifts)) + 1:
+        k = np.searchsorted(starts, j, side="right") - 1
+        note, start = melody[k][0], starts[k]
+        assert j - start < 1200  # the 3 frames of the hold and the frame's own reach, 50 ms
+        for at, move in ((slice(j - 640, j - 128), shifts[j - 1]), (slice(j + 128, j + 640), shifts[j])):
+            want = 440 * 2 ** ((note + move - 69) / 12)  # 512 samples hold 2.7 periods of the lowest, C3
+            assert frame_f0(y[at], SR, fmin=100) == pytest.approx(want, rel=0.01), (j, move)
     # streamed in any blocks, the same samples (the fold decides per frame, not per block)
     s = PitchShifter(0, fold=RegisterFold(60), sample_rate=SR)
     cuts = np.cumsum(np.random.default_rng(1).integers(1, 3000, size=40))

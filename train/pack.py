@@ -25,8 +25,10 @@ which returns the codec with its fitted latent statistics and denoisers/NAME.pt 
 `--denoisers DIR` (and that codec as --init) the trainers go on from DIR/NAME.pt. Both in one call (one start,
 one pack made with --denoisers: the codec trains its encoder too, then each denoiser starts from the pack's in
 the new latent space):
-    carry [".gpu"],   command "DEADLINE_S=570 INSTRUMENT_WEIGHTS=clarinet=3 bash train/device_all.sh 5 3"
-                      (timeout_s 600)
+    carry [".gpu"],   command "DEADLINE_S=570 INSTRUMENT_WEIGHTS=clarinet=3 bash train/device_all.sh 4 3"
+                      (timeout_s 600; the codec stage takes its minutes and about 40 s more, and the deadline
+                      cuts the denoisers' minutes to what the latents and 90 s of exports leave: about 2 if the
+                      latents take a minute)
 """
 from __future__ import annotations
 
