@@ -138,20 +138,38 @@ class MelodyScore:
                     voiced_overlap=self.voiced_overlap, voiced_frames=self.both_voiced)
 
 
-def compare_tracks(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENCE, gate_db: float = GATE_DB,
-                   tolerance: float = 0.5, transpose: float | np.ndarray = 0.0) -> MelodyScore:
-    """Score `est` (output) against `ref` (input) frame by frame; tracks are cut to the shorter one. transpose:
-    semitones the output was asked to move (the effect's transpose), so the reference is the input moved by it;
-    an array: per frame of `ref` (a register fold's moves)."""
+def frame_errors(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENCE, gate_db: float = GATE_DB,
+                 transpose: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame by frame, tracks cut to the shorter one: (voiced in `ref`, voiced in both, Δ = output − input moved by
+    `transpose` in semitones on the frames voiced in both). transpose: semitones the output was asked to move (the
+    effect's transpose); an array: per frame of `ref` (a register fold's moves)."""
     n = min(len(ref), len(est))
     ref, est = ref.crop(n), est.crop(n)
     rv, ev = ref.voiced(confidence, gate_db), est.voiced(confidence, gate_db)
     both = rv & ev
     moved = np.asarray(transpose, np.float64)[:n][both] if np.ndim(transpose) else transpose
-    d = est.semitones[both] - (ref.semitones[both] + moved)
+    return rv, both, est.semitones[both] - (ref.semitones[both] + moved)
+
+
+def compare_tracks(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENCE, gate_db: float = GATE_DB,
+                   tolerance: float = 0.5, transpose: float | np.ndarray = 0.0) -> MelodyScore:
+    """Score `est` (output) against `ref` (input) frame by frame (frame_errors); the reference is the input moved
+    by `transpose`."""
+    rv, both, d = frame_errors(ref, est, confidence, gate_db, transpose)
     folded = np.abs((d + 6.0) % 12.0 - 6.0)
     return MelodyScore(int(rv.sum()), int(both.sum()), int(np.sum(np.abs(d) <= tolerance + 1e-9)),
                        int(np.sum(folded <= tolerance + 1e-9)), float(np.sum(np.abs(d))))
+
+
+def pitch_class_by_band(ref: PitchTrack, est: PitchTrack, band: int = 4, confidence: float = CONFIDENCE,
+                        gate_db: float = GATE_DB, tolerance: float = 0.5, transpose: float | np.ndarray = 0.0
+                        ) -> dict[int, list[int]]:
+    """Lowest MIDI note of each `band`-semitone band of the input's pitch → [frames whose pitch class the output
+    kept, frames voiced in both]: where in the input's range a transfer keeps the melody (octaves forgiven)."""
+    _, both, d = frame_errors(ref, est, confidence, gate_db, transpose)
+    kept = np.abs((d + 6.0) % 12.0 - 6.0) <= tolerance + 1e-9
+    lows = (np.floor(ref.semitones[: len(both)][both] / band) * band).astype(int)
+    return {int(lo): [int(np.sum(kept[lows == lo])), int(np.sum(lows == lo))] for lo in np.unique(lows)}
 
 
 def melody_score(ref_audio: np.ndarray, est_audio: np.ndarray, sr: int, tracker: PitchTracker | None = None,

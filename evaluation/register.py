@@ -8,7 +8,9 @@ overlapping); a window with enough voiced frames gets its median pitch (PESTO) a
 band of semitones: how many windows the judge heard as the target, and as what else, beside the same for the
 target's own held-out clips through the codec, the real instrument in that band (its windows' pitch is the
 instrument's, so a band it never plays stays empty). A pair that fails only in bands the real instrument
-rarely plays fails by register; one that fails where the real instrument is recognized fails by timbre.
+rarely plays fails by register; one that fails where the real instrument is recognized fails by timbre. Beside
+it, per band of the input's pitch, the frames whose pitch class the transfer kept (against the input moved as the
+preset moves it): where a target's model loses the melody (the tenor sax's below MIDI 48 and above 67 or so).
 Writes register.json and register.png (share heard as the target per band, transfer against real, each marker
 as large as the windows behind it) to --out.
 """
@@ -62,6 +64,22 @@ NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 def note_name(midi: int) -> str:
     return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def merge_kept(total: dict[int, list[int]], more: dict[int, list[int]]) -> dict[int, list[int]]:
+    """Per band, the kept / voiced frame counts of several clips added up (core.pitch.pitch_class_by_band)."""
+    for lo, (k, n) in more.items():
+        t = total.setdefault(lo, [0, 0])
+        t[0], t[1] = t[0] + k, t[1] + n
+    return dict(sorted(total.items()))
+
+
+def format_kept(kept: dict[int, list[int]], band: int) -> str:
+    """A markdown table: per band of the input's pitch, the frames whose pitch class the output kept."""
+    lines = ["| input's band | pitch class kept |", "|---|---|"]
+    lines += [f"| {note_name(lo)}–{note_name(lo + band - 1)} | {k}/{n} ({100 * k / n:.0f} %) |"
+              for lo, (k, n) in sorted(kept.items()) if n]
+    return "\n".join(lines)
 
 
 def format_bands(target: str, transfer: dict[int, Counter], real: dict[int, Counter], band: int) -> str:
@@ -122,6 +140,7 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     from core.io import write_json_atomic
     from core.timbre import DEFAULT_PATH
+    from core.pitch import pitch_class_by_band
     from evaluation.__main__ import _pair
     from evaluation.run import EvalConfig, Evaluator, load_clips
 
@@ -160,10 +179,14 @@ def _main(argv=None) -> int:
         if (src, tgt) not in ev.presets:
             log.warning("no preset for %s → %s in %s: the default settings render it", src, tgt, a.presets)
         p = ev.base_preset(src, tgt)
-        verdicts = []
+        verdicts, kept = [], {}
         for c in clips[src]:
             y = ev.render(c.audio, src, tgt, p.sigma_max, p.steps, "offline", base=p)
-            verdicts += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
+            est = ev.tracker(y, ev.sr)
+            verdicts += window_verdicts(y, ev.sr, est, ev.classifier)
+            ref = ev.track(f"in:{src}:{c.name}", c.audio)
+            kept = merge_kept(kept, pitch_class_by_band(ref, est, a.band, ev.cfg.confidence, ev.cfg.gate_db,
+                                                        transpose=ev.frame_moves(ref, ev.moved(c.audio, p)[1])))
         if tgt not in real_cache:
             real_cache[tgt] = []
             for c in clips[tgt]:
@@ -171,17 +194,19 @@ def _main(argv=None) -> int:
                 real_cache[tgt] += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
         results[f"{src}-to-{tgt}"] = dict(target=tgt, sigma_max=p.sigma_max, steps=p.steps, prior=p.prior,
                                           transpose=p.transpose, fold_centre=p.fold_centre,
-                                          transfer=by_band(verdicts, a.band),
+                                          transfer=by_band(verdicts, a.band), pitch_class=kept,
                                           real=by_band(real_cache[tgt], a.band))
         r = results[f"{src}-to-{tgt}"]
         print(f"\n{src} → {tgt} (σmax {p.sigma_max:g}, {p.steps} steps, {p.prior}, transpose {p.transpose:+d}"
               f"{f', fold {p.fold_centre}' if p.fold_centre else ''}); "
               f"{len(clips[src])} {a.split} clips of {src}, {len(clips[tgt])} of {tgt}, ≤ {a.seconds:g} s each")
         print(format_bands(tgt, r["transfer"], r["real"], a.band))
+        print(format_kept(kept, a.band))
     write_json_atomic(a.out / "register.json", dict(
         band=a.band, clips={n: len(c) for n, c in clips.items()}, seconds=a.seconds, split=a.split,
         classifier=str(a.classifier),
-        pairs={k: {**v, "transfer": {str(b): dict(c) for b, c in v["transfer"].items()},
+        pairs={k: {**v, "pitch_class": {str(b): kn for b, kn in v["pitch_class"].items()},
+                   "transfer": {str(b): dict(c) for b, c in v["transfer"].items()},
                    "real": {str(b): dict(c) for b, c in v["real"].items()}} for k, v in results.items()}))
     print(f"\n{plot(results, a.band, a.out / 'register.png')}, {a.out / 'register.json'}")
     return 0

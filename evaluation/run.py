@@ -193,10 +193,15 @@ class Evaluator:
         """transpose: semitones, or per sample of `ref` (a fold's moves: read at each pitch frame's time)."""
         est_track = self.track(est_key, est) if est_key else self.tracker(est, self.sr)
         ref_track = self.track(ref_key, ref)
-        if np.ndim(transpose):
-            at = np.rint(np.arange(len(ref_track)) * ref_track.step_ms * self.sr / 1000).astype(int)
-            transpose = np.asarray(transpose)[np.minimum(at, len(transpose) - 1)]
-        return compare_tracks(ref_track, est_track, self.cfg.confidence, self.cfg.gate_db, transpose=transpose)
+        return compare_tracks(ref_track, est_track, self.cfg.confidence, self.cfg.gate_db,
+                              transpose=self.frame_moves(ref_track, transpose))
+
+    def frame_moves(self, track, moves: float | np.ndarray) -> float | np.ndarray:
+        """Moves per sample (a fold's) read at each pitch frame's time in `track`; a transpose stays as it is."""
+        if not np.ndim(moves):
+            return moves
+        at = np.rint(np.arange(len(track)) * track.step_ms * self.sr / 1000).astype(int)
+        return np.asarray(moves)[np.minimum(at, len(moves) - 1)]
 
     def analyse(self, audio: np.ndarray, key: str | None = None):
         if self.classifier is None:

@@ -173,6 +173,28 @@ def test_register_verdicts_put_each_window_in_its_pitch_band(trained, tracker):
     assert f"| G#4–B4 | {hi['alpha']}/{sum(hi.values())} (beta {hi['beta']}" in table and table.endswith("| — |")
 
 
+def test_pitch_class_kept_is_counted_per_band_of_the_input():
+    """Where a transfer loses the melody: frames in each 4-semitone band of the input's pitch whose pitch class the
+    output kept, against the input moved as asked (octaves forgiven), summed over clips."""
+    from core.pitch import pitch_class_by_band
+    from evaluation.register import format_kept, merge_kept
+
+    n = 12
+    ref = PitchTrack(np.r_[np.full(6, 57.0), np.full(6, 69.0)], np.ones(n), np.zeros(n))
+    # the A3s come out an octave down (kept), the last three A4s a fifth up (lost); frames 0 and 11 never count
+    est = PitchTrack(np.r_[np.full(6, 45.1), np.full(3, 69.0), np.full(3, 76.0)], np.ones(n), np.zeros(n))
+    kept = pitch_class_by_band(ref, est)
+    assert kept == {56: [5, 5], 68: [3, 5]}
+    assert pitch_class_by_band(ref, est, transpose=-12) == kept  # octaves are forgiven either way
+    moved = np.r_[np.zeros(6), np.full(6, 7.0)]  # asked to move the A4s a fifth up: only the fifths are right
+    assert pitch_class_by_band(ref, est, transpose=moved) == {56: [5, 5], 68: [2, 5]}
+    total = merge_kept(merge_kept({}, kept), {68: [1, 2], 72: [0, 4]})
+    assert total == {56: [5, 5], 68: [4, 7], 72: [0, 4]}
+    table = format_kept(total, 4)
+    for row in ("| G#3–B3 | 5/5 (100 %) |", "| G#4–B4 | 4/7 (57 %) |", "| C5–D#5 | 0/4 (0 %) |"):
+        assert row in table
+
+
 def test_register_command_refuses_a_missing_judge(tmp_path, capsys):
     from evaluation.register import main
 
