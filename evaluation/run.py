@@ -178,7 +178,7 @@ class Evaluator:
         """The input as the preset's shifter hears it (transposed, folded), and the semitones it moved: the
         transpose, or per sample where a fold moves by octaves (the engine's shifter, on the same 24 kHz samples,
         makes the same moves)."""
-        if not (preset.transpose or preset.fold_centre):
+        if not preset.shifts_pitch:
             return x, 0
         y, moves = shift_track(x, preset.transpose, fold_centre=preset.fold_centre, sample_rate=self.sr)
         return y, (moves if preset.fold_centre else preset.transpose)
@@ -326,8 +326,7 @@ class Evaluator:
             ref_emb[name] = np.concatenate([r[1] for r in res]) if res and res[0] is not None else None
 
         n_sweep = 1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)
-        moves = lambda p: bool(p.transpose or p.fold_centre)  # noqa: E731 - a pair with a control row
-        per_pair = sum(len(clips[a]) * (n_sweep + 1 + moves(self.base_preset(a, b)) + 2 * cfg.streaming
+        per_pair = sum(len(clips[a]) * (n_sweep + 1 + self.base_preset(a, b).shifts_pitch + 2 * cfg.streaming
                                         + len(cfg.cycle_steps)) for a, b in pairs)
         self.bar = tqdm(total=per_pair + sum(len(clips.get(b, [])) for b in {b for _, b in pairs}),
                         desc="evaluating", unit="render", disable=not cfg.progress)
@@ -357,7 +356,7 @@ class Evaluator:
             # rows below; `moves` what each clip was moved by (per sample where a fold moved it)
             moved, moves = map(list, zip(*(self.moved(c.audio, base) for c in src)))
             fold = dict(fold_centre=base.fold_centre) if base.fold_centre else {}
-            if base.transpose or base.fold_centre:
+            if base.shifts_pitch:
                 rt = [self.decode(self.encode(m)) for m in moved]
                 rows.append(self.score("transposed", a, b, src, rt, ref_emb[b], time.perf_counter() - t0,
                                        transpose=base.transpose, moves=moves, **fold))

@@ -71,11 +71,11 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
     References: the codec alone (no bridge), the converged bridge, it at half the steps, the preset's own setting."""
     from tqdm import tqdm
 
-    from core.pitchshift import shift_pitch
-
     a, b, sigma = preset.source, preset.target, float(preset.sigma_max)
     refs = clips[a]
-    zs = [ev.encode(shift_pitch(c.audio, preset.transpose)) for c in refs]  # what a transposing preset bridges
+    # what a transposing or folding preset bridges, and what it moved (per sample where a fold moved it)
+    moved, moves = map(list, zip(*(ev.moved(c.audio, preset) for c in refs)))
+    zs = [ev.encode(m) for m in moved]
 
     def bridged(s: SolverSetting) -> list[np.ndarray]:
         return [ev.bundle.transfer(z, a, b, sigma, s.steps, s.sigma_min, s.rho, s.method, preset.prior) for z in zs]
@@ -88,7 +88,7 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
 
     def row(kind: str, s: SolverSetting | None, ys: list[np.ndarray]) -> dict:
         outs = [ev.decode(y)[: len(c.audio)] for y, c in zip(ys, refs)]
-        r = ev.score(kind, a, b, refs, outs, None, transpose=preset.transpose)
+        r = ev.score(kind, a, b, refs, outs, None, transpose=preset.transpose, moves=moves)
         r.update(setting=(f"{kind}: " if kind == "the preset now" else "") + (s.label if s else kind),
                  evals=s.evals if s else 0,
                  error=float(np.mean([rms(y, yr) for y, yr in zip(ys, ref)])),

@@ -32,23 +32,23 @@ def quality_rows(ev, preset, settings: list[tuple[int, int, int, int]], clips) -
     from evaluation.run import pair_name
     from live.render import offline_preset
 
-    from core.pitchshift import shift_pitch
-
     a, b, t = preset.source, preset.target, preset.transpose
     refs = clips[a]
-    # the reference a transposing preset can reach: its input moved, through the codec (pitch against the moved melody)
-    codec = [ev.decode(ev.encode(shift_pitch(c.audio, t))) for c in refs]
-    rows = [dict(ev.score("codec", a, b, refs, codec, None, transpose=t), setting="codec")]
+    # the reference a transposing or folding preset can reach: its input moved, through the codec (pitch against the
+    # melody as moved: `moves`, per sample where a fold moved it)
+    moved, moves = map(list, zip(*(ev.moved(c.audio, preset) for c in refs)))
+    codec = [ev.decode(ev.encode(m)) for m in moved]
+    rows = [dict(ev.score("codec", a, b, refs, codec, None, transpose=t, moves=moves), setting="codec")]
     off = offline_preset(preset)
-    rows.append(dict(ev.score("offline", a, b, refs, [ev.stream(c.audio, off) for c in refs], None, transpose=t),
-                     setting=f"offline W{off.window} H{off.hop} C{off.crossfade} s{off.steps}"))
+    rows.append(dict(ev.score("offline", a, b, refs, [ev.stream(c.audio, off) for c in refs], None, transpose=t,
+                              moves=moves), setting=f"offline W{off.window} H{off.hop} C{off.crossfade} s{off.steps}"))
     from tqdm import tqdm
 
     for w, h, c, n in tqdm(settings, desc="quality", unit="setting"):
         p = dataclasses.replace(preset, window=w, hop=h, crossfade=c, steps=n)
         outs = [ev.stream(clip.audio, p) for clip in refs]
-        rows.append(dict(ev.score("as-live", a, b, refs, outs, None, transpose=t), window=w, hop=h, crossfade=c, steps=n,
-                         setting=f"W{w} H{h} C{c} s{n}"))
+        rows.append(dict(ev.score("as-live", a, b, refs, outs, None, transpose=t, moves=moves), window=w, hop=h,
+                         crossfade=c, steps=n, setting=f"W{w} H{h} C{c} s{n}"))
     for r in rows:
         r["pair"] = pair_name(a, b)
     return rows

@@ -86,13 +86,12 @@ class PanelState(QObject):
         return 1000.0 * c["hop_length"] / c["sample_rate"]
 
     def algorithmic_latency_ms(self) -> float | None:
-        """One hop plus the crossfade look-ahead in ms, and a transposing preset's shifter frame: the engine's
-        algorithmic latency, known before it is built."""
+        """One hop plus the crossfade look-ahead in ms, and a transposing or folding preset's shifter frame: the
+        engine's algorithmic latency, known before it is built."""
         from core.pitchshift import FRAME
 
         ms = self.frame_ms()
         if self.preset is None or ms is None:
             return None
-        shifts = self.values["transpose"] or self.values["fold_centre"]
-        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if shifts else 0.0
+        shifter = 1000.0 * FRAME / self.codec["sample_rate"] if self.current_preset().shifts_pitch else 0.0
         return (self.preset.hop + self.preset.crossfade) * ms + shifter

@@ -85,7 +85,7 @@ class StreamingEngine:
         # played, delayed as much, so the two stay aligned
         fold = RegisterFold(preset.fold_centre, preset.transpose) if preset.fold_centre else None
         self.shifter = (PitchShifter(preset.transpose, fold=fold, sample_rate=sr)
-                        if preset.transpose or fold else None)
+                        if preset.shifts_pitch else None)
         self.shift_delay = self.shifter.delay if self.shifter else 0  # 24 kHz samples
         # the dry samples of the hops to come: the shifter's delay in zeros ahead of the input, so it always holds
         # exactly shift_delay samples more than pending24

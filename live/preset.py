@@ -78,6 +78,11 @@ class Preset:
                                       f"(it has {', '.join(instruments)})")
         return self
 
+    @property
+    def shifts_pitch(self) -> bool:
+        """Whether the wet input goes through the pitch shifter (a transpose or a fold), and so its delay."""
+        return bool(self.transpose or self.fold_centre)
+
     def bundle_path(self) -> Path:
         base = self.path.parent if self.path else PRESET_DIR
         return (base / self.bundle).resolve()
