@@ -48,10 +48,11 @@ def sample_training_sigma(shape, generator=None, p_mean: float = -1.2, p_std: fl
 
 
 def edm_loss(denoiser, x, generator=None, p_mean: float = -1.2, p_std: float = 1.2, sigma_data: float = 1.0,
-             sigma=None):
+             sigma=None, frame_weight=None):
     """E[λ(σ)·‖D(x+σn, σ) − x‖²] for a batch x [B, C, T]; returns the per-example loss [B] and σ [B].
 
-    `denoiser(x_noisy, sigma)` takes σ as a [B] tensor.
+    `denoiser(x_noisy, sigma)` takes σ as a [B] tensor. `frame_weight` [T] (mean 1): each frame's share of the
+    loss (edge_weights: the frames a live window commits, at its newest edge, weighed more).
     """
     import torch
 
@@ -62,5 +63,18 @@ def edm_loss(denoiser, x, generator=None, p_mean: float = -1.2, p_std: float = 1
     n = torch.randn(x.shape, generator=generator).to(x) if generator is not None else torch.randn_like(x)
     s = sigma.view(-1, *([1] * (x.dim() - 1)))
     d = denoiser(x + s * n, sigma)
-    per_example = (loss_weight(s, sigma_data) * (d - x) ** 2).mean(dim=tuple(range(1, x.dim())))
+    err = loss_weight(s, sigma_data) * (d - x) ** 2
+    if frame_weight is not None:
+        err = err * frame_weight.to(err)
+    per_example = err.mean(dim=tuple(range(1, x.dim())))
     return per_example, sigma
+
+
+def edge_weights(frames: int, edge: int, weight: float):
+    """[frames] loss weights, mean 1: the newest `edge` frames of a crop `weight` times the others. Live, the engine
+    commits frames 2–5 from its window's newest edge, where the denoiser sees no future; a crop's edge is that."""
+    import torch
+
+    w = torch.ones(frames)
+    w[frames - min(edge, frames):] = weight
+    return w / w.mean()

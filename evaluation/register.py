@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import comma_list, ranged, run_main
+from core.cli import ranged
+from evaluation.options import add_pair_options, judged_evaluator, run_judged
 
 log = logging.getLogger(__name__)
 
@@ -129,46 +130,21 @@ def plot(results: dict, band: int, path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    from core.audio import AudioError
-    from core.io import CheckpointError
-    from core.manifest import CorpusError
-    from live.bundle import BundleError
-
-    return run_main(_main, argv, errors=(AudioError, BundleError, CheckpointError, CorpusError, ValueError))
+    return run_judged(_main, argv)
 
 
 def _main(argv=None) -> int:
     from core.io import write_json_atomic
-    from core.timbre import DEFAULT_PATH
     from core.pitch import pitch_class_by_band
-    from evaluation.__main__ import _pair
-    from evaluation.run import EvalConfig, Evaluator, load_clips
+    from evaluation.run import load_clips
 
     ap = argparse.ArgumentParser(prog="python -m evaluation.register", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=comma_list(_pair), required=True, help="SOURCE:TARGET,...")
-    ap.add_argument("--bundle", type=Path, default=Path("models/bundle"))
-    ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    ap.add_argument("--split", default="heldout")
-    ap.add_argument("--presets", type=Path, default=Path("presets"))
-    ap.add_argument("--classifier", type=Path, default=DEFAULT_PATH)
-    ap.add_argument("--clips", type=ranged(int, 1, 1000), default=8)
-    ap.add_argument("--seconds", type=ranged(float, 2.0, 600.0), default=8.0)
+    add_pair_options(ap)
     ap.add_argument("--band", type=ranged(int, 1, 24), default=4, help="semitones per band")
     ap.add_argument("--out", type=Path, default=Path("out/register"))
-    ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
     a = ap.parse_args(argv)
-    if not a.classifier.is_file():
-        raise ValueError(f"{a.classifier}: no such classifier file (train one: python -m train.judge)")
-    import torch
-
-    torch.set_num_threads(a.threads)
-    ev = Evaluator(EvalConfig(bundle=a.bundle, corpus=a.corpus, split=a.split, clips=a.clips, seconds=a.seconds,
-                              classifier=a.classifier, presets=a.presets, threads=a.threads, progress=False))
-    unknown = sorted({b for _, b in a.pairs} - set(ev.classifier.instruments))
-    if unknown:
-        raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}: it can name "
-                         f"{', '.join(ev.classifier.instruments)}")
+    ev = judged_evaluator(a)
     names = sorted({n for p in a.pairs for n in p})
     clips = load_clips(ev.cfg, names, ev.sr, ev.bundle.samples_per_frame * ev.tf)
     missing = [n for n in names if not clips.get(n)]

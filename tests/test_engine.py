@@ -453,3 +453,31 @@ def test_a_transposing_preset_shifts_the_wet_path_only_and_says_its_delay(bundle
     skip = rate // 1000
     np.testing.assert_allclose(y[e.delay + skip:], x[skip: len(y) - e.delay], atol=2e-3)
     assert e.stats.errors == 0 and e.stats.dry_hops == 0
+
+
+def test_the_edge_diagnostics_per_window_legs_are_what_the_engine_commits(bundle, tiny_preset):
+    """evaluation.edge's "both per window" row is the hop processor's bridge: every committed frame the crossfade
+    leaves alone, exactly (past the opening, where the whole-file encoder pads the start its own way); the rows with
+    a leg over the whole clip are not (the denoisers look ahead)."""
+    from evaluation.edge import legs_for_clip
+
+    p = dataclasses.replace(tiny_preset, prior="matched")
+    e = StreamingEngine(bundle, p, 24_000, gate_threshold_db=None, dc_cutoff_hz=None)
+    hp, n = e.hops, e.hops.hop_samples
+    x = _tone(1.0, 24_000, 330)[: 18 * n]
+    committed = []
+    for i in range(0, len(x), n):  # hop k commits frames [(k+1)·H − H − C, (k+1)·H − C): column c is frame c − C
+        before = hp.committed.end
+        hp(x[i:i + n])
+        committed.append(hp.committed.get(before, hp.committed.end))
+    C, H, W = p.crossfade, p.hop, p.window
+    engine = np.concatenate(committed, axis=1)[:, C:]  # frames 0 … 18·H − C − 1
+    rows = legs_for_clip(bundle, p, x, bundle.denoiser(p.target).time_factor)
+    frames = np.arange(W + 8, engine.shape[1])  # windows clear of the encoder's first 8 frames
+    alone = frames[(frames + C) % H >= C]  # the crossfade blends each hop's first C frames with the last window's
+    blended = frames[(frames + C) % H < C]
+    both = rows["both per window"]
+    np.testing.assert_allclose(both[:, alone], engine[:, alone], rtol=1e-4, atol=1e-4)
+    assert np.abs(both[:, blended] - engine[:, blended]).max() > 1e-3
+    for k in ("whole", "asc per window", "desc per window"):
+        assert np.abs(rows[k][:, frames] - engine[:, frames]).max() > 1e-2, k

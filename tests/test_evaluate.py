@@ -523,3 +523,50 @@ def test_solver_command_measures_candidates_against_the_converged_bridge(tiny_bu
         best["method"], best["steps_per_leg"], best["sigma_min"], best["rho"])
     assert {k: v for k, v in written.items() if k not in ("solver", "steps", "sigma_min", "rho")} == {
         k: v for k, v in original.items() if k not in ("solver", "steps", "sigma_min", "rho")}
+
+
+def test_per_window_keeps_each_windows_frames_at_the_live_lag():
+    """evaluation.edge.per_window: identity windows give the clip back; each output frame comes from a window in
+    which it sat `lag` to `lag + hop − 1` frames from the newest (the frames the engine commits)."""
+    from evaluation.edge import per_window
+
+    rng = np.random.default_rng(0)
+    for window, hop, lag, t in ((32, 4, 2, 101), (8, 4, 0, 16), (12, 3, 3, 7)):
+        z = rng.standard_normal((3, t)).astype(np.float32)
+        fill = np.full(3, 9.0, np.float32)
+        assert np.array_equal(per_window(z, lambda w: w, window, hop, lag, fill), z)
+        from_newest = per_window(z, lambda w: np.tile(window - 1 - np.arange(window, dtype=np.float32), (3, 1)),
+                                 window, hop, lag, fill)
+        assert np.all((from_newest >= lag) & (from_newest <= lag + hop - 1))
+        assert set(from_newest[0].tolist()) == set(range(lag, lag + hop)) or t < hop
+
+
+def test_bridged_by_leg_edges_matter_only_to_a_leg_that_looks_ahead():
+    """Frame-local legs give every row the same; a descending leg that sees the next frame differs per window at
+    each window's newest frame only, and only in the rows where it runs per window."""
+    from evaluation.edge import bridged_by_leg
+
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((2, 40))
+    fill = np.zeros(2)
+    up = lambda w: 2 * w + 1  # noqa: E731 - frame-local
+    ahead = lambda w: w + np.concatenate([w[:, 1:], np.zeros((2, 1))], axis=1)  # noqa: E731 - sees frame t+1
+    rows = bridged_by_leg(z, up, up, None, window=8, hop=4, lag=0, fill=fill, time_factor=4)
+    assert set(rows) == {"whole", "asc per window", "desc per window", "both per window"}
+    for y in rows.values():
+        np.testing.assert_allclose(y, 2 * (2 * z + 1) + 1)
+    rows = bridged_by_leg(z, up, ahead, lambda x: -x, window=8, hop=4, lag=0, fill=fill, time_factor=4)
+    whole = ahead(-(2 * z + 1))
+    np.testing.assert_allclose(rows["whole"], whole)
+    np.testing.assert_allclose(rows["asc per window"], whole)
+    edge = rows["desc per window"]
+    np.testing.assert_allclose(rows["both per window"], edge)
+    newest = np.arange(40) % 4 == 3  # lag 0: each window's newest frame has no next frame in its window
+    np.testing.assert_allclose(edge[:, ~newest], whole[:, ~newest])
+    np.testing.assert_allclose(edge[:, newest], -(2 * z[:, newest] + 1))
+    # the ascending leg looking ahead instead: only the rows where it runs per window change
+    rows = bridged_by_leg(z, ahead, up, None, window=8, hop=4, lag=0, fill=fill, time_factor=4)
+    np.testing.assert_allclose(rows["whole"], 2 * ahead(z) + 1)
+    np.testing.assert_allclose(rows["desc per window"], rows["whole"])
+    np.testing.assert_allclose(rows["asc per window"], rows["both per window"])
+    assert not np.allclose(rows["asc per window"], rows["whole"])

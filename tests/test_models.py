@@ -153,3 +153,32 @@ def test_bridge_accepts_torch_modules():
         y = bridge(x, d, d, 5.0, 16)
     # an untrained (zero-output) network is the N(0, σ_d²) optimal denoiser: the self-bridge is the identity
     assert torch.allclose(y, x, atol=2e-2)
+
+
+def test_edge_weighted_loss_is_the_weighted_mean_of_per_frame_errors():
+    """edm_loss with frame weights = Σ_t w_t·e_t / T from the per-frame errors of the same draw; uniform weights give
+    the plain loss; edge_weights puts `weight` times the rest on the newest frames and has mean 1."""
+    from core.precond import edge_weights, loss_weight
+
+    w = edge_weights(32, 8, 4.0)
+    assert torch.isclose(w.mean(), torch.tensor(1.0))
+    assert torch.allclose(w[-8:], 4 * w[:24].mean()) and torch.allclose(w[:24], w[0])
+    assert torch.allclose(edge_weights(4, 8, 3.0), torch.ones(4))  # an edge longer than the crop: all frames alike
+
+    class Shrink(torch.nn.Module):  # D(x, σ) = x/(1 + σ²): a known per-frame error
+        def forward(self, x, sigma):
+            return x / (1 + sigma.view(-1, 1, 1) ** 2)
+
+    x = torch.randn(3, 5, 32)
+    sigma = torch.tensor([0.3, 1.0, 4.0])
+    plain, _ = edm_loss(Shrink(), x, generator=torch.Generator().manual_seed(1), sigma=sigma)
+    weighted, _ = edm_loss(Shrink(), x, generator=torch.Generator().manual_seed(1), sigma=sigma, frame_weight=w)
+    n = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    s = sigma.view(-1, 1, 1)
+    e = (loss_weight(s, 1.0) * ((x + s * n) / (1 + s**2) - x) ** 2).mean(dim=1)  # [B, T]
+    assert torch.allclose(plain, e.mean(dim=1), rtol=1e-5)
+    assert torch.allclose(weighted, (e * w).mean(dim=1), rtol=1e-5)
+    assert not torch.allclose(weighted, plain, rtol=1e-3)
+    uniform, _ = edm_loss(Shrink(), x, generator=torch.Generator().manual_seed(1), sigma=sigma,
+                          frame_weight=torch.ones(32))
+    assert torch.allclose(uniform, plain)

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.cli import comma_list
+from core.cli import comma_list, ranged
 from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
 from core.io import load_checkpoint, save_atomic
-from core.precond import edm_loss
+from core.precond import edge_weights, edm_loss
 from train.common import (Clock, TrainState, interrupt_on_sigterm, keep_going, load_training, progress_bar,
                           reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
 from train.latents import fit_stats, load_latents
@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--channels", type=comma_list(int), default=[64, 128, 128])
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--frames", type=comma_list(int), default=[32, 64], help="crop lengths in frames, alternated by step")
+    ap.add_argument("--edge-weight", type=ranged(float, 1.0), default=1.0,
+                    help="the loss on each crop's newest --edge-frames this many times the rest (1: uniform); the "
+                         "live engine commits frames at its window's newest edge")
+    ap.add_argument("--edge-frames", type=ranged(int, 1), default=8)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
@@ -209,7 +213,9 @@ def train(args) -> TrainState:
             warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
             for g in opt.param_groups:
                 g["lr"] = args.lr * warm
-            loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std)
+            loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std,
+                               frame_weight=(edge_weights(n_frames, args.edge_frames, args.edge_weight)
+                                             if args.edge_weight != 1.0 else None))
             loss = loss.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
