@@ -5,27 +5,29 @@
 Live, the engine bridges the window of the newest W frames every H frames and commits the frames 2–5 from its
 newest edge (the crossfade C), where the denoisers see no future; offline, committed frames sit 16–79 frames from
 an edge. Each pair's preset runs its held-out source clips (moved as the preset moves them) four ways in latent
-space (bridged_by_leg): both legs over the whole clip; the source's ODE up to σmax per live window (each frame as
-its window computed it at the live lag), the target's down over the whole clip; the reverse; both per live window,
-as the engine does (the window's frames [t−H−C, t−C) kept, without the crossfade). The latents are decoded whole.
-Printed per row: clips and crops the judge names as the target, pitch class kept. The row that falls with one leg
-per window says whose denoiser loses the most without the frames ahead.
+space (bridged_by_leg): every step over the whole clip; one of them per live window (the source's ODE up to σmax,
+the prior's meet at σmax, the target's ODE down), each frame as its window computed it at the live lag, the rest
+over the whole clip; all per live window, as the engine does (the window's frames [t−H−C, t−C) kept, without the
+crossfade). The latents are decoded whole. Printed per row: clips and crops the judge names as the target, pitch
+class kept. The step whose row falls loses the most without the frames ahead.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from evaluation.options import add_pair_options, judged_evaluator, run_judged
 
+
 def per_window(z: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], window: int, hop: int, lag: int,
                fill: np.ndarray) -> np.ndarray:
     """fn over each live window [t−window, t) of z [C, T] (t = hop, 2·hop, …; `fill` frames before the start and
     after the end), and of each window's output the frames [t−hop−lag, t−lag), assembled into [C, T]."""
+    if window < hop + lag:
+        raise ValueError(f"window ({window}) must hold hop + lag ({hop} + {lag}) frames")
     c, n = z.shape
     pad = lambda k: np.repeat(np.asarray(fill, z.dtype).reshape(c, 1), k, axis=1)  # noqa: E731
     zp = np.concatenate([pad(window), z, pad(hop + lag)], axis=1)  # z[:, f] = zp[:, f + window]
@@ -41,12 +43,19 @@ def per_window(z: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], window: in
 
 def bridged_by_leg(z: np.ndarray, up: Callable, down: Callable, meet: Callable | None, window: int, hop: int,
                    lag: int, fill: np.ndarray, time_factor: int) -> dict[str, np.ndarray]:
-    """The bridge of z [C, T] four ways: up (source ODE to σmax), `meet`, down (target ODE from σmax)
+    """The bridge of z [C, T]: up (source ODE to σmax), `meet` (the prior's move onto the target's σmax
+    marginal), down (target ODE from σmax), each over the whole clip (padded with `fill` to a multiple of
+    time_factor) or per live window (per_window: each frame as its window computed it), five ways:
 
-        "whole"            both legs over the whole clip (padded with `fill` to a multiple of time_factor)
-        "asc per window"   each frame's up as its live window computed it (per_window), then down over the whole
-        "desc per window"  up over the whole clip, then down per live window
-        "both per window"  up and down in each live window, as the engine's hop processor (less its crossfade)"""
+        "whole"            every step over the whole clip
+        "asc per window"   up per window, the rest whole
+        "meet per window"  the meet per window (a prior whose moments span frames, `local` or `instance`, sees no
+                           frames ahead at the edge either), the rest whole
+        "desc per window"  down per window, the rest whole
+        "both per window"  all three in each live window, as the engine's hop processor (less its crossfade)
+
+    Frames outside z are `fill` wherever a step runs: data-space silence even where the engine would hold
+    silence carried up the source's leg (the first window and the last few frames only)."""
     t = z.shape[1]
 
     def whole(fn, x):
@@ -55,11 +64,14 @@ def bridged_by_leg(z: np.ndarray, up: Callable, down: Callable, meet: Callable |
         return np.asarray(fn(xp))[:, :t]
 
     met = meet if meet is not None else (lambda x: x)  # noqa: E731
-    up_whole, up_edge = whole(up, z), per_window(z, up, window, hop, lag, fill)
-    return {"whole": whole(lambda x: down(met(x)), up_whole),
-            "asc per window": whole(lambda x: down(met(x)), up_edge),
-            "desc per window": per_window(up_whole, lambda w: down(met(w)), window, hop, lag, fill),
-            "both per window": per_window(z, lambda w: down(met(up(w))), window, hop, lag, fill)}
+    win = lambda x, fn: per_window(x, fn, window, hop, lag, fill)  # noqa: E731
+    up_whole = whole(up, z)
+    met_whole = met(up_whole)
+    return {"whole": whole(down, met_whole),
+            "asc per window": whole(lambda x: down(met(x)), win(z, up)),
+            "meet per window": whole(down, win(up_whole, met)),
+            "desc per window": win(met_whole, down),
+            "both per window": win(z, lambda w: down(met(up(w))))}
 
 
 def legs_for_clip(bundle, preset, x: np.ndarray, time_factor: int) -> dict[str, np.ndarray]:

@@ -552,13 +552,14 @@ def test_bridged_by_leg_edges_matter_only_to_a_leg_that_looks_ahead():
     up = lambda w: 2 * w + 1  # noqa: E731 - frame-local
     ahead = lambda w: w + np.concatenate([w[:, 1:], np.zeros((2, 1))], axis=1)  # noqa: E731 - sees frame t+1
     rows = bridged_by_leg(z, up, up, None, window=8, hop=4, lag=0, fill=fill, time_factor=4)
-    assert set(rows) == {"whole", "asc per window", "desc per window", "both per window"}
+    assert set(rows) == {"whole", "asc per window", "meet per window", "desc per window", "both per window"}
     for y in rows.values():
         np.testing.assert_allclose(y, 2 * (2 * z + 1) + 1)
     rows = bridged_by_leg(z, up, ahead, lambda x: -x, window=8, hop=4, lag=0, fill=fill, time_factor=4)
     whole = ahead(-(2 * z + 1))
     np.testing.assert_allclose(rows["whole"], whole)
     np.testing.assert_allclose(rows["asc per window"], whole)
+    np.testing.assert_allclose(rows["meet per window"], whole)  # a frame-local meet has no edge
     edge = rows["desc per window"]
     np.testing.assert_allclose(rows["both per window"], edge)
     newest = np.arange(40) % 4 == 3  # lag 0: each window's newest frame has no next frame in its window
@@ -570,3 +571,12 @@ def test_bridged_by_leg_edges_matter_only_to_a_leg_that_looks_ahead():
     np.testing.assert_allclose(rows["desc per window"], rows["whole"])
     np.testing.assert_allclose(rows["asc per window"], rows["both per window"])
     assert not np.allclose(rows["asc per window"], rows["whole"])
+    # a meet over the frames around each frame (as `local`), here the next one: only its rows change
+    rows = bridged_by_leg(z, up, up, ahead, window=8, hop=4, lag=0, fill=fill, time_factor=4)
+    np.testing.assert_allclose(rows["whole"], 2 * ahead(2 * z + 1) + 1)
+    for k in ("asc per window", "desc per window"):
+        np.testing.assert_allclose(rows[k], rows["whole"])
+    np.testing.assert_allclose(rows["meet per window"], rows["both per window"])
+    assert not np.allclose(rows["meet per window"], rows["whole"])
+    with pytest.raises(ValueError, match="must hold hop"):
+        bridged_by_leg(z, up, up, None, window=4, hop=4, lag=2, fill=fill, time_factor=4)

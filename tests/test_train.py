@@ -718,3 +718,36 @@ def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_pat
     ck = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
     assert any(not torch.equal(ck["codec"][k].half().float(), v) for k, v in init.state_dict().items()
                if k.startswith("encoder."))
+
+
+def test_edge_weight_reaches_the_loss_of_every_crop_length_and_the_exported_record(tmp_path, monkeypatch):
+    """--edge-weight W --edge-frames E: each step's loss gets edge_weights(crop length, E, W) (crops alternate 8 and
+    16 frames here); without the flag no weights at all; the exported file says which loss trained it."""
+    from core.precond import edge_weights
+    from train import denoiser as den_train
+
+    _toy_latent_setup(tmp_path)
+    seen = []
+    real = den_train.edm_loss
+
+    def spy(*a, frame_weight=None, **kw):
+        seen.append(frame_weight)
+        return real(*a, frame_weight=frame_weight, **kw)
+
+    monkeypatch.setattr(den_train, "edm_loss", spy)
+    args = _den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 4, "edge")
+    args.edge_weight, args.edge_frames = 4.0, 3
+    den_train.train(args)
+    steps = [w for w in seen if w is not None and w.dim() == 1]
+    assert len(steps) == 4
+    for i, w in enumerate(steps):
+        assert torch.equal(w, edge_weights((8, 16)[i % 2], 3, 4.0))
+    blob = den_train.denoiser_file_from_run(tmp_path / "edge", tmp_path / "edge.pt")
+    assert blob["train_info"]["loss"] == dict(edge_weight=4.0, edge_frames=3)
+    seen.clear()
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 2, "plain"))
+    assert seen and all(w is None for w in seen)
+    plain = den_train.denoiser_file_from_run(tmp_path / "plain", tmp_path / "plain.pt")
+    assert plain["train_info"]["loss"] == dict(edge_weight=1.0, edge_frames=8)
+    with pytest.raises(SystemExit):
+        den_train.build_parser().parse_args(["--instrument", "a", "--edge-weight", "inf"])

@@ -111,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--channels", type=comma_list(int), default=[64, 128, 128])
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--frames", type=comma_list(int), default=[32, 64], help="crop lengths in frames, alternated by step")
-    ap.add_argument("--edge-weight", type=ranged(float, 1.0), default=1.0,
+    ap.add_argument("--edge-weight", type=ranged(float, 1.0, 1000.0), default=1.0,
                     help="the loss on each crop's newest --edge-frames this many times the rest (1: uniform); the "
                          "live engine commits frames at its window's newest edge")
-    ap.add_argument("--edge-frames", type=ranged(int, 1), default=8)
+    ap.add_argument("--edge-frames", type=ranged(int, 1, 4096), default=8)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
@@ -264,6 +264,8 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
                                                device=meta.get("device"), train_frames=meta.get("train_frames"),
                                                codec_stats=meta.get("codec_stats"),
                                                latent_space=space,
+                                               loss=dict(edge_weight=float(meta["args"].get("edge_weight", 1.0)),
+                                                         edge_frames=int(meta["args"].get("edge_frames", 8))),
                                                last_valid=valids[-1] if valids else None,
                                                history=[h for h in st["history"] if "valid" in h]))
     save_atomic(blob, out)
