@@ -151,14 +151,18 @@ def frame_errors(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENC
     return rv, both, est.semitones[both] - (ref.semitones[both] + moved)
 
 
+def pitch_class_kept(d: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
+    """Per frame, whether Δ (semitones) is within `tolerance` of a whole number of octaves."""
+    return np.abs((d + 6.0) % 12.0 - 6.0) <= tolerance + 1e-9
+
+
 def compare_tracks(ref: PitchTrack, est: PitchTrack, confidence: float = CONFIDENCE, gate_db: float = GATE_DB,
                    tolerance: float = 0.5, transpose: float | np.ndarray = 0.0) -> MelodyScore:
     """Score `est` (output) against `ref` (input) frame by frame (frame_errors); the reference is the input moved
     by `transpose`."""
     rv, both, d = frame_errors(ref, est, confidence, gate_db, transpose)
-    folded = np.abs((d + 6.0) % 12.0 - 6.0)
     return MelodyScore(int(rv.sum()), int(both.sum()), int(np.sum(np.abs(d) <= tolerance + 1e-9)),
-                       int(np.sum(folded <= tolerance + 1e-9)), float(np.sum(np.abs(d))))
+                       int(np.sum(pitch_class_kept(d, tolerance))), float(np.sum(np.abs(d))))
 
 
 def pitch_class_by_band(ref: PitchTrack, est: PitchTrack, band: int = 4, confidence: float = CONFIDENCE,
@@ -167,7 +171,7 @@ def pitch_class_by_band(ref: PitchTrack, est: PitchTrack, band: int = 4, confide
     """Lowest MIDI note of each `band`-semitone band of the input's pitch → [frames whose pitch class the output
     kept, frames voiced in both]: where in the input's range a transfer keeps the melody (octaves forgiven)."""
     _, both, d = frame_errors(ref, est, confidence, gate_db, transpose)
-    kept = np.abs((d + 6.0) % 12.0 - 6.0) <= tolerance + 1e-9
+    kept = pitch_class_kept(d, tolerance)
     lows = (np.floor(ref.semitones[: len(both)][both] / band) * band).astype(int)
     return {int(lo): [int(np.sum(kept[lows == lo])), int(np.sum(lows == lo))] for lo in np.unique(lows)}
 

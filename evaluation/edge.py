@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from evaluation.options import add_pair_options, judged_evaluator, run_judged
+from evaluation.options import add_pair_options, clips_for, judged_evaluator, run_judged
 
 
 def per_window(z: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], window: int, hop: int, lag: int,
@@ -82,8 +82,7 @@ def legs_for_clip(bundle, preset, x: np.ndarray, time_factor: int) -> dict[str, 
 
     p = preset
     src, tgt = bundle.denoiser(p.source), bundle.denoiser(p.target)
-    bundle.check_prior(p.source, p.target, p.prior)
-    meet = bundle._meet(src, tgt, float(p.sigma_max), p.prior)
+    meet = bundle.meet(p.source, p.target, p.sigma_max, p.prior)
     ode = (float(p.sigma_max), int(p.steps), float(p.sigma_min), float(p.rho), p.solver)
     rows = bridged_by_leg(src.to_own(bundle.encode(x)), lambda w: encode_to_prior(src, w, *ode),
                           lambda w: decode_from_prior(tgt, w, *ode),
@@ -98,7 +97,6 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     from evaluation.report import pct
-    from evaluation.run import load_clips
 
     ap = argparse.ArgumentParser(prog="python -m evaluation.edge", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,17 +104,12 @@ def _main(argv=None) -> int:
     a = ap.parse_args(argv)
     ev = judged_evaluator(a)
     bd = ev.bundle
-    names = sorted({s for s, _ in a.pairs})
-    clips = load_clips(ev.cfg, names, ev.sr, bd.samples_per_frame * ev.tf)
-    missing = [n for n in names if not clips.get(n)]
-    if missing:
-        raise ValueError(f"no {a.split} clips for {', '.join(missing)} in {a.corpus}")
+    clips = clips_for(ev, a, {s for s, _ in a.pairs})
     for s, t in a.pairs:
         p = ev.base_preset(s, t)
-        outs, moves = {}, []
-        for c in clips[s]:
-            x, mv = ev.moved(c.audio, p)
-            moves.append(mv)
+        outs = {}
+        moved, moves = ev.moved_clips(clips[s], p)
+        for c, x in zip(clips[s], moved):
             for k, y in legs_for_clip(bd, p, x, ev.tf).items():
                 outs.setdefault(k, []).append(bd.decode(y)[:len(c.audio)])
         print(f"\n{s} → {t} (σmax {p.sigma_max:g}, {p.steps} {p.solver} steps, {p.prior}; window {p.window}, "

@@ -35,6 +35,18 @@ def add_pair_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
 
 
+def clips_for(ev, a: argparse.Namespace, names) -> dict:
+    """Held-out clips of each instrument named (load_clips); ValueError naming those without any."""
+    from evaluation.run import load_clips
+
+    names = sorted(names)
+    clips = load_clips(ev.cfg, names, ev.sr, ev.bundle.samples_per_frame * ev.tf)
+    missing = [n for n in names if not clips.get(n)]
+    if missing:
+        raise ValueError(f"no {a.split} clips for {', '.join(missing)} in {a.corpus}")
+    return clips
+
+
 def judged_evaluator(a: argparse.Namespace):
     """The Evaluator those options describe; ValueError without a judge file or for a target it cannot name."""
     from evaluation.run import EvalConfig, Evaluator

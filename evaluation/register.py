@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import ranged
-from evaluation.options import add_pair_options, judged_evaluator, run_judged
+from evaluation.options import add_pair_options, clips_for, judged_evaluator, run_judged
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,6 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     from core.io import write_json_atomic
     from core.pitch import pitch_class_by_band
-    from evaluation.run import load_clips
 
     ap = argparse.ArgumentParser(prog="python -m evaluation.register", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,11 +144,7 @@ def _main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("out/register"))
     a = ap.parse_args(argv)
     ev = judged_evaluator(a)
-    names = sorted({n for p in a.pairs for n in p})
-    clips = load_clips(ev.cfg, names, ev.sr, ev.bundle.samples_per_frame * ev.tf)
-    missing = [n for n in names if not clips.get(n)]
-    if missing:
-        raise ValueError(f"no {a.split} clips for {', '.join(missing)} in {a.corpus}")
+    clips = clips_for(ev, a, {n for p in a.pairs for n in p})
     results, real_cache = {}, {}
     for src, tgt in a.pairs:
         if (src, tgt) not in ev.presets:

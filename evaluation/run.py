@@ -183,6 +183,11 @@ class Evaluator:
         y, moves = shift_track(x, preset.transpose, fold_centre=preset.fold_centre, sample_rate=self.sr)
         return y, (moves if preset.fold_centre else preset.transpose)
 
+    def moved_clips(self, clips: list, preset) -> tuple[list[np.ndarray], list[float | np.ndarray]]:
+        """moved for every clip: the moved audio per clip, and what each was moved by."""
+        pairs = [self.moved(c.audio, preset) for c in clips]
+        return [m for m, _ in pairs], [mv for _, mv in pairs]
+
     def track(self, key: str, audio: np.ndarray):
         if key not in self._tracks:
             self._tracks[key] = self.tracker(audio, self.sr)
@@ -354,7 +359,7 @@ class Evaluator:
             t0 = time.perf_counter()
             # the input as the pair's preset hears it (transposed or folded if it does): shifted once, read by the
             # rows below; `moves` what each clip was moved by (per sample where a fold moved it)
-            moved, moves = map(list, zip(*(self.moved(c.audio, base) for c in src)))
+            moved, moves = self.moved_clips(src, base)
             fold = dict(fold_centre=base.fold_centre) if base.fold_centre else {}
             if base.shifts_pitch:
                 rt = [self.decode(self.encode(m)) for m in moved]

@@ -74,7 +74,7 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
     a, b, sigma = preset.source, preset.target, float(preset.sigma_max)
     refs = clips[a]
     # what a transposing or folding preset bridges, and what it moved (per sample where a fold moved it)
-    moved, moves = map(list, zip(*(ev.moved(c.audio, preset) for c in refs)))
+    moved, moves = ev.moved_clips(refs, preset)
     zs = [ev.encode(m) for m in moved]
 
     def bridged(s: SolverSetting) -> list[np.ndarray]:

@@ -36,7 +36,7 @@ def quality_rows(ev, preset, settings: list[tuple[int, int, int, int]], clips) -
     refs = clips[a]
     # the reference a transposing or folding preset can reach: its input moved, through the codec (pitch against the
     # melody as moved: `moves`, per sample where a fold moved it)
-    moved, moves = map(list, zip(*(ev.moved(c.audio, preset) for c in refs)))
+    moved, moves = ev.moved_clips(refs, preset)
     codec = [ev.decode(ev.encode(m)) for m in moved]
     rows = [dict(ev.score("codec", a, b, refs, codec, None, transpose=t, moves=moves), setting="codec")]
     off = offline_preset(preset)

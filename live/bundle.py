@@ -241,11 +241,16 @@ class Bundle:
             return lambda x, s: match_covariances(x, ma, mb, t)
         return None
 
-    def prepare_prior(self, source: str, target: str, sigma_max: float, prior: str) -> None:
-        """check_prior, then make the pair's transport map for this σmax now (on the caller's thread) so that the
-        hop that first uses it does not pay for it."""
+    def meet(self, source: str, target: str, sigma_max: float, prior: str):
+        """check_prior, then how the pair's legs meet at σmax: a function of the source leg's end (in the source's
+        own space) and σ, or None (the paper's shared prior)."""
         self.check_prior(source, target, prior)
-        self._meet(self.denoiser(source), self.denoiser(target), float(sigma_max), prior)
+        return self._meet(self.denoiser(source), self.denoiser(target), float(sigma_max), prior)
+
+    def prepare_prior(self, source: str, target: str, sigma_max: float, prior: str) -> None:
+        """meet now (on the caller's thread): the pair's transport map for this σmax is made here, so the hop that
+        first uses it does not pay for it."""
+        self.meet(source, target, sigma_max, prior)
 
     def check_prior(self, source: str, target: str, prior: str) -> None:
         """BundleError unless this pair can be bridged with `prior` (matched needs both instruments' moments,

@@ -580,3 +580,10 @@ def test_bridged_by_leg_edges_matter_only_to_a_leg_that_looks_ahead():
     assert not np.allclose(rows["meet per window"], rows["whole"])
     with pytest.raises(ValueError, match="must hold hop"):
         bridged_by_leg(z, up, up, None, window=4, hop=4, lag=2, fill=fill, time_factor=4)
+
+
+def test_edge_command_refuses_a_missing_judge(tmp_path, capsys):
+    from evaluation.edge import main
+
+    assert main(["--pairs", "violin:flute", "--classifier", str(tmp_path / "none.pt")]) == 2
+    assert "no such classifier" in capsys.readouterr().err
