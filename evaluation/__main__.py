@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=float, default=0.9, help="pitch fraction of the recommendation rule")
     ap.add_argument("--confidence", type=float, default=0.5, help="PESTO voicing threshold")
     ap.add_argument("--no-streaming", action="store_true", help="skip the as-live vs offline comparison")
+    ap.add_argument("--live-rows", action="store_true",
+                    help="stream every swept σmax as live too; the recommended σmax is then the lowest near the best "
+                         "recognition that is heard as live within 5 points of offline (the preset is played live)")
     ap.add_argument("--no-examples", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("out/eval"))
     ap.add_argument("--threads", type=ranged(int, 1, 256), default=2)
@@ -131,7 +134,7 @@ def main(argv=None) -> int:
             cycle_steps=a.cycle_steps or q.get("cycle_steps") or [1, 2, 4, 8], cycle_sigma=a.cycle_sigma,
             mode=a.mode, clips=a.clips or q.get("clips", 6), seconds=a.seconds or q.get("seconds", 6.0),
             classifier=clf, presets=a.presets, prior=a.prior, transpose=a.transpose, fold_centre=a.fold_centre,
-            at_presets=a.at_presets,
+            at_presets=a.at_presets, live_rows=a.live_rows,
             keep=a.keep, confidence=a.confidence,
             examples=not a.no_examples, streaming=not a.no_streaming, threads=a.threads, provider=a.provider)
         if any(s <= 0 for s in cfg.sigmas) or any(s < 1 for s in cfg.steps + cfg.cycle_steps):

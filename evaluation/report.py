@@ -30,8 +30,13 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors or "
         "transpositions (merged --across-priors): that σmax per prior, transpose and fold, then, of the picks heard "
         "within MARGIN of the best, the one keeping the most pitch (octave included, against the melody moved as "
-        "asked: transposed, folded), an unmoved one first among those within PITCH_TIE (2 points) of it.")
+        "asked: transposed, folded), an unmoved one first among those within PITCH_TIE (2 points) of it. Where "
+        "every swept σmax of a variant was also streamed as live (--live-rows), its σmax is the lowest of those near "
+        "the best whose as-live recognition is at most LIVE_GAP (5 points) under its offline one, the preset being "
+        "what is played live; where none is, the σmax as without them, and across variants such a pick is set aside "
+        "while another is not known to fall short as live.")
 MARGIN = 0.10
+LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
 PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
 
 
@@ -71,10 +76,17 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     ref = ref if math.isfinite(ref) else 1.0
     eligible = [r for r in sweep if _num(r["pitch_acc"]) >= keep * ref]
     target = [_num(r.get("target_acc")) for r in sweep]
+    twins = _live_twins(rows, pair, sweep)
     if any(math.isfinite(t) for t in target):  # the judge heard the rows: lowest σmax near the best recognition
         best = max(t for t in target if math.isfinite(t))
-        pick = next(r for r, t in zip(sweep, target) if math.isfinite(t) and t >= best - margin - 1e-9)
+        near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
+        pick = near[0][0]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
+        if all(w is not None for w in twins):  # streamed as live at every σmax: the preset is played live
+            playable = [r for r, t, w in near if _finite(_num(w.get("target_acc"))) >= t - LIVE_GAP - 1e-9]
+            pick = playable[0] if playable else pick
+            why += (f" and, as live, at most {100 * LIVE_GAP:.0f} points under offline" if playable else
+                    f"; none is within {100 * LIVE_GAP:.0f} points of it as live")
     elif eligible:
         scores = [_timbre(r) for r in eligible]
         if any(math.isfinite(s) for s in scores):
@@ -94,12 +106,24 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         else:
             pick = sweep[0]
             why = "no voiced frames to score the melody: the smallest σmax"
+    twin = twins[sweep.index(pick)]
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
                 chroma_acc=pick.get("chroma_acc"),
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
+                **({"live_target_acc": twin.get("target_acc"), "live_chroma_acc": twin.get("chroma_acc")}
+                   if twin is not None else {}),
                 eligible=[float(r["sigma_max"]) for r in eligible], why=why, transpose=int(pick.get("transpose") or 0),
                 fold_centre=int(pick.get("fold_centre") or 0),
                 **({"prior": pick["prior"]} if pick.get("prior") else {}))
+
+
+def _live_twins(rows: list[dict], pair: str, sweep: list[dict]) -> list[dict | None]:
+    """Each sweep row's as-live twin (None where there is none): the same pair, prior, transpose, fold, σmax and
+    steps, streamed block by block as live."""
+    key = lambda r: (_variant(r), float(r["sigma_max"]), int(r["steps"]))  # noqa: E731
+    live = {key(r): r for r in rows if r["pair"] == pair and r["kind"] == "as-live" and r.get("sigma_max") is not None
+            and r.get("steps") is not None}
+    return [live.get(key(r)) for r in sweep]
 
 
 def _variant(row: dict) -> tuple[str, int, int]:
@@ -125,6 +149,10 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     target heard."""
     picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
+    # a pick heard as live more than LIVE_GAP under offline is set aside while another is not known to be
+    playable = [p for p in picks if not _live_gap_exceeded(p)]
+    aside = len(playable) < len(picks) and playable
+    picks = playable or picks
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
     # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
@@ -135,7 +163,15 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     return dict(best, why=best["why"] + f"; of {', '.join(map(_variant_name, variants))}, the one keeping the most "
                                         f"pitch among those within {100 * margin:.0f} points of the best recognition"
                                         + (f" (unmoved first within {100 * PITCH_TIE:.0f} points)"
-                                           if len({v[1:] for v in variants}) > 1 else ""))
+                                           if len({v[1:] for v in variants}) > 1 else "")
+                                        + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
+                                           f"offline set aside" if aside else ""))
+
+
+def _live_gap_exceeded(pick: dict) -> bool:
+    """Whether a pick was streamed as live and heard there more than LIVE_GAP less often as the target."""
+    live, offline = _num(pick.get("live_target_acc")), _num(pick.get("target_acc"))
+    return math.isfinite(live) and math.isfinite(offline) and live < offline - LIVE_GAP - 1e-9
 
 
 # ---------------------------------------------------------------- markdown
@@ -153,7 +189,7 @@ _ORDER = {"lower": 0, "codec": 1, "transposed": 2, "transfer": 3, "upper": 4, "a
 _LABEL = {"lower": "lower bound: input unchanged", "codec": "input through the codec (no bridge)",
           "transposed": "input transposed / folded, through the codec (no bridge)",
           "upper": "upper bound: real target through the codec", "transfer": "transfer",
-          "as-live": "preset as live (streaming)", "offline-quality": "preset, offline quality"}
+          "as-live": "as live (streaming)", "offline-quality": "preset, offline quality"}
 
 
 def markdown(results: dict) -> str:

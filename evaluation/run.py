@@ -10,7 +10,9 @@ For every pair A → B (source clips of A, real clips of B as the timbre referen
               shifter alone does to the melody and to the judge (a judge that hears register as timbre names a
               violin an octave down a sax before any model touched it)
     upper     upper bound: real B clips through the codec (the timbre any transfer can reach)
-    as-live   the pair's preset at the recommended σmax, streamed block by block exactly as live (render_array)
+    as-live   the pair's preset at the recommended σmax, streamed block by block exactly as live (render_array);
+              with `live_rows`, every swept σmax × steps so (the recommendation then asks the preset to be heard
+              as live within evaluation.report.LIVE_GAP of offline)
     offline-quality  the same through live.render.offline_preset (long windows, more steps)
 
 and cycle rows A → B → A (whole-clip bridge on the latents, at the recommended σmax or --cycle-sigma) for
@@ -65,6 +67,7 @@ class EvalConfig:
     transpose: int | None = None  # semitones for every pair (None: each preset's)
     fold_centre: int | None = None  # register fold's centre (MIDI) for every pair (None: each preset's; 0: off)
     at_presets: bool = False  # no sweep: each pair at its preset's σmax and steps (checking presets on more clips)
+    live_rows: bool = False  # stream every swept σmax as live too (an as-live row beside each transfer row)
     keep: float = 0.9  # recommendation rule: see evaluation.report.recommend
     confidence: float = CONFIDENCE
     gate_db: float = GATE_DB
@@ -297,6 +300,10 @@ class Evaluator:
         row.update(extra)
         return row
 
+    def swept_live(self, a: str, b: str) -> bool:
+        """Whether the sweep's live rows include the preset as live at the recommended σmax (its steps swept)."""
+        return self.cfg.live_rows and (self.cfg.at_presets or self.base_preset(a, b).steps in self.cfg.steps)
+
     # -------------------------------------------------- the run
     def run(self) -> dict:
         from tqdm import tqdm
@@ -306,6 +313,8 @@ class Evaluator:
         cfg = self.cfg
         if cfg.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {cfg.mode!r}")
+        if cfg.live_rows and cfg.mode == "as-live":
+            raise ValueError("live rows stand beside a sweep rendered offline or whole; this one is rendered as live")
         instruments = self.bundle.instruments
         if cfg.pairs:
             bad = sorted({n for p in cfg.pairs for n in p if n not in instruments})
@@ -330,9 +339,10 @@ class Evaluator:
             res = [self.analyse(c.audio, f"in:{name}:{c.name}") for c in clips.get(name, [])]
             ref_emb[name] = np.concatenate([r[1] for r in res]) if res and res[0] is not None else None
 
-        n_sweep = 1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)
-        per_pair = sum(len(clips[a]) * (n_sweep + 1 + self.base_preset(a, b).shifts_pitch + 2 * cfg.streaming
-                                        + len(cfg.cycle_steps)) for a, b in pairs)
+        n_sweep = (1 if cfg.at_presets else len(cfg.sigmas) * len(cfg.steps)) * (1 + cfg.live_rows)
+        per_pair = sum(len(clips[a]) * (n_sweep + 1 + self.base_preset(a, b).shifts_pitch
+                                        + (2 - self.swept_live(a, b)) * cfg.streaming + len(cfg.cycle_steps))
+                       for a, b in pairs)
         self.bar = tqdm(total=per_pair + sum(len(clips.get(b, [])) for b in {b for _, b in pairs}),
                         desc="evaluating", unit="render", disable=not cfg.progress)
         rows, cycle, recs, examples = [], [], {}, {}
@@ -380,6 +390,16 @@ class Evaluator:
                                        steps=int(steps),
                                        mode=cfg.mode, solver=base.solver, prior=base.prior))
                 ex[(float(sigma), int(steps))] = outs[0]
+                if cfg.live_rows:  # the same σmax and steps as the musician hears them, block by block
+                    t0 = time.perf_counter()
+                    outs = []
+                    for c in src:
+                        outs.append(self.render(c.audio, a, b, sigma, steps, "as-live"))
+                        self.tick()
+                    rows.append(self.score("as-live", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
+                                           transpose=base.transpose, moves=moves, **fold, sigma_max=float(sigma),
+                                           steps=int(steps), mode="as-live", window=base.window, hop=base.hop,
+                                           prior=base.prior))
             rec = recommend(rows, name, cfg.keep, base.steps)
             recs[name] = rec
             sigma_rec = rec["sigma_max"] if rec else float(np.median(cfg.sigmas))
@@ -389,6 +409,8 @@ class Evaluator:
 
                 live_p = dataclasses.replace(self.base_preset(a, b), sigma_max=float(sigma_rec))
                 for kind, p in (("as-live", live_p), ("offline-quality", offline_preset(live_p))):
+                    if kind == "as-live" and self.swept_live(a, b):
+                        continue  # the sweep's live row at the recommended σmax is this row
                     t0 = time.perf_counter()
                     outs = []
                     for c in src:

@@ -286,6 +286,45 @@ def test_recommendation_rule():
     assert recommend(heard + even, "a-to-b")["fold_centre"] == 0  # 0.90 each, heard as well: the input unmoved
 
 
+def test_recommendation_with_live_rows():
+    """Streamed as live at every σmax, the preset must be heard as live within LIVE_GAP of offline: the rule moves
+    up from its offline pick to the lowest σmax near the best that is, and stays where none is or where a σmax was
+    not streamed."""
+    from evaluation.report import LIVE_GAP, recommend
+
+    offline = _rows(sweep=((1, 0.95, 0.90), (5, 0.9, 0.95), (20, 0.6, 0.97)))
+    assert recommend(offline, "a-to-b")["sigma_max"] == 1  # 0.90 is within 10 points of 0.97
+
+    def live(*heard, **extra):
+        return [dict(r, kind="as-live", target_acc=t, chroma_acc=0.5, **extra)
+                for r, t in zip((r for r in offline if r["kind"] == "transfer"), heard)]
+
+    rec = recommend(offline + live(0.80, 0.93, 0.96), "a-to-b")  # σ 1 is 10 points under offline as live
+    assert (rec["sigma_max"], rec["live_target_acc"], rec["live_chroma_acc"]) == (5, 0.93, 0.5)
+    assert "as live" in rec["why"]
+    # exactly LIVE_GAP under offline still passes
+    assert recommend(offline + live(0.90 - LIVE_GAP, 0.5, 0.5), "a-to-b")["sigma_max"] == 1
+    # where no σmax near the best passes, the offline pick stays, and the rule says so
+    rec = recommend(offline + live(0.5, 0.6, 0.5), "a-to-b")
+    assert rec["sigma_max"] == 1 and "none is within 5 points" in rec["why"] and rec["live_target_acc"] == 0.5
+    # a σmax not streamed (σ 20 here) or streamed with another prior: the rule without live rows
+    assert recommend(offline + live(0.80, 0.93), "a-to-b")["sigma_max"] == 1
+    assert recommend(offline + live(0.80, 0.93, 0.96, prior="local"), "a-to-b")["sigma_max"] == 1
+    # across variants each variant's σmax is chosen so first
+    local = [dict(r, prior="local") for r in offline]
+    matched = [dict(r, prior="matched", target_acc=0.5) if r["kind"] == "transfer" else r for r in offline]
+    rec = recommend(matched + local + live(0.80, 0.93, 0.96, prior="local"), "a-to-b")
+    assert (rec["prior"], rec["sigma_max"]) == ("local", 5)
+    # then a pick heard as live more than LIVE_GAP under offline is set aside for one that is not known to be:
+    # the folded variant keeps more pitch, but as live it falls 10 points short at every σmax near its best
+    folded = [dict(r, prior="local", fold_centre=58, pitch_acc=0.99) for r in offline if r["kind"] == "transfer"]
+    folded_live = [dict(r, kind="as-live", target_acc=r["target_acc"] - 0.1) for r in folded]
+    rec = recommend(local + live(0.80, 0.93, 0.96, prior="local") + folded + folded_live, "a-to-b")
+    assert (rec["fold_centre"], rec["sigma_max"]) == (0, 5) and "set aside" in rec["why"]
+    assert recommend(local + folded, "a-to-b")["fold_centre"] == 58  # not streamed: the most pitch, as before
+    assert recommend(folded + folded_live, "a-to-b")["fold_centre"] == 58  # nothing else to play: kept
+
+
 # ---------------------------------------------------------------- the whole command on the tiny bundle
 def melody_clip(kind, rng, seconds=2.0):
     notes = []
@@ -458,6 +497,49 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert report([str(out / "results.json"), str(tmp_path / "other.json"), "--out", str(tmp_path / "m2")]) == 2
     assert not (tmp_path / "m2").exists()
+
+
+def test_live_rows_on_tiny_bundle(tiny_bundle, trained, tmp_path, capsys):
+    """--live-rows: one as-live row per swept σmax (the preset's as-live row among them, not streamed twice), each
+    the same as the preset's as-live row measured at that σmax, and the recommendation taken over them."""
+    from core.audio import write_audio_atomic
+    from evaluation.__main__ import main
+    from evaluation.report import recommend
+
+    clf, _ = trained
+    clf.save(tmp_path / "classifier.pt")
+    rng = np.random.default_rng(5)
+    for name, kind in (("alpha", "sine"), ("beta", "saw")):
+        for i in range(2):
+            write_audio_atomic(tmp_path / "audio" / name / f"{kind}{i}.flac", melody_clip(kind, rng), SR)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "alpha-to-beta.json").write_text(json.dumps(dict(
+        name="alpha-to-beta", source="alpha", target="beta", sigma_max=20.0, steps=4, window=16, hop=4, crossfade=2,
+        bundle=str(tiny_bundle))))
+    args = ["--bundle", str(tiny_bundle), "--folders", f"alpha={tmp_path / 'audio' / 'alpha'}",
+            f"beta={tmp_path / 'audio' / 'beta'}", "--pairs", "alpha:beta", "--cycle-steps", "1", "--clips", "2",
+            "--seconds", "1.5", "--classifier", str(tmp_path / "classifier.pt"), "--presets", str(presets),
+            "--no-examples", "--threads", "1"]
+    sweep = ["--sigmas", "1,20", "--steps", "4"]
+    assert main(args + sweep + ["--live-rows", "--mode", "as-live", "--out", str(tmp_path / "bad")]) == 2
+    assert "rendered as live" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(args + sweep + ["--live-rows", "--out", str(tmp_path / "live")]) == 0
+    res = json.loads((tmp_path / "live" / "results.json").read_text())
+    rows = res["rows"]
+    live = {r["sigma_max"]: r for r in rows if r["kind"] == "as-live"}
+    assert sorted(live) == [1.0, 20.0] and all(r["steps"] == 4 and r["window"] == 16 for r in live.values())
+    assert sum(r["kind"] == "offline-quality" for r in rows) == 1
+    rec = res["recommended"]["alpha-to-beta"]
+    assert rec == recommend(rows, "alpha-to-beta", rec["keep"], rec["steps"])
+    assert rec["live_target_acc"] == live[rec["sigma_max"]]["target_acc"]
+    # the live row at σ 20 is the preset (σ 20) streamed as live, as --at-presets measures it without live rows
+    assert main(args + ["--at-presets", "--out", str(tmp_path / "preset")]) == 0
+    preset = next(r for r in json.loads((tmp_path / "preset" / "results.json").read_text())["rows"]
+                  if r["kind"] == "as-live")
+    drop = lambda r: {k: v for k, v in r.items() if k != "rtf"}  # noqa: E731
+    assert drop(preset) == drop(live[20.0])
+    assert live[1.0]["fd"] != live[20.0]["fd"]
 
 
 def test_bad_arguments_are_reported(tiny_bundle, tmp_path, capsys):
