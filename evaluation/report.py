@@ -33,8 +33,8 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "asked: transposed, folded), an unmoved one first among those within PITCH_TIE (2 points) of it. Where "
         "every swept σmax of a variant was also streamed as live (--live-rows), its σmax is the lowest of those near "
         "the best whose as-live recognition is at most LIVE_GAP (5 points) under its offline one, the preset being "
-        "what is played live; where none is, the σmax as without them, and across variants such a pick is set aside "
-        "while another is not known to fall short as live.")
+        "what is played live; where none is, the σmax as without them, and across variants a pick that falls short "
+        "so gives way to those heard as live within it, where there are any.")
 MARGIN = 0.10
 LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
 PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
@@ -82,8 +82,9 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
         pick = near[0][0]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
-        if all(w is not None for w in twins):  # streamed as live at every σmax: the preset is played live
-            playable = [r for r, t, w in near if _finite(_num(w.get("target_acc"))) >= t - LIVE_GAP - 1e-9]
+        # streamed as live (and judged) at every σmax: the preset is played live
+        if all(w is not None and math.isfinite(_num(w.get("target_acc"))) for w in twins):
+            playable = [r for r, t, w in near if _num(w.get("target_acc")) >= t - LIVE_GAP - 1e-9]
             pick = playable[0] if playable else pick
             why += (f" and, as live, at most {100 * LIVE_GAP:.0f} points under offline" if playable else
                     f"; none is within {100 * LIVE_GAP:.0f} points of it as live")
@@ -106,7 +107,7 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         else:
             pick = sweep[0]
             why = "no voiced frames to score the melody: the smallest σmax"
-    twin = twins[sweep.index(pick)]
+    twin = next(w for r, w in zip(sweep, twins) if r is pick)
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
                 chroma_acc=pick.get("chroma_acc"),
                 target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
@@ -149,10 +150,11 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     target heard."""
     picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
-    # a pick heard as live more than LIVE_GAP under offline is set aside while another is not known to be
-    playable = [p for p in picks if not _live_gap_exceeded(p)]
-    aside = len(playable) < len(picks) and playable
-    picks = playable or picks
+    # a pick heard as live more than LIVE_GAP under offline gives way to those heard as live within it (a pick not
+    # streamed as live is neither: with no pick known to pass, the choice is as without live rows)
+    passing = [p for p in picks if math.isfinite(_num(p.get("live_target_acc"))) and not _live_gap_exceeded(p)]
+    aside = bool(passing) and any(_live_gap_exceeded(p) for p in picks)
+    picks = passing if aside else picks
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
     # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
@@ -412,7 +414,8 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
                 across_priors and (r.get("prior") or r["kind"] == "transposed") and variant(r) not in measured)
                            ] + list(part.get(key, []))
         merged["recommended"] = {p: r for p, r in merged["recommended"].items() if p not in new} | part["recommended"]
-        if across_priors:  # chosen again over every prior's rows, with the part's rule
+        if across_priors:  # chosen again over every prior's rows, with this rule
+            merged["rule"] = RULE
             for p, rec in part["recommended"].items():
                 if rec:
                     merged["recommended"][p] = recommend(merged["rows"], p, rec.get("keep", 0.9), rec["steps"])

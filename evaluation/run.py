@@ -366,6 +366,9 @@ class Evaluator:
             if b in upper:
                 rows.append({**upper[b], "pair": name, "source": a, "target": b})
             base = self.base_preset(a, b)
+            if cfg.live_rows and not self.swept_live(a, b):
+                log.warning("%s: its preset plays %d steps, not swept: the live rows are at the swept steps", name,
+                            base.steps)
             t0 = time.perf_counter()
             # the input as the pair's preset hears it (transposed or folded if it does): shifted once, read by the
             # rows below; `moves` what each clip was moved by (per sample where a fold moved it)

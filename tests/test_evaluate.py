@@ -323,6 +323,17 @@ def test_recommendation_with_live_rows():
     assert (rec["fold_centre"], rec["sigma_max"]) == (0, 5) and "set aside" in rec["why"]
     assert recommend(local + folded, "a-to-b")["fold_centre"] == 58  # not streamed: the most pitch, as before
     assert recommend(folded + folded_live, "a-to-b")["fold_centre"] == 58  # nothing else to play: kept
+    # a pick not streamed as live is not known to pass: it does not push a failing one aside (a results file of
+    # one σmax per pair with its as-live row, merged beside a sweep without live rows, keeps the choice as before)
+    assert recommend(local + folded + [folded_live[0]], "a-to-b")["fold_centre"] == 58
+    # an as-live row without a judge's verdict is no live row
+    rec = recommend(offline + [dict(r, target_acc=None) for r in live(0.80, 0.93, 0.96)], "a-to-b")
+    assert rec["sigma_max"] == 1 and "as live" not in rec["why"]
+    # rows of other steps or another transpose are not twins
+    assert recommend(offline + [dict(r, steps=8) for r in live(0.80, 0.93, 0.96)], "a-to-b")["sigma_max"] == 1
+    assert recommend(offline + live(0.80, 0.93, 0.96, transpose=-12), "a-to-b")["sigma_max"] == 1
+    assert recommend(offline + [dict(r, sigma_max=int(r["sigma_max"])) for r in live(0.80, 0.93, 0.96)],
+                     "a-to-b")["sigma_max"] == 5  # σmax 5 and 5.0 are the same σmax
 
 
 # ---------------------------------------------------------------- the whole command on the tiny bundle
@@ -528,9 +539,11 @@ def test_live_rows_on_tiny_bundle(tiny_bundle, trained, tmp_path, capsys):
     res = json.loads((tmp_path / "live" / "results.json").read_text())
     rows = res["rows"]
     live = {r["sigma_max"]: r for r in rows if r["kind"] == "as-live"}
+    assert sum(r["kind"] == "as-live" for r in rows) == 2  # the preset's as-live row is not streamed twice
     assert sorted(live) == [1.0, 20.0] and all(r["steps"] == 4 and r["window"] == 16 for r in live.values())
     assert sum(r["kind"] == "offline-quality" for r in rows) == 1
     rec = res["recommended"]["alpha-to-beta"]
+    assert "as live" in rec["why"]  # the live rule ran: it says whether the pick passes as live
     assert rec == recommend(rows, "alpha-to-beta", rec["keep"], rec["steps"])
     assert rec["live_target_acc"] == live[rec["sigma_max"]]["target_acc"]
     # the live row at σ 20 is the preset (σ 20) streamed as live, as --at-presets measures it without live rows
