@@ -348,16 +348,22 @@ def melody_clip(kind, rng, seconds=2.0):
     return np.concatenate(notes).astype(np.float32)
 
 
-def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
+def judge_and_clips(trained, folder, seed):
+    """The trained judge as classifier.pt and two melody clips each of alpha (sines) and beta (saws) in folder."""
     from core.audio import write_audio_atomic
-    from evaluation.__main__ import main
 
     clf, _ = trained
-    clf.save(tmp_path / "classifier.pt")
-    rng = np.random.default_rng(3)
+    clf.save(folder / "classifier.pt")
+    rng = np.random.default_rng(seed)
     for name, kind in (("alpha", "sine"), ("beta", "saw")):
         for i in range(2):
-            write_audio_atomic(tmp_path / "audio" / name / f"{kind}{i}.flac", melody_clip(kind, rng), SR)
+            write_audio_atomic(folder / "audio" / name / f"{kind}{i}.flac", melody_clip(kind, rng), SR)
+
+
+def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
+    from evaluation.__main__ import main
+
+    judge_and_clips(trained, tmp_path, seed=3)
     presets = tmp_path / "presets"
     presets.mkdir()
     original = dict(name="alpha-to-beta", source="alpha", target="beta", sigma_max=5.0, steps=2, window=16, hop=4,
@@ -513,16 +519,10 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
 def test_live_rows_on_tiny_bundle(tiny_bundle, trained, tmp_path, capsys):
     """--live-rows: one as-live row per swept σmax (the preset's as-live row among them, not streamed twice), each
     the same as the preset's as-live row measured at that σmax, and the recommendation taken over them."""
-    from core.audio import write_audio_atomic
     from evaluation.__main__ import main
     from evaluation.report import recommend
 
-    clf, _ = trained
-    clf.save(tmp_path / "classifier.pt")
-    rng = np.random.default_rng(5)
-    for name, kind in (("alpha", "sine"), ("beta", "saw")):
-        for i in range(2):
-            write_audio_atomic(tmp_path / "audio" / name / f"{kind}{i}.flac", melody_clip(kind, rng), SR)
+    judge_and_clips(trained, tmp_path, seed=5)
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "alpha-to-beta.json").write_text(json.dumps(dict(
