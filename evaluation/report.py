@@ -34,9 +34,12 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "every swept σmax of a variant was also streamed as live (--live-rows), its σmax is the lowest of those near "
         "the best whose as-live recognition is at most LIVE_GAP (5 points) under its offline one, the preset being "
         "what is played live; where none is, the σmax as without them, and across variants a pick that falls short "
-        "so gives way to those heard as live within it, where there are any.")
+        "so gives way to those heard as live within it, where there are any. Likewise with issue #12's clip bar: of "
+        "the σmax near the best, the lowest heard as the target in BAR_CLIPS (80 %) of the clips where one is, and "
+        "across variants a pick below it gives way to those above it.")
 MARGIN = 0.10
 LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
+BAR_CLIPS = 0.8  # issue #12's bar: a preset heard as the target in at least 80 % of the clips
 PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
 
 
@@ -80,8 +83,12 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     if any(math.isfinite(t) for t in target):  # the judge heard the rows: lowest σmax near the best recognition
         best = max(t for t in target if math.isfinite(t))
         near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
-        pick = near[0][0]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
+        # issue #12's bar: where a σmax near the best is heard as the target in BAR_CLIPS of the clips, one that is
+        if not _meets_clip_bar(near[0][0]) and (bar := [n for n in near if _meets_clip_bar(n[0])]):
+            near = bar
+            why += f", heard so in at least {BAR_CLIPS:.0%} of clips"
+        pick = near[0][0]
         # streamed as live (and judged) at every σmax: the preset is played live
         if all(w is not None and math.isfinite(_num(w.get("target_acc"))) for w in twins):
             playable = [r for r, t, w in near if _num(w.get("target_acc")) >= t - LIVE_GAP - 1e-9]
@@ -110,7 +117,8 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     twin = next(w for r, w in zip(sweep, twins) if r is pick)
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
                 chroma_acc=pick.get("chroma_acc"),
-                target_acc=pick.get("target_acc"), fd=pick.get("fd"), reference_pitch_acc=ref, keep=keep,
+                target_acc=pick.get("target_acc"), target_acc_clip=pick.get("target_acc_clip"), fd=pick.get("fd"),
+                reference_pitch_acc=ref, keep=keep,
                 **({"live_target_acc": twin.get("target_acc"), "live_chroma_acc": twin.get("chroma_acc")}
                    if twin is not None else {}),
                 eligible=[float(r["sigma_max"]) for r in eligible], why=why, transpose=int(pick.get("transpose") or 0),
@@ -155,6 +163,9 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     passing = [p for p in picks if math.isfinite(_num(p.get("live_target_acc"))) and not _live_gap_exceeded(p)]
     aside = bool(passing) and any(_live_gap_exceeded(p) for p in picks)
     picks = passing if aside else picks
+    # likewise a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those heard in more
+    below = bool(bar := [p for p in picks if _meets_clip_bar(p)]) and len(bar) < len(picks)
+    picks = bar if below else picks
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
     # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
@@ -167,7 +178,14 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
                                         + (f" (unmoved first within {100 * PITCH_TIE:.0f} points)"
                                            if len({v[1:] for v in variants}) > 1 else "")
                                         + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
-                                           f"offline set aside" if aside else ""))
+                                           f"offline set aside" if aside else "")
+                                        + (f", those heard as the target in fewer than {BAR_CLIPS:.0%} of clips set "
+                                           f"aside" if below else ""))
+
+
+def _meets_clip_bar(row: dict) -> bool:
+    """Whether a row (or pick) was heard as the target in at least BAR_CLIPS of its clips."""
+    return _num(row.get("target_acc_clip")) >= BAR_CLIPS - 1e-9
 
 
 def _live_gap_exceeded(pick: dict) -> bool:

@@ -336,6 +336,30 @@ def test_recommendation_with_live_rows():
                      "a-to-b")["sigma_max"] == 5  # σmax 5 and 5.0 are the same σmax
 
 
+def test_recommendation_meets_the_clip_bar():
+    """Of the σmax near the best, the lowest heard as the target in BAR_CLIPS of the clips where one is (issue #12's
+    bar); across variants a pick under it gives way to one over it."""
+    from evaluation.report import BAR_CLIPS, recommend
+
+    def rows(clips, **extra):
+        return [dict(r, target_acc_clip=c, **extra) if r["kind"] == "transfer" else r
+                for r, c in zip(_rows(sweep=((1, 0.95, 0.90), (5, 0.9, 0.95), (20, 0.6, 0.97))), (None, None) + clips)]
+
+    assert recommend(rows((0.75, 0.875, 1.0)), "a-to-b")["sigma_max"] == 5  # σ 1 is near the best, but 6/8 clips
+    rec = recommend(rows((BAR_CLIPS, 0.875, 1.0)), "a-to-b")
+    assert rec["sigma_max"] == 1 and rec["target_acc_clip"] == BAR_CLIPS  # at the bar: the melody's σmax stays
+    assert recommend(rows((0.5, 0.625, 0.75)), "a-to-b")["sigma_max"] == 1  # none reaches it: as before
+    assert recommend(rows((0.5, 0.625, None)), "a-to-b")["sigma_max"] == 1
+    # the clip bar first, then the live rows among the σmax that pass it
+    live = [dict(r, kind="as-live", target_acc=t) for r, t in zip(rows((0.5, 0.875, 1.0))[2:], (0.9, 0.8, 0.97))]
+    assert recommend(rows((0.5, 0.875, 1.0)) + live, "a-to-b")["sigma_max"] == 20
+    # across variants: the folded one keeps more pitch, but is heard in 6 of 8 clips where the other is in 7
+    folded = [dict(r, fold_centre=58, pitch_acc=0.99) for r in rows((0.75, 0.75, 0.75))[2:]]
+    rec = recommend(rows((0.875, 0.875, 1.0)) + folded, "a-to-b")
+    assert (rec["fold_centre"], rec["sigma_max"]) == (0, 1) and "fewer than 80% of clips" in rec["why"]
+    assert recommend(rows((0.75, 0.75, 0.75)) + folded, "a-to-b")["fold_centre"] == 58  # neither: as before
+
+
 # ---------------------------------------------------------------- the whole command on the tiny bundle
 def melody_clip(kind, rng, seconds=2.0):
     notes = []
