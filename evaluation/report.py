@@ -36,7 +36,7 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "what is played live; where none is, the σmax as without them, and across variants a pick that falls short "
         "so gives way to those heard as live within it, where there are any. Likewise with issue #12's clip bar: of "
         "the σmax near the best, the lowest heard as the target in BAR_CLIPS (80 %) of the clips where one is, and "
-        "across variants a pick below it gives way to those above it.")
+        "across variants, first, a pick below it gives way to those at or above it.")
 MARGIN = 0.10
 LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
 BAR_CLIPS = 0.8  # issue #12's bar: a preset heard as the target in at least 80 % of the clips
@@ -85,7 +85,8 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
         # issue #12's bar: where a σmax near the best is heard as the target in BAR_CLIPS of the clips, one that is
-        if not _meets_clip_bar(near[0][0]) and (bar := [n for n in near if _meets_clip_bar(n[0])]):
+        bar = [n for n in near if _meets_clip_bar(n[0])]
+        if bar and len(bar) < len(near):
             near = bar
             why += f", heard so in at least {BAR_CLIPS:.0%} of clips"
         pick = near[0][0]
@@ -158,14 +159,16 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     target heard."""
     picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
-    # a pick heard as live more than LIVE_GAP under offline gives way to those heard as live within it (a pick not
-    # streamed as live is neither: with no pick known to pass, the choice is as without live rows)
+    # first, as within a variant, a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those
+    # heard in as many or more
+    bar = [p for p in picks if _meets_clip_bar(p)]
+    below = bool(bar) and len(bar) < len(picks)
+    picks = bar if below else picks
+    # then a pick heard as live more than LIVE_GAP under offline gives way to those heard as live within it (a pick
+    # not streamed as live is neither: with no pick known to pass, the choice is as without live rows)
     passing = [p for p in picks if math.isfinite(_num(p.get("live_target_acc"))) and not _live_gap_exceeded(p)]
     aside = bool(passing) and any(_live_gap_exceeded(p) for p in picks)
     picks = passing if aside else picks
-    # likewise a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those heard in more
-    below = bool(bar := [p for p in picks if _meets_clip_bar(p)]) and len(bar) < len(picks)
-    picks = bar if below else picks
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
     # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
@@ -177,10 +180,10 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
                                         f"pitch among those within {100 * margin:.0f} points of the best recognition"
                                         + (f" (unmoved first within {100 * PITCH_TIE:.0f} points)"
                                            if len({v[1:] for v in variants}) > 1 else "")
-                                        + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
-                                           f"offline set aside" if aside else "")
                                         + (f", those heard as the target in fewer than {BAR_CLIPS:.0%} of clips set "
-                                           f"aside" if below else ""))
+                                           f"aside" if below else "")
+                                        + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
+                                           f"offline set aside" if aside else ""))
 
 
 def _meets_clip_bar(row: dict) -> bool:
@@ -471,6 +474,7 @@ def main(argv=None) -> int:
     if a.keep is not None:
         steps = {p: (results["recommended"].get(p) or {}).get("steps", 3) for p in results["pairs"]}
         results["recommended"] = {p: recommend(results["rows"], p, a.keep, steps[p]) for p in results["pairs"]}
+        results["rule"] = RULE
     if a.keep is not None or len(parts) > 1 or a.out:
         write_json_atomic(out / "results.json", results)
     write_markdown(results, out / "results.md")

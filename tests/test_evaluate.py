@@ -353,11 +353,21 @@ def test_recommendation_meets_the_clip_bar():
     # the clip bar first, then the live rows among the σmax that pass it
     live = [dict(r, kind="as-live", target_acc=t) for r, t in zip(rows((0.5, 0.875, 1.0))[2:], (0.9, 0.8, 0.97))]
     assert recommend(rows((0.5, 0.875, 1.0)) + live, "a-to-b")["sigma_max"] == 20
+    # …also where the lowest near σmax reaches the bar but falls short as live: the next is one under the bar, the
+    # one after reaches both
+    live = [dict(r, kind="as-live", target_acc=t) for r, t in zip(rows((0.875, 0.75, 0.875))[2:], (0.8, 0.93, 0.96))]
+    assert recommend(rows((0.875, 0.75, 0.875)) + live, "a-to-b")["sigma_max"] == 20
     # across variants: the folded one keeps more pitch, but is heard in 6 of 8 clips where the other is in 7
     folded = [dict(r, fold_centre=58, pitch_acc=0.99) for r in rows((0.75, 0.75, 0.75))[2:]]
     rec = recommend(rows((0.875, 0.875, 1.0)) + folded, "a-to-b")
     assert (rec["fold_centre"], rec["sigma_max"]) == (0, 1) and "fewer than 80% of clips" in rec["why"]
     assert recommend(rows((0.75, 0.75, 0.75)) + folded, "a-to-b")["fold_centre"] == 58  # neither: as before
+    # the clip bar before the live check across variants too: the folded pick passes live but not the clips, the
+    # other the clips but not live (nothing passes both): the clips win, as within a variant
+    folded_live = [dict(r, kind="as-live") for r in folded]
+    plain_live = [dict(r, kind="as-live", target_acc=0.5) for r in rows((0.875, 0.875, 1.0))[2:]]
+    rec = recommend(rows((0.875, 0.875, 1.0)) + plain_live + folded + folded_live, "a-to-b")
+    assert rec["fold_centre"] == 0 and "fewer than 80% of clips" in rec["why"] and "as live more" not in rec["why"]
 
 
 # ---------------------------------------------------------------- the whole command on the tiny bundle
