@@ -300,6 +300,15 @@ class Evaluator:
         row.update(extra)
         return row
 
+    def timed_renders(self, render, clips: list) -> tuple[list[np.ndarray], float]:
+        """render(audio) of each clip, a tick of the progress bar each; the outputs and the seconds they took."""
+        t0 = time.perf_counter()
+        outs = []
+        for c in clips:
+            outs.append(render(c.audio))
+            self.tick()
+        return outs, time.perf_counter() - t0
+
     def swept_live(self, a: str, b: str) -> bool:
         """Whether the sweep's live rows include the preset as live at the recommended σmax (its steps swept)."""
         return self.cfg.live_rows and (self.cfg.at_presets or self.base_preset(a, b).steps in self.cfg.steps)
@@ -383,23 +392,15 @@ class Evaluator:
             ex = examples.setdefault(name, {"input": src[0].audio})
             grid = [(base.steps, base.sigma_max)] if cfg.at_presets else [(s, g) for s in cfg.steps for g in cfg.sigmas]
             for steps, sigma in grid:
-                t0 = time.perf_counter()
-                outs = []
-                for c in src:
-                    outs.append(self.render(c.audio, a, b, sigma, steps, cfg.mode))
-                    self.tick()
-                rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
+                outs, took = self.timed_renders(lambda x: self.render(x, a, b, sigma, steps, cfg.mode), src)
+                rows.append(self.score("transfer", a, b, src, outs, ref_emb[b], took,
                                        transpose=base.transpose, moves=moves, **fold, sigma_max=float(sigma),
                                        steps=int(steps),
                                        mode=cfg.mode, solver=base.solver, prior=base.prior))
                 ex[(float(sigma), int(steps))] = outs[0]
                 if cfg.live_rows:  # the same σmax and steps as the musician hears them, block by block
-                    t0 = time.perf_counter()
-                    outs = []
-                    for c in src:
-                        outs.append(self.render(c.audio, a, b, sigma, steps, "as-live"))
-                        self.tick()
-                    rows.append(self.score("as-live", a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
+                    outs, took = self.timed_renders(lambda x: self.render(x, a, b, sigma, steps, "as-live"), src)
+                    rows.append(self.score("as-live", a, b, src, outs, ref_emb[b], took,
                                            transpose=base.transpose, moves=moves, **fold, sigma_max=float(sigma),
                                            steps=int(steps), mode="as-live", window=base.window, hop=base.hop,
                                            prior=base.prior))
@@ -414,12 +415,8 @@ class Evaluator:
                 for kind, p in (("as-live", live_p), ("offline-quality", offline_preset(live_p))):
                     if kind == "as-live" and self.swept_live(a, b):
                         continue  # the sweep's live row at the recommended σmax is this row
-                    t0 = time.perf_counter()
-                    outs = []
-                    for c in src:
-                        outs.append(self.stream(c.audio, p))
-                        self.tick()
-                    rows.append(self.score(kind, a, b, src, outs, ref_emb[b], time.perf_counter() - t0,
+                    outs, took = self.timed_renders(lambda x: self.stream(x, p), src)
+                    rows.append(self.score(kind, a, b, src, outs, ref_emb[b], took,
                                            transpose=p.transpose, moves=moves, **fold, sigma_max=float(sigma_rec),
                                            steps=int(p.steps),
                                            mode=kind, window=p.window, hop=p.hop, prior=p.prior))
