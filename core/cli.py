@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from typing import Callable
 
@@ -29,6 +30,21 @@ def ranged(typ: type, lo: float | None = None, hi: float | None = None) -> Calla
 
     parse.__name__ = typ.__name__  # argparse names the type in its messages
     return parse
+
+
+def instrument_weights(text: str) -> dict[str, float]:
+    """An argparse type: "violin=2,clarinet=2" → {"violin": 2.0, "clarinet": 2.0} (finite W > 0, names once)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, w = (part.strip() for part in item.partition("="))
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name or not (math.isfinite(weight) and weight > 0) or name in out:
+            raise argparse.ArgumentTypeError(f"expected NAME=W with W a finite number > 0, each name once; got {item!r}")
+        out[name] = weight
+    return out
 
 
 def comma_list(typ: type = str) -> Callable[[str], list]:

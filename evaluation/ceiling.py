@@ -153,6 +153,21 @@ def _identity(x):
     return x
 
 
+def latent_drift(codec, reference, clips: list[np.ndarray]) -> float:
+    """RMS difference of `codec`'s latents from `reference`'s over the clips' frames, both normalized with the
+    reference's statistics (the space its denoisers learned): 0 for the same encoder, 1 a whole standard deviation.
+    How far a fine-tuned encoder moved the data the shipped denoisers expect."""
+    import torch
+
+    sq, n = 0.0, 0
+    with torch.no_grad():
+        for clip in clips:
+            x = torch.as_tensor(np.asarray(clip, dtype=np.float32)).view(1, 1, -1)
+            d = reference.normalize(codec.encode_raw(x)) - reference.encode(x)
+            sq, n = sq + float(d.pow(2).sum()), n + d.numel()
+    return float(np.sqrt(sq / max(n, 1)))
+
+
 def codec_round_trip(codec_path: Path):
     import torch
 
@@ -188,10 +203,13 @@ def _main(argv=None) -> int:
     ap.add_argument("--clips", type=ranged(int, 1, 1000), default=8)
     ap.add_argument("--seconds", type=ranged(float, 1.0, 600.0), default=8.0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--drift-from", type=Path, default=None, metavar="CODEC_FILE",
+                    help="also print how far each codec's latents are from this codec's on the same clips (RMS in "
+                         "its normalized units): whether denoisers trained with it can stay with a fine-tuned encoder")
     ap.add_argument("--store", action="store_true",
                     help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
     a = ap.parse_args(argv)
-    for f in [a.classifier, *a.codecs]:
+    for f in [a.classifier, *a.codecs, *([a.drift_from] if a.drift_from else [])]:
         if not f.is_file():
             raise ValueError(f"{f}: no such file")
     judge = TimbreClassifier.load(a.classifier)
@@ -204,11 +222,24 @@ def _main(argv=None) -> int:
     sr = 24_000
     clips = load_clips(a.corpus, a.split, instruments, sr, a.clips, a.seconds)
     results["input (judge's own accuracy)"] = score(judge, tracker, clips, _identity, sr)
+    reference = None
+    if a.drift_from:
+        from core.codec import Codec
+
+        reference = Codec.load(a.drift_from).float().eval()
     for c in tqdm(a.codecs, desc="codecs", unit="codec"):
         through, csr = codec_round_trip(c)
         if csr != sr:
             raise ValueError(f"{c}: sample rate {csr}, expected {sr}")
         results[str(c)] = score(judge, tracker, clips, through, sr)
+        if reference is not None:
+            codec = Codec.load(c).float().eval()
+            if codec.config != reference.config:
+                raise ValueError(f"{c} has config {codec.config}, {a.drift_from} {reference.config}: no common "
+                                 "latent space to measure a drift in")
+            for i in instruments:
+                results[str(c)][i]["drift"] = latent_drift(codec, reference, clips[i])
+                results[str(c)][i]["drift_from"] = str(a.drift_from)
     print(f"{a.split} split, {a.clips} clips × {a.seconds:g} s per instrument; judge {a.classifier} "
           f"(never heard a codec); bar: recognized ≥ {BAR_RECOGNIZED:.0%}, pitch ≥ {BAR_PITCH:.0%}")
     print(f"| row | {' | '.join(instruments)} | all |")
@@ -238,6 +269,13 @@ def _main(argv=None) -> int:
                 h = r[i]["harmonics_db"]
                 print(f"| {i} | {_db(h['contrast_db'][0])} → {_db(h['contrast_db'][1])} | "
                       f"{_db(h['odd_even_db'][0], '+')} → {_db(h['odd_even_db'][1], '+')} |")
+    if a.drift_from:
+        print(f"\nlatent drift from {a.drift_from} (RMS over the clips' frames, in its normalized units)")
+        print(f"| instrument | {' | '.join(str(c) for c in a.codecs)} |")
+        print("|---|" + "---|" * len(a.codecs))
+        for i in instruments:
+            drifts = [results[str(c)][i]["drift"] for c in a.codecs]
+            print(f"| {i} | {' | '.join(f'{d:.3f}' for d in drifts)} |")
     if a.store:
         from core.codec import Codec
 

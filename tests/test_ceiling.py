@@ -152,3 +152,27 @@ def test_the_tone_probe_rejects_bad_input_in_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: "), err
+
+
+def test_latent_drift_is_zero_for_the_same_encoder_and_the_rms_in_the_references_units_otherwise():
+    import torch
+
+    from core.codec import Codec
+    from evaluation.ceiling import latent_drift
+
+    torch.manual_seed(0)
+    ref = Codec.compact(n_filters=2, dimension=8).eval()
+    ref.set_latent_stats(torch.linspace(-0.5, 0.5, 8), torch.linspace(0.5, 2.0, 8))
+    moved = Codec.compact(n_filters=2, dimension=8).eval()
+    moved.load_state_dict(ref.state_dict())
+    moved.set_latent_stats(torch.zeros(8), torch.ones(8))  # its own statistics play no part
+    clips = [np.random.default_rng(k).standard_normal(1920 * (k + 1)).astype(np.float32) * 0.1 for k in range(2)]
+    assert latent_drift(moved, ref, clips) == 0.0
+    with torch.no_grad():
+        for w in moved.encoder.parameters():
+            w.mul_(1 + 0.1 * torch.randn_like(w))
+        diffs = [((moved.encode_raw(torch.as_tensor(c).view(1, 1, -1)) - ref.encode_raw(torch.as_tensor(c).view(1, 1, -1)))
+                  / ref.latent_std[:, None]) for c in clips]
+    expected = float(torch.cat([d.flatten() for d in diffs]).pow(2).mean().sqrt())  # over every frame of both clips
+    assert expected > 0.01
+    np.testing.assert_allclose(latent_drift(moved, ref, clips), expected, rtol=1e-4)

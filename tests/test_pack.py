@@ -25,6 +25,21 @@ def _corpus(root: Path) -> Path:
     return root
 
 
+def _tiny_device(tmp_path: Path) -> Path:
+    """The device's working folder as a pack leaves it: the whole tiny corpus, no packages, a tiny codec to start from."""
+    import torch
+
+    from core.codec import Codec
+
+    root = _corpus(tmp_path / "c")
+    work = tmp_path / "device"
+    pack.write_part(root, work / ".gpu" / "corpus", pack.choose_files(root, [10 ** 9])[0])
+    (work / ".gpu" / "site").mkdir()
+    torch.manual_seed(0)
+    Codec.compact(n_filters=2, dimension=8).save(work / ".gpu" / "init" / "codec.pt")
+    return work
+
+
 def test_parts_stay_within_budget_balance_instruments_and_never_repeat_a_file(tmp_path):
     root = _corpus(tmp_path / "c")
     size = (root / "violin/train/0_a.flac").stat().st_size
@@ -37,6 +52,18 @@ def test_parts_stay_within_budget_balance_instruments_and_never_repeat_a_file(tm
         assert all(r["split"] == "train" for r in p)
     paths = [r["path"] for p in parts for r in p]
     assert len(paths) == len(set(paths))
+
+
+def test_instrument_weights_give_minutes_in_proportion(tmp_path):
+    """flute=2: two flute files to each violin one while both last, within the budget."""
+    root = _corpus(tmp_path / "c")
+    size = (root / "violin/train/0_a.flac").stat().st_size
+    (part,) = pack.choose_files(root, [int(9.5 * size)], {"flute": 2.0})
+    assert [sum(r["instrument"] == i for r in part) for i in ("violin", "flute")] == [3, 6]
+    (part,) = pack.choose_files(root, [10 ** 9], {"flute": 2.0})  # room for all: the weights change no file
+    assert len(part) == 18
+    with pytest.raises(CorpusError, match="clarient"):
+        pack.choose_files(root, [10 ** 9], {"clarient": 3.0})
 
 
 def test_merged_parts_are_one_corpus_the_trainers_read(tmp_path):
@@ -127,6 +154,51 @@ def test_the_device_script_trains_from_a_pack_and_returns_a_resumable_run(tmp_pa
     assert Codec.load(out / "codec.pt").train_info["steps"] == ck["state"]["step"]
 
 
+def test_the_variants_script_trains_each_variant_from_the_packs_codec(tmp_path):
+    # train/device_codec_variants.sh as a lent GPU runs it (here on the CPU, tiny): two codec runs side by side from
+    # the pack's codec, each with its own options, exported as NAME.pt + NAME.disc.pt + NAME.last.pt, one log
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from core.codec import Codec
+
+    repo = Path(__file__).resolve().parents[1]
+    work = _tiny_device(tmp_path)
+    init = Codec.load(work / ".gpu" / "init" / "codec.pt")
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="2", OUT=str(tmp_path / "out"),
+               PYTHONPATH=str(repo), OMP_NUM_THREADS="1",
+               COMMON_ARGS="--instrument-weights violin=3 --n-filters 2 --dimension 8")
+    script = str(repo / "train" / "device_codec_variants.sh")
+    res = subprocess.run(["bash", script, "0.05", "enc=--freeze-decoder --stft-weight 0.5", "plain="], cwd=work,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{n}{ext}" for n in ("enc", "plain") for ext in (".pt", ".disc.pt", ".last.pt")) + ["variants.log"]
+    log = (out / "variants.log").read_text()
+    assert log.index("== enc: --freeze-decoder") < log.index("== plain:")
+    runs = {n: Codec.load(out / f"{n}.pt").train_info["session_runs"][-1] for n in ("enc", "plain")}
+    assert runs["enc"]["freeze_decoder"] and not runs["plain"]["freeze_decoder"]
+    assert runs["enc"]["weights"]["stft"] == 0.5 and runs["plain"]["weights"]["stft"] == 0.0
+    assert runs["enc"]["crops"] == runs["plain"]["crops"] == "shares flute 25%, violin 75%"  # COMMON_ARGS
+    enc = Codec.load(out / "enc.pt")
+    assert all(torch.equal(enc.state_dict()[k].float(), v.half().float())  # fp16 files; the init's weights as fp16
+               for k, v in init.state_dict().items() if k.startswith("decoder."))
+    assert any(not torch.equal(enc.state_dict()[k].float(), v.half().float())
+               for k, v in init.state_dict().items() if k.startswith("encoder."))
+    assert torch.load(out / "plain.last.pt", weights_only=False)["state"]["step"] > 0
+    bad = subprocess.run(["bash", script, "0.05", "a=", "b=", "c=", "d="], cwd=work, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "1 to 3 variants" in bad.stderr
+    for specs, why in ((["a=", "a=--lr 1e-4"], "given twice"), (["a=", "b c"], "is not NAME=ARGS")):
+        bad = subprocess.run(["bash", script, "0.05", *specs], cwd=work, env=dict(env, OUT=str(tmp_path / "bad")),
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and why in bad.stderr and not (tmp_path / "bad").exists()  # before any trainer
+
+
 def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_space(tmp_path):
     # train/device_denoisers.sh as a lent GPU runs it (here on the CPU, tiny batches): latents of the pack's corpus
     # with the pack's codec, one trainer per instrument side by side, fp16 files that export with that codec
@@ -141,12 +213,7 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
     from export.onnx import export_denoiser
 
     repo = Path(__file__).resolve().parents[1]
-    root = _corpus(tmp_path / "c")
-    work = tmp_path / "device"
-    pack.write_part(root, work / ".gpu" / "corpus", pack.choose_files(root, [10 ** 9])[0])
-    (work / ".gpu" / "site").mkdir()
-    torch.manual_seed(0)
-    Codec.compact(n_filters=2, dimension=8).save(work / ".gpu" / "init" / "codec.pt")
+    work = _tiny_device(tmp_path)
     env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", BATCH="4", SHIFTS="-1,0,1", OUT=str(tmp_path / "out"),
                WORK=str(tmp_path / "w"), PYTHONPATH=str(repo), OMP_NUM_THREADS="1", DEADLINE_S="100000")
     script = str(repo / "train" / "device_denoisers.sh")

@@ -672,9 +672,9 @@ def test_the_card_knows_a_shipped_codec_from_the_one_in_training(tmp_path):
     assert not same_weights(tmp_path / "wip.pt", tmp_path / "other.pt")
 
 
-def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_path):
-    """--freeze-encoder trains the decoder only: the encoder's weights, the latent statistics and their hash (which
-    every denoiser was trained in) come out as they went in, also when resumed without the option."""
+def _tiny_codec_with_statistics(tiny_corpus, tmp_path):
+    """A tiny codec trained 2 steps, with latent statistics, at tmp_path/a.pt (+ its discriminator): the options
+    that train it, the parser, and the codec as loaded back."""
     from train import codec as codec_train
     from core.codec import Codec
 
@@ -687,7 +687,16 @@ def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_pat
     init.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
     init.train_info["latent_stats"] = dict(instruments=["x"], frames=1)
     init.save(tmp_path / "a.pt")
-    init = Codec.load(tmp_path / "a.pt")
+    return base, parse, Codec.load(tmp_path / "a.pt")
+
+
+def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_path):
+    """--freeze-encoder trains the decoder only: the encoder's weights, the latent statistics and their hash (which
+    every denoiser was trained in) come out as they went in, also when resumed without the option."""
+    from train import codec as codec_train
+    from core.codec import Codec
+
+    base, parse, init = _tiny_codec_with_statistics(tiny_corpus, tmp_path)
     codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "4", "--init", str(tmp_path / "a.pt"),
                                     "--freeze-encoder"]))
     codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "5"]))  # resumed: still frozen
@@ -718,6 +727,64 @@ def test_codec_with_a_frozen_encoder_keeps_its_latent_space(tiny_corpus, tmp_pat
     ck = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
     assert any(not torch.equal(ck["codec"][k].half().float(), v) for k, v in init.state_dict().items()
                if k.startswith("encoder."))
+
+
+def test_codec_with_a_frozen_decoder_keeps_its_decoder_and_logs_the_drift(tiny_corpus, tmp_path):
+    """--freeze-decoder trains the encoder only: the decoder's weights and the latent statistics come out as they
+    went in, the encoder moves, and the run logs how far the latents moved (drift: RMS in units of the std), which
+    is 0 at the first logged step of an encoder that did not train and equals the formula on the weights."""
+    from train import codec as codec_train
+    from core.codec import Codec
+
+    base, parse, init = _tiny_codec_with_statistics(tiny_corpus, tmp_path)
+    codec_train.train(parse(base + ["--run", str(tmp_path / "b"), "--steps", "52", "--init", str(tmp_path / "a.pt"),
+                                    "--freeze-decoder", "--lr", "1e-2"]))
+    codec_train.codec_file_from_run(tmp_path / "b" / "last.pt", tmp_path / "b.pt")
+    out = Codec.load(tmp_path / "b.pt")
+    for k, v in init.state_dict().items():
+        if k.startswith(("decoder.", "latent_")):
+            torch.testing.assert_close(out.state_dict()[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(out.state_dict()[k], v) for k, v in init.state_dict().items() if k.startswith("encoder."))
+    assert out.stats_id() == init.stats_id() and out.train_info["latent_stats"] == init.train_info["latent_stats"]
+    assert out.train_info["session_runs"][-1]["freeze_decoder"] is True
+    from train.card import runs_text
+
+    lines = runs_text(out.train_info)
+    assert "steps (encoder only) in" in lines[-1] and "only)" not in lines[0]
+    assert "steps (decoder only) in" in runs_text({"session_runs": [dict(steps=3, freeze_encoder=True)]})[0]
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    drift = [h["drift"] for h in ck["state"]["history"] if "drift" in h]
+    assert len(drift) == 1 and drift[0] > 0
+    # a closed form: a bias of 0.3 added to the encoder's last convolution moves every latent by 0.3, so the drift is
+    # the RMS of 0.3 / std over the channels, whatever the input
+    x = torch.randn(2, 1, 1920, generator=torch.Generator().manual_seed(0))
+    shifted = Codec.load(tmp_path / "a.pt").float()
+    with torch.no_grad():
+        [m for m in shifted.encoder.modules() if isinstance(m, torch.nn.Conv1d)][-1].bias.add_(0.3)
+        d = codec_train.batch_latent_drift(shifted, init.float().encoder, x)
+        assert codec_train.batch_latent_drift(init.float(), init.float().encoder, x) == 0
+    expected = float((0.3 / torch.linspace(0.5, 2, 8)).pow(2).mean().sqrt())
+    assert float(d) == pytest.approx(expected, rel=1e-4)
+    # drift is logged only where the statistics are kept with a training encoder: not by a plain run (a new space)
+    codec_train.train(parse(base + ["--run", str(tmp_path / "g"), "--steps", "52", "--init", str(tmp_path / "a.pt")]))
+    plain = torch.load(tmp_path / "g" / "last.pt", weights_only=False)
+    assert any(h["step"] == 50 for h in plain["state"]["history"])
+    assert not any("drift" in h for h in plain["state"]["history"])
+    # from a frozen-decoder run's file the next run stays so; --freeze-encoder given there thaws the decoder
+    codec_train.train(parse(base + ["--run", str(tmp_path / "e"), "--steps", "53", "--init", str(tmp_path / "b.pt")]))
+    again = torch.load(tmp_path / "e" / "last.pt", weights_only=False)
+    assert again["train_info"]["session_runs"][-1]["freeze_decoder"] is True
+    codec_train.train(parse(base + ["--run", str(tmp_path / "f"), "--steps", "100", "--init", str(tmp_path / "b.pt"),
+                                    "--freeze-encoder"]))
+    flipped = torch.load(tmp_path / "f" / "last.pt", weights_only=False)
+    assert [flipped["train_info"]["session_runs"][-1][k] for k in ("freeze_encoder", "freeze_decoder")] == [True, False]
+    assert any(h["step"] == 100 for h in flipped["state"]["history"])
+    assert not any("drift" in h for h in flipped["state"]["history"])
+    with pytest.raises(SystemExit, match="leave nothing to train"):
+        codec_train.train(parse(base + ["--run", str(tmp_path / "c"), "--steps", "1", "--init", str(tmp_path / "a.pt"),
+                                        "--freeze-decoder", "--freeze-encoder"]))
+    with pytest.raises(SystemExit, match="--freeze-decoder keeps a decoder"):
+        codec_train.train(parse(base + ["--run", str(tmp_path / "d"), "--steps", "1", "--freeze-decoder"]))
 
 
 def test_edge_weight_reaches_the_loss_of_every_crop_length_and_the_exported_record(tmp_path, monkeypatch):

@@ -44,9 +44,11 @@ def runs_text(ti: dict) -> list[str]:
         share = f" (updated on {r['disc_share']:.0%} of steps)" if r.get("disc_share") is not None else ""
         weights = (f"; loss weights {', '.join(f'{k} {v:g}' for k, v in r['weights'].items())} (time L1 1)"
                    if r.get("weights") else "")
+        part = " (decoder only)" if r.get("freeze_encoder") else " (encoder only)" if r.get("freeze_decoder") else ""
+        note = f"; {r['note']}" if r.get("note") else ""
         return (f"- Session run {r.get('date', '?')}: from {r.get('started_from') or r.get('init', '?')}, "
-                f"{r.get('steps', '?')} steps in {_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}{extra}, "
-                f"discriminator from step {r.get('adversarial_from', '?')}{share}{weights}{data}.")
+                f"{r.get('steps', '?')} steps{part} in {_hms(r.get('wall_seconds'))}, batch {r.get('batch', '?')}{extra}, "
+                f"discriminator from step {r.get('adversarial_from', '?')}{share}{weights}{data}{note}.")
 
     return [line(r) for r in ti.get("session_runs") or []]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.cli import comma_list, ranged
+from core.cli import comma_list, instrument_weights, ranged
 from core.codec import Codec
 from core.io import load_checkpoint
 from core.manifest import split_summary
@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "denoiser trained on them stay valid, so a better decoder ships without retraining them "
                          "(a resumed run, or one from a frozen run's file, keeps its record's choice unless "
                          "--no-freeze-encoder is given; needs --init or a run to resume)")
+    ap.add_argument("--freeze-decoder", action=argparse.BooleanOptionalAction, default=None,
+                    help="train the encoder (and discriminator) only: the encoder learns to give the decoder the "
+                         "latents it renders right (it can render the hollow tone it is not given, README), so the "
+                         "latent space stays the decoder's and keeps its statistics; the latents still move, by the "
+                         "`drift` the run logs (RMS change since this process started, in units of the statistics' "
+                         "std; python -m evaluation.ceiling --drift-from measures it from any codec), which says "
+                         "whether the denoisers trained on them can stay (kept as --freeze-encoder is; either one "
+                         "given thaws the other; needs --init or a run)")
     ap.add_argument("--n-filters", type=int, default=16)
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
@@ -108,30 +116,22 @@ DEFAULT_SYNTHETIC_SHARE = 0.0
 DEFAULT_WEIGHTS = dict(stft=0.0, lin=0.0, adv=0.3, fm=10.0)
 
 
-def instrument_weights(text: str) -> dict[str, float]:
-    """An argparse type: "violin=2,clarinet=2" → {"violin": 2.0, "clarinet": 2.0} (finite W > 0, names once)."""
-    out: dict[str, float] = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, sep, w = (part.strip() for part in item.partition("="))
-        try:
-            weight = float(w)
-        except ValueError:
-            weight = float("nan")
-        if not sep or not name or not (math.isfinite(weight) and weight > 0) or name in out:
-            raise argparse.ArgumentTypeError(f"expected NAME=W with W a finite number > 0, each name once; got {item!r}")
-        out[name] = weight
-    return out
-
-
 def resolve_recorded(args, runs: list[dict]) -> None:
     """Options not given take the run record's value (a resumed run goes on as it was), else the default."""
     last = runs[-1] if runs else {}
+    # one half frozen on the command line thaws the other (a file from the other kind of run would refuse both)
+    if args.freeze_decoder and args.freeze_encoder is None:
+        args.freeze_encoder = False
+    if args.freeze_encoder and args.freeze_decoder is None:
+        args.freeze_decoder = False
     if args.disc_share is None:
         args.disc_share = float(last.get("disc_share", DEFAULT_DISC_SHARE))
     if args.synthetic_share is None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
     if args.freeze_encoder is None:
         args.freeze_encoder = bool(last.get("freeze_encoder", False))
+    if args.freeze_decoder is None:
+        args.freeze_decoder = bool(last.get("freeze_decoder", False))
     for key in DEFAULT_WEIGHTS:
         if getattr(args, f"{key}_weight") is None:
             setattr(args, f"{key}_weight", float((last.get("weights") or {}).get(key, DEFAULT_WEIGHTS[key])))
@@ -160,6 +160,19 @@ def disc_updates(step: int, share: float) -> bool:
     """Whether adversarial step `step` updates the discriminator: `share` of the steps, evenly spread
     (step k updates when floor((k + 1)·share) > floor(k·share)); a function of the step, so a resumed run keeps it."""
     return math.floor((step + 1) * share + 1e-9) > math.floor(step * share + 1e-9)
+
+
+def batch_latent_drift(codec: Codec, encoder_at_start: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """RMS change of the normalized latents of x since `encoder_at_start`: (z − z₀) / std, over frames and channels
+    (1 is a whole standard deviation, the scale at which a denoiser trained on z₀ no longer knows its data)."""
+    return ((codec.encoder(x) - encoder_at_start(x)) / codec.latent_std[:, None]).pow(2).mean().sqrt()
+
+
+def frozen_copy(codec: Codec) -> Codec:
+    """A gradient-free copy of the codec on its device (weight norm's tensors refuse copy.deepcopy)."""
+    twin = Codec.compact(**codec.config)
+    twin.load_state_dict(codec.state_dict())
+    return twin.to(codec.latent_std.device).requires_grad_(False).eval()
 
 
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
@@ -199,7 +212,7 @@ def train(args) -> Codec:
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
         resolve_recorded(args, state.runs)
-        if args.freeze_encoder:  # the space is the one the checkpoint's statistics were fitted in
+        if args.freeze_encoder or args.freeze_decoder:  # the space the checkpoint's statistics were fitted in
             kept_stats = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("latent_stats")
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
@@ -217,10 +230,12 @@ def train(args) -> Codec:
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
         state.runs = list(init.train_info.get("session_runs", []))
         resolve_recorded(args, state.runs)  # a file from a frozen-encoder run goes on frozen
-        # a frozen encoder keeps the init's latent space, so its statistics stay true; otherwise they go stale
+        # a frozen encoder keeps the init's latent space, so its statistics stay true, and a frozen decoder keeps
+        # the space it renders (the encoder drifts in it, logged); otherwise they go stale
+        keep = args.freeze_encoder or args.freeze_decoder
         codec.load_state_dict({k: v for k, v in init.state_dict().items()
-                               if args.freeze_encoder or not k.startswith("latent_")}, strict=False)
-        kept_stats = init.train_info.get("latent_stats") if args.freeze_encoder else None
+                               if keep or not k.startswith("latent_")}, strict=False)
+        kept_stats = init.train_info.get("latent_stats") if keep else None
         recorded = init.train_info.get("adv_start")  # a file from before run records
         disc_file = disc_path(args.init)
         if disc_file.is_file():  # an adversarial run continues with its discriminator, not a fresh one
@@ -233,17 +248,26 @@ def train(args) -> Codec:
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     resolve_recorded(args, state.runs)
-    if args.freeze_encoder and not (last.is_file() or args.init):
-        raise SystemExit("error: --freeze-encoder keeps an encoder: give --init CODEC_FILE or a run to resume")
-    # Adam skips parameters that get no gradient: a frozen encoder is never stepped, with one optimizer either way
+    if args.freeze_encoder and args.freeze_decoder:
+        raise SystemExit("error: --freeze-encoder and --freeze-decoder together leave nothing to train "
+                         "(a run or file goes on frozen as it was: --no-freeze-encoder / --no-freeze-decoder)")
+    for part in ("encoder", "decoder"):
+        if getattr(args, f"freeze_{part}") and not (last.is_file() or args.init):
+            raise SystemExit(f"error: --freeze-{part} keeps a{'n' * (part == 'encoder')} {part}: give --init "
+                             "CODEC_FILE or a run to resume")
+    # Adam skips parameters that get no gradient: a frozen half is never stepped, with one optimizer either way
     codec.encoder.requires_grad_(not args.freeze_encoder)
+    codec.decoder.requires_grad_(not args.freeze_decoder)
+    # where the latents stood when this process started, to log how far the encoder moves them in the space whose
+    # statistics it keeps (the denoisers' concern); a run that refits them is a new space, with nothing to compare
+    encoder_at_start = frozen_copy(codec).encoder if args.freeze_decoder else None
     # every instrument its share of crops, and synthetic tones theirs
     pool = AudioPool(files, codec.sample_rate, seg, groups, weights, args.synthetic_share)
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
-                    freeze_encoder=args.freeze_encoder,
+                    freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
                     weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
                     corpus=split_summary(args.corpus, "train", instruments),
@@ -310,9 +334,12 @@ def train(args) -> Codec:
             if state.step % 50 == 0:
                 with torch.no_grad():
                     logs["si_sdr"] = si_sdr(y[:, 0], x[:, 0]).mean()
+                    if encoder_at_start is not None:
+                        logs["drift"] = batch_latent_drift(codec, encoder_at_start, x)
                 logs = {k: float(v) for k, v in logs.items()}
                 state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
-                bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}")
+                bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}",
+                                **({"drift": f"{logs['drift']:.3f}"} if "drift" in logs else {}))
             if clock.due():
                 save()
         bar.close()

@@ -39,6 +39,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.cli import instrument_weights
 from core.manifest import CorpusError, read_manifest
 
 WHEELS = ("soundfile", "soxr", "cffi", "pycparser")
@@ -73,22 +74,27 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def choose_files(corpus: Path, budgets: list[int]) -> list[list[dict]]:
+def choose_files(corpus: Path, budgets: list[int], weights: dict[str, float] | None = None) -> list[list[dict]]:
     """Train-split records for each part, within its byte budget: each next file from the instrument with the
-    fewest minutes so far (and within it the font with the fewest), so every part is balanced as far as it goes."""
+    fewest minutes so far (and within it the font with the fewest), so every part is balanced as far as it goes;
+    `weights` (instrument → W, default 1) balance minutes / W instead, for a run that weighs its crops so."""
+    weights = weights or {}
     queues: dict[tuple, list[dict]] = {}
     for r in read_manifest(corpus):
         if r["split"] == "train":
             queues.setdefault((r["instrument"], r.get("font", "")), []).append(r)
     if not queues:
         raise CorpusError(f"{corpus}: the manifest has no train split")
+    unknown = sorted(set(weights) - {inst for inst, _ in queues})
+    if unknown:
+        raise CorpusError(f"--instrument-weights names {', '.join(unknown)}, not in {corpus}'s train split")
     parts: list[list[dict]] = []
     for budget in budgets:
         chosen, used, full = [], 0, set()
         minutes = {key: 0.0 for key in queues}
         while len(full) < len(queues):
             def load(key):
-                return sum(m for k, m in minutes.items() if k[0] == key[0]), minutes[key]
+                return sum(m for k, m in minutes.items() if k[0] == key[0]) / weights.get(key[0], 1.0), minutes[key]
 
             key = min((k for k in queues if k not in full), key=load)
             q = queues[key]
@@ -147,10 +153,11 @@ def resumable_denoisers(folder: Path, init: Path) -> list[Path]:
 
 
 def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None = None,
-         repo: Path = Path("."), denoisers: Path | None = None) -> list[dict]:
+         repo: Path = Path("."), denoisers: Path | None = None, weights: dict[str, float] | None = None) -> list[dict]:
     """Write the pack; returns one line per part (folder, MiB, files, minutes of audio per instrument). Each part
     is sized to what a call can carry: `mib`, or 64 MiB less the travelling tree and a margin. `denoisers`: a
-    folder of denoiser files (NAME.pt) the GPU's trainers resume from, in the first part."""
+    folder of denoiser files (NAME.pt) the GPU's trainers resume from, in the first part. `weights`: minutes of
+    audio per instrument in proportion (choose_files)."""
     from train.codec import disc_path
 
     if not init.is_file():
@@ -184,7 +191,7 @@ def pack(corpus: Path, init: Path, out: Path, parts: int = 1, mib: float | None 
                           f"which is {tree / 2 ** 20:.1f} MiB, and the pack's packages and codec take "
                           f"{folder_bytes(out) / 2 ** 20:.1f} MiB")
     lines = []
-    for k, records in enumerate(choose_files(corpus, budgets)):
+    for k, records in enumerate(choose_files(corpus, budgets, weights)):
         folder = part_dir(out, k)
         write_part(corpus, folder / "corpus", records)
         minutes: dict[str, float] = {}
@@ -217,6 +224,9 @@ def main(argv=None) -> int:
     m.add_argument("--parts", type=int, default=1, help="folders to carry, one device call each (64 MiB a call)")
     m.add_argument("--mib", type=float, default=None,
                    help="size of each folder (default: 64 MiB less the working tree that travels with every call)")
+    m.add_argument("--instrument-weights", type=instrument_weights, default={}, metavar="NAME=W,...",
+                   help="minutes of audio per instrument in proportion to W (default 1 each), e.g. clarinet=3 for a "
+                        "run that gives the clarinet that share of its crops (train.codec --instrument-weights)")
     g = sub.add_parser("merge", help="join the corpus parts present on the GPU machine")
     g.add_argument("out", type=Path)
     g.add_argument("parts", type=Path, nargs="+")
@@ -225,7 +235,7 @@ def main(argv=None) -> int:
         if a.cmd == "merge":
             print(f"{merge(a.out, [p for p in a.parts if (p / 'manifest.jsonl').is_file()])} files → {a.out}")
             return 0
-        lines = pack(a.corpus, a.init, a.out, a.parts, a.mib, denoisers=a.denoisers)
+        lines = pack(a.corpus, a.init, a.out, a.parts, a.mib, denoisers=a.denoisers, weights=a.instrument_weights)
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,90 @@
+"""Issue #12's bar, pair by pair, from evaluation results at the presets (`python -m evaluation --at-presets`).
+
+    python -m evaluation.bar docs/eval/at-presets/results.json [OTHER.json ...]
+
+For each pair's preset row (kind `transfer`, and its `as-live` twin): heard as the target in at least 80 % of
+the clips, pitch classes kept on at least 85 % of what the codec round trip keeps (the `codec` row), and as live
+at most 5 points of crops under offline. One table per file and a count, so two codecs or two sets of models
+measured on the same clips compare line by line; exit 0 either way (a report, not a gate).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.cli import run_main
+from evaluation.report import BAR_CLIPS, LIVE_GAP, pct
+
+BAR_CHROMA_OF_CODEC = 0.85  # issue #12: pitch-class accuracy at least 85 % of the codec round trip's
+
+
+def pair_verdicts(results: dict) -> dict[str, dict]:
+    """Per pair with a transfer row: its figures and which parts of the bar it meets (`live` None: no as-live row).
+    A file with several transfer rows for a pair (a sweep, not --at-presets) is refused: which is the preset?"""
+    by_pair: dict[str, dict[str, list[dict]]] = {}
+    for r in results["rows"]:
+        by_pair.setdefault(r["pair"], {}).setdefault(r["kind"], []).append(r)
+    out = {}
+    for pair, kinds in sorted(by_pair.items()):
+        transfers = kinds.get("transfer", [])
+        if not transfers:
+            continue
+        if len(transfers) > 1:
+            raise ValueError(f"{pair}: {len(transfers)} transfer rows; the bar is read at the presets "
+                             "(python -m evaluation --at-presets)")
+        (t,) = transfers
+        codec = (kinds.get("codec") or [None])[0]
+        if not codec or not codec.get("chroma_acc"):
+            raise ValueError(f"{pair}: no codec row with a pitch-class accuracy to hold the transfer's against")
+        twin = ("sigma_max", "steps", "prior", "transpose", "fold_centre")
+        lives = kinds.get("as-live", [])
+        live = next((r for r in lives if all(r.get(k) == t.get(k) for k in twin)), None)
+        if lives and live is None:
+            raise ValueError(f"{pair}: as-live rows, but none at the transfer row's σmax, steps, prior and register")
+        ratio = t["chroma_acc"] / codec["chroma_acc"]
+        gap = t["target_acc"] - live["target_acc"] if live else None
+        out[pair] = dict(sigma_max=t.get("sigma_max"), prior=t.get("prior"), clips=t["target_acc_clip"],
+                         crops=t["target_acc"], chroma_ratio=ratio, live_clips=live and live["target_acc_clip"],
+                         live_crops=live and live["target_acc"], live_gap=gap,
+                         offline=t["target_acc_clip"] >= BAR_CLIPS - 1e-9 and ratio >= BAR_CHROMA_OF_CODEC - 1e-9,
+                         live=None if live is None else gap <= LIVE_GAP + 1e-9)
+    return out
+
+
+def table(verdicts: dict[str, dict]) -> str:
+    lines = ["| pair | σmax, prior | clips off / live | crops off / live | pitch class / codec's | bar |",
+             "|---|---|---|---|---|---|"]
+    for pair, v in verdicts.items():
+        live_c = "—" if v["live_clips"] is None else pct(v["live_clips"])
+        live_k = "—" if v["live_crops"] is None else pct(v["live_crops"])
+        bar = ("meets it" if v["offline"] and v["live"] else "offline only" if v["offline"] and v["live"] is None
+               else "not as live" if v["offline"] else "misses it")
+        sigma = "—" if v["sigma_max"] is None else f"{v['sigma_max']:g}"
+        lines.append(f"| {pair} | {sigma} {v['prior'] or ''} | {pct(v['clips'])} / {live_c} | "
+                     f"{pct(v['crops'])} / {live_k} | {pct(v['chroma_ratio'])} | {bar} |")
+    offline = sum(v["offline"] for v in verdicts.values())
+    both = sum(bool(v["offline"] and v["live"]) for v in verdicts.values())
+    lines.append(f"\n{offline} of {len(verdicts)} pairs meet the bar offline, {both} offline and as live")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    return run_main(_main, argv, errors=(ValueError, OSError, json.JSONDecodeError))
+
+
+def _main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m evaluation.bar", description=__doc__.split("\n")[0])
+    ap.add_argument("results", nargs="+", type=Path, help="results.json of `python -m evaluation --at-presets`")
+    a = ap.parse_args(argv)
+    for f in a.results:
+        results = json.loads(f.read_text())
+        print(f"{f} ({results.get('config', {}).get('bundle', '?')}; bar: ≥ {BAR_CLIPS:.0%} of clips, pitch class ≥ "
+              f"{BAR_CHROMA_OF_CODEC:.0%} of the codec's, as live ≤ {LIVE_GAP * 100:g} points of crops under offline)")
+        print(table(pair_verdicts(results)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
