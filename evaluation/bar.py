@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from core.cli import run_main
-from evaluation.report import BAR_CLIPS, LIVE_GAP, pct
+from evaluation.report import BAR_CLIPS, LIVE_GAP, live_falls_short, live_twins, meets_clip_bar, pct
 
 BAR_CHROMA_OF_CODEC = 0.85  # issue #12: pitch-class accuracy at least 85 % of the codec round trip's
 
@@ -38,18 +38,16 @@ def pair_verdicts(results: dict) -> dict[str, dict]:
         codec = (kinds.get("codec") or [None])[0]
         if not codec or not codec.get("chroma_acc"):
             raise ValueError(f"{pair}: no codec row with a pitch-class accuracy to hold the transfer's against")
-        twin = ("sigma_max", "steps", "prior", "transpose", "fold_centre")
-        lives = kinds.get("as-live", [])
-        live = next((r for r in lives if all(r.get(k) == t.get(k) for k in twin)), None)
-        if lives and live is None:
+        (live,) = live_twins(results["rows"], pair, [t])
+        if kinds.get("as-live") and live is None:
             raise ValueError(f"{pair}: as-live rows, but none at the transfer row's σmax, steps, prior and register")
         ratio = t["chroma_acc"] / codec["chroma_acc"]
         gap = t["target_acc"] - live["target_acc"] if live else None
         out[pair] = dict(sigma_max=t.get("sigma_max"), prior=t.get("prior"), clips=t["target_acc_clip"],
                          crops=t["target_acc"], chroma_ratio=ratio, live_clips=live and live["target_acc_clip"],
                          live_crops=live and live["target_acc"], live_gap=gap,
-                         offline=t["target_acc_clip"] >= BAR_CLIPS - 1e-9 and ratio >= BAR_CHROMA_OF_CODEC - 1e-9,
-                         live=None if live is None else gap <= LIVE_GAP + 1e-9)
+                         offline=meets_clip_bar(t) and ratio >= BAR_CHROMA_OF_CODEC - 1e-9,
+                         live=None if live is None else not live_falls_short(t["target_acc"], live["target_acc"]))
     return out
 
 

@@ -79,13 +79,13 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     ref = ref if math.isfinite(ref) else 1.0
     eligible = [r for r in sweep if _num(r["pitch_acc"]) >= keep * ref]
     target = [_num(r.get("target_acc")) for r in sweep]
-    twins = _live_twins(rows, pair, sweep)
+    twins = live_twins(rows, pair, sweep)
     if any(math.isfinite(t) for t in target):  # the judge heard the rows: lowest σmax near the best recognition
         best = max(t for t in target if math.isfinite(t))
         near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
         # issue #12's bar: where a σmax near the best is heard as the target in BAR_CLIPS of the clips, one that is
-        bar = [n for n in near if _meets_clip_bar(n[0])]
+        bar = [n for n in near if meets_clip_bar(n[0])]
         if bar and len(bar) < len(near):
             near = bar
             why += f", heard so in at least {BAR_CLIPS:.0%} of clips"
@@ -127,7 +127,7 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
                 **({"prior": pick["prior"]} if pick.get("prior") else {}))
 
 
-def _live_twins(rows: list[dict], pair: str, sweep: list[dict]) -> list[dict | None]:
+def live_twins(rows: list[dict], pair: str, sweep: list[dict]) -> list[dict | None]:
     """Each sweep row's as-live twin (None where there is none): the same pair, prior, transpose, fold, σmax and
     steps, streamed block by block as live."""
     key = lambda r: (_variant(r), float(r["sigma_max"]), int(r["steps"]))  # noqa: E731
@@ -161,7 +161,7 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
                        pair, keep, preset_steps, margin) for v in variants]
     # first, as within a variant, a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those
     # heard in as many or more
-    bar = [p for p in picks if _meets_clip_bar(p)]
+    bar = [p for p in picks if meets_clip_bar(p)]
     below = bool(bar) and len(bar) < len(picks)
     picks = bar if below else picks
     # then a pick heard as live more than LIVE_GAP under offline gives way to those heard as live within it (a pick
@@ -186,15 +186,20 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
                                            f"offline set aside" if aside else ""))
 
 
-def _meets_clip_bar(row: dict) -> bool:
+def meets_clip_bar(row: dict) -> bool:
     """Whether a row (or pick) was heard as the target in at least BAR_CLIPS of its clips."""
     return _num(row.get("target_acc_clip")) >= BAR_CLIPS - 1e-9
 
 
+def live_falls_short(offline_acc, live_acc) -> bool:
+    """Whether the target was heard as live more than LIVE_GAP less often than offline (both measured)."""
+    live, offline = _num(live_acc), _num(offline_acc)
+    return math.isfinite(live) and math.isfinite(offline) and live < offline - LIVE_GAP - 1e-9
+
+
 def _live_gap_exceeded(pick: dict) -> bool:
     """Whether a pick was streamed as live and heard there more than LIVE_GAP less often as the target."""
-    live, offline = _num(pick.get("live_target_acc")), _num(pick.get("target_acc"))
-    return math.isfinite(live) and math.isfinite(offline) and live < offline - LIVE_GAP - 1e-9
+    return live_falls_short(pick.get("target_acc"), pick.get("live_target_acc"))
 
 
 # ---------------------------------------------------------------- markdown
