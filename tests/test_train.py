@@ -419,6 +419,62 @@ def test_a_denoiser_from_another_latent_space_is_refused_or_taken_as_a_warm_star
     assert (cold["state_dict"][k].float() - blob["state_dict"][k].float()).abs().min() > 0.4
 
 
+def test_refit_moments_are_the_new_latents_closed_form_with_the_weights_untouched(tmp_path, capsys):
+    from core.codec import Codec
+    from train import denoiser as den_train
+
+    _toy_latent_setup(tmp_path)
+    codec = Codec.load(tmp_path / "codec.pt")
+    codec.set_latent_stats(torch.full((8,), 0.5), torch.full((8,), 2.0))
+    codec.train_info["latent_stats"] = dict(frames=1, hash=codec.stats_id())
+    codec.save(tmp_path / "codec.pt")
+    den_train.train(_den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 3, "old"))
+    den_train.denoiser_file_from_run(tmp_path / "old", tmp_path / "alpha.pt")
+    given = (tmp_path / "alpha.pt").read_bytes()
+    # the fine-tuned encoder's latents: shifted by 3 and scaled ×4, with pitch-shifted copies refit must skip
+    rng = np.random.default_rng(1)
+    raw = [rng.normal(3.0, 4.0, size=(8, 50)) for _ in range(3)]
+    (tmp_path / "new" / "alpha").mkdir(parents=True)
+    np.savez(tmp_path / "new" / "alpha" / "train.npz", **{f"{i:05d}_+0": a for i, a in enumerate(raw)},
+             **{f"{i:05d}_+2": a + 100 for i, a in enumerate(raw)})
+    argv = ["--instrument", "alpha", "--codec", str(tmp_path / "codec.pt"), "--latents", str(tmp_path / "new"),
+            "--refit-moments", str(tmp_path / "alpha.pt")]
+    assert den_train.main(argv + ["--export", str(tmp_path / "refit.pt")]) == 0
+    old = torch.load(tmp_path / "alpha.pt", weights_only=False)
+    new = torch.load(tmp_path / "refit.pt", weights_only=False)
+    z = (np.concatenate(raw, axis=1) - 0.5) / 2.0  # the unshifted latents in the codec's normalization
+    m = new["train_info"]["latent_space"]["moments"]
+    np.testing.assert_allclose(m["mean"], z.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(m["std"], z.std(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(m["cov"], np.cov(z, bias=True), atol=1e-5)
+    assert not np.allclose(m["mean"], old["train_info"]["latent_space"]["moments"]["mean"], atol=0.5)
+    assert all(torch.equal(old["state_dict"][k], new["state_dict"][k]) for k in old["state_dict"])
+    assert new["train_info"]["steps"] == old["train_info"]["steps"] == 3
+    assert new["train_info"]["moments_refit"]["frames"] == 150
+    from train.card import denoiser_section
+
+    rows = [r for r in denoiser_section([tmp_path / "alpha.pt", tmp_path / "refit.pt"]) if r.startswith("| alpha")]
+    assert "| as trained |" in rows[0] and "| moments refit (150 frames) |" in rows[1]  # the card tells them apart
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="overwrite its input"):
+        den_train.main(argv + ["--export", str(tmp_path / "alpha.pt")])
+    with pytest.raises(SystemExit, match="--export OUT"):
+        den_train.main(argv)
+    with pytest.raises(SystemExit, match="the alpha's denoiser, not the beta's"):
+        den_train.main(["--instrument", "beta"] + argv[2:] + ["--export", str(tmp_path / "x.pt")])
+    with pytest.raises(SystemExit, match="no denoiser file"):
+        den_train.main(argv[:-1] + [str(tmp_path / "none.pt"), "--export", str(tmp_path / "x.pt")])
+    other = Codec.load(tmp_path / "codec.pt")  # another codec's statistics: the normalization does not hold
+    other.set_latent_stats(torch.full((8,), 0.1), torch.full((8,), 1.5))
+    other.save(tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="latent space"):
+        den_train.main(["--instrument", "alpha", "--codec", str(tmp_path / "other.pt"), "--latents",
+                        str(tmp_path / "new"), "--refit-moments", str(tmp_path / "alpha.pt"), "--export",
+                        str(tmp_path / "x.pt")])
+    assert not (tmp_path / "x.pt").exists()
+    assert (tmp_path / "alpha.pt").read_bytes() == given  # the input as it was
+
+
 def test_a_killed_denoiser_trainer_saves_the_steps_it_made(tmp_path):
     """`kill` (SIGTERM) on a background trainer saves before it leaves, as Ctrl-C does: with saves every 1000 s,
     a killed run once lost every step since its start."""

@@ -122,17 +122,23 @@ def denoiser_section(paths: list[Path]) -> list[str]:
            "EDM denoisers (Karras preconditioning, σ_data = 1, log-normal σ: P_mean −1.2, P_std 1.2), a 1-D U-Net "
            "over normalized latents with per-frame channel norm, trained per instrument on that instrument alone "
            "(crops of 32 and 64 frames, pitch-shift augmentation by resampling, EMA 0.999; shipped weights are the EMA, fp16). "
-           "Wall time is per run; the shipped runs trained side by side, one thread each, on one 2-core CPU.",
-           "", "| instrument | params | steps | wall time | device | training frames | validation loss by σ (0.01 / 0.1 / 1 / 10 / 100) |",
-           "|---|---|---|---|---|---|---|"]
+           "Wall time is per run; the shipped runs trained side by side, one thread each, on one 2-core CPU. "
+           "`latents`: the moments the priors match are those of the latents the weights trained on (as "
+           "trained), or, where refit (`train.denoiser --refit-moments`: the weights kept), those of the codec's "
+           "present latents (the validation loss is then still the one of its training).",
+           "", "| instrument | params | steps | wall time | device | training frames | latents | "
+           "validation loss by σ (0.01 / 0.1 / 1 / 10 / 100) |",
+           "|---|---|---|---|---|---|---|---|"]
     for p in paths:
         ck = torch.load(p, map_location="cpu", weights_only=False)
         ti = ck.get("train_info", {})
         n = sum(v.numel() for v in ck["state_dict"].values())
         v = ti.get("last_valid") or {}
         vs = " / ".join(f"{v[k]:.3f}" for k in ("0.01", "0.1", "1", "10", "100") if k in v) or "?"
+        refit = ti.get("moments_refit")
+        lat = f"moments refit ({refit['frames']} frames)" if refit else "as trained"
         out.append(f"| {ck['instrument']} | {n / 1e6:.2f} M | {ti.get('steps', '?')} | {_hms(ti.get('wall_seconds'))} | "
-                   f"{ti.get('device', '?')} | {ti.get('train_frames', '?')} | {vs} |")
+                   f"{ti.get('device', '?')} | {ti.get('train_frames', '?')} | {lat} | {vs} |")
     return out + [""]
 
 

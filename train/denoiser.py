@@ -6,6 +6,8 @@ torchrun-ready.
 
     python -m train.denoiser --instrument violin --latents data/latents --codec models/codec.pt --minutes 30
     python -m train.denoiser --instrument violin --export models/denoisers/violin.pt   # fp16 EMA weights
+    python -m train.denoiser --instrument violin --codec NEW.pt --latents data/latents-new \
+        --refit-moments models/denoisers/violin.pt --export OUT.pt   # its moments in NEW.pt's latents
 """
 from __future__ import annotations
 
@@ -87,6 +89,38 @@ def space_moments(raw: list[np.ndarray], space: dict) -> dict:
     return dict(mean=mean.tolist(), std=np.maximum(std, 1e-5).tolist(), cov=cov.round(6).tolist())
 
 
+def refit_moments(model_file: Path, codec: Codec, train_cache: Path, instrument: str, codec_name: str = "") -> dict:
+    """A denoiser file whose recorded moments (what priors matched, transport and local match at σmax) are
+    those of `codec`'s latents in `train_cache`, its weights untouched: for a codec whose encoder was fine-tuned
+    with the latent statistics kept, so the denoiser's normalization still holds while its instrument's latents
+    moved. Refuses a denoiser of another latent space (statistics of another codec)."""
+    if not model_file.is_file():
+        raise SystemExit(f"error: no denoiser file {model_file}")
+    ck = load_checkpoint(model_file, MODEL_FORMAT)
+    if ck.get("instrument") != instrument:
+        raise SystemExit(f"error: {model_file} is the {ck.get('instrument')}'s denoiser, not the {instrument}'s")
+    info = dict(ck.get("train_info") or {})
+    trained_in = (info.get("codec_stats") or {}).get("hash")
+    if trained_in is None:
+        raise SystemExit(f"error: {model_file} records no codec statistics it was trained in: nothing to refit against")
+    if trained_in != codec.stats_id():
+        raise SystemExit(f"error: {model_file} was trained in latent space {trained_in}, {codec_name or 'the codec'}'s"
+                         f" is {codec.stats_id()}: its normalization does not hold there (train it: --init)")
+    space = dict(info.get("latent_space") or {})
+    if "mean" not in space:
+        raise SystemExit(f"error: {model_file} records no latent normalization to refit its moments in")
+    if not train_cache.is_file():
+        raise SystemExit(f"error: no latent cache {train_cache} (python -m train.latents --codec ... --shifts=0)")
+    raw = _unshifted(train_cache)
+    if not raw:
+        raise SystemExit(f"error: {train_cache} holds no unshifted latents")
+    space["moments"] = space_moments(raw, space)
+    info["latent_space"] = space
+    info["moments_refit"] = dict(codec=codec_name, latents=str(train_cache),
+                                 frames=int(sum(a.shape[1] for a in raw)))
+    return dict(ck, train_info=info)
+
+
 @torch.no_grad()
 def validation_by_band(model: EDMDenoiser, data: torch.Tensor, seed: int = 1234) -> dict[str, float]:
     """Mean EDM loss at fixed σ bands on a fixed validation batch (fixed noise)."""
@@ -134,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "weights are a warm start there, not a run going on (the step count starts at 0)")
     ap.add_argument("--export", type=Path, default=None, metavar="MODEL_FILE",
                     help="do not train: write the run's EMA weights (fp16) as a denoiser file")
+    ap.add_argument("--refit-moments", type=Path, default=None, metavar="MODEL_FILE",
+                    help="do not train: with --export OUT, MODEL_FILE with its latent moments refit on --codec's "
+                         "latents in --latents (same latent statistics, its weights untouched)")
     return ap
 
 
@@ -274,6 +311,17 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.refit_moments:
+        if not args.export:
+            raise SystemExit("error: --refit-moments writes a new file: name it with --export OUT")
+        if args.export.resolve() == args.refit_moments.resolve():
+            raise SystemExit(f"error: --export {args.export} would overwrite its input: name another file")
+        blob = refit_moments(args.refit_moments, Codec.load(args.codec), args.latents / args.instrument / "train.npz",
+                             args.instrument, str(args.codec))
+        save_atomic(blob, args.export)
+        print(f"denoiser {args.instrument}: moments of {blob['train_info']['moments_refit']['frames']} frames → "
+              f"{args.export}")
+        return 0
     if args.export:
         blob = denoiser_file_from_run(args.run or Path(f"runs/denoiser-{args.instrument}"), args.export)
         print(f"denoiser {blob['instrument']} ({blob['train_info']['steps']} steps) → {args.export}")
