@@ -169,6 +169,12 @@ class EDMDenoiser(nn.Module):
         return int(used.max() - used.min() + 1)
 
 
+def trained_space(ck: dict) -> str | None:
+    """The latent space a denoiser file was trained in: its codec statistics' hash (Codec.stats_id), None where
+    the file does not record it."""
+    return ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
+
+
 def load_denoiser(path, map_location="cpu") -> tuple[EDMDenoiser, dict]:
     """A denoiser file (python -m train.denoiser --export): the model in eval mode and its record."""
     from core.io import load_checkpoint

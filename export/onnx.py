@@ -26,7 +26,7 @@ from torch import nn
 
 from core.codec import Codec
 from core.denoiser import MODEL_FORMAT as DENOISER_FORMAT
-from core.denoiser import load_denoiser
+from core.denoiser import load_denoiser, trained_space
 from core.io import CheckpointError, load_any
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.nda
     if ck["config"]["latent_dim"] != latent_dim:
         raise ExportError(f"{path}: denoiser expects {ck['config']['latent_dim']}-channel latents, the codec makes "
                           f"{latent_dim}")
-    trained_in = ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
+    trained_in = trained_space(ck)
     if stats_id and trained_in and trained_in != stats_id:
         raise ExportError(f"{path}: trained in latent space {trained_in}, the codec's is {stats_id}: retrain it on "
                           f"latents of this codec (python -m train.latents, python -m train.denoiser)")

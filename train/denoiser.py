@@ -22,7 +22,7 @@ import torch
 
 from core.cli import comma_list, ranged
 from core.codec import Codec
-from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser
+from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser, trained_space
 from core.io import load_checkpoint, save_atomic
 from core.precond import edge_weights, edm_loss
 from train.common import (Clock, TrainState, interrupt_on_sigterm, keep_going, load_training, progress_bar,
@@ -100,7 +100,7 @@ def refit_moments(model_file: Path, codec: Codec, train_cache: Path, instrument:
     if ck.get("instrument") != instrument:
         raise SystemExit(f"error: {model_file} is the {ck.get('instrument')}'s denoiser, not the {instrument}'s")
     info = dict(ck.get("train_info") or {})
-    trained_in = (info.get("codec_stats") or {}).get("hash")
+    trained_in = trained_space(ck)
     if trained_in is None:
         raise SystemExit(f"error: {model_file} records no codec statistics it was trained in: nothing to refit against")
     if trained_in != codec.stats_id():
@@ -210,7 +210,7 @@ def train(args) -> TrainState:
         init, ck = load_denoiser(args.init)
         if ck["config"] != cfg:
             raise SystemExit(f"error: {args.init} has config {ck['config']}, this run {cfg}")
-        trained_in = ((ck.get("train_info") or {}).get("codec_stats") or {}).get("hash")
+        trained_in = trained_space(ck)
         same_space = trained_in == codec.stats_id()
         if not same_space and not args.init_other_space:
             raise SystemExit(f"error: {args.init} was trained in latent space {trained_in}, {args.codec}'s is "

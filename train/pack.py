@@ -131,7 +131,7 @@ def resumable_denoisers(folder: Path, init: Path) -> list[Path]:
     """The denoiser files of `folder` (NAME.pt), each checked to live in the latent space of the codec `init`
     (its statistics' hash): a denoiser of another space would go on training there without any error."""
     from core.codec import Codec
-    from core.denoiser import MODEL_FORMAT
+    from core.denoiser import MODEL_FORMAT, trained_space
     from core.io import CheckpointError, load_checkpoint
 
     files = sorted(folder.glob("*.pt"))
@@ -144,7 +144,7 @@ def resumable_denoisers(folder: Path, init: Path) -> list[Path]:
             raise CorpusError(f"{init} has no latent statistics, so no denoiser can go on in its space: run "
                               f"python -m train.latents with it first")
         for f in files:
-            trained_in = ((load_checkpoint(f, MODEL_FORMAT).get("train_info") or {}).get("codec_stats") or {}).get("hash")
+            trained_in = trained_space(load_checkpoint(f, MODEL_FORMAT))
             if trained_in != space:
                 raise CorpusError(f"{f}: trained in latent space {trained_in}, {init}'s is {space}")
     except CheckpointError as e:
