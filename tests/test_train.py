@@ -604,7 +604,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
              "--disc-share", str(share), *more]))
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
-    half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2")  # 4 adversarial steps
+    half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5")  # 4 adversarial
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -621,6 +621,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert resumed["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert resumed["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25  # and its synthetic tones
     assert resumed["train_info"]["session_runs"][-1]["weights"]["lin"] == 2.0  # and its loss weights
+    assert resumed["train_info"]["session_runs"][-1]["weights"]["peak"] == 1.5
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))
@@ -706,7 +707,8 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
 
     assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]
     w = codec_train.DEFAULT_WEIGHTS  # none given, none recorded: the defaults, as the record prints them
-    assert f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, adv {w['adv']:g}, fm {w['fm']:g}" in runs_text({"session_runs": runs_b})[2]
+    assert (f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, peak {w['peak']:g}, adv {w['adv']:g}, "
+            f"fm {w['fm']:g}") in runs_text({"session_runs": runs_b})[2]
     assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]
 
 
@@ -874,3 +876,31 @@ def test_edge_weight_reaches_the_loss_of_every_crop_length_and_the_exported_reco
     assert plain["train_info"]["loss"] == dict(edge_weight=1.0, edge_frames=8)
     with pytest.raises(SystemExit):
         den_train.build_parser().parse_args(["--instrument", "a", "--edge-weight", "inf"])
+
+
+def test_harmonic_peak_loss_weighs_each_harmonic_alike():
+    # closed forms: identical signals cost 0 and a gain g costs |log g|; of a tone's three harmonics, doubling one
+    # costs log(2)/3, the one 30 dB under the others as much as a loud one (each peak alike), where the relative
+    # linear-mel term weighs it ~30x less; a harmonic the output adds to a hollow tone costs more the louder it is;
+    # a rest's hiss beside a sounding clip costs next to nothing
+    from train.losses import HarmonicPeakLoss, MelLoss
+
+    loss = HarmonicPeakLoss()
+    t = torch.arange(24_000) / 24_000
+
+    def tone(*amps):  # harmonics of 294 Hz at these amplitudes
+        return sum(a * torch.sin(2 * torch.pi * 294 * (k + 1) * t) for k, a in enumerate(amps)).reshape(1, 1, -1)
+
+    quiet = 0.3 * 10 ** (-30 / 20)
+    x = tone(0.3, quiet, 0.3)
+    assert float(loss(x, x)) == 0.0
+    torch.testing.assert_close(loss(2 * x, x), torch.tensor(float(np.log(2))), rtol=1e-4, atol=1e-4)
+    for doubled in (tone(0.3, 2 * quiet, 0.3), tone(0.6, quiet, 0.3)):
+        torch.testing.assert_close(loss(doubled, x), torch.tensor(float(np.log(2) / 3)), rtol=0.05, atol=0.0)
+    mel = MelLoss(24_000)
+    assert float(mel.log_and_linear(tone(0.6, quiet, 0.3), x)[1] / mel.log_and_linear(tone(0.3, 2 * quiet, 0.3), x)[1]) > 10
+    hollow = tone(0.3, 0.0, 0.3)
+    added = [float(loss(tone(0.3, 0.3 * 10 ** (db / 20), 0.3), hollow)) for db in (-40, -30, -15)]
+    assert added[0] > 0.1 and added[0] < added[1] < added[2]
+    pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-4 * torch.randn_like(x)])
+    assert float(loss(noisy_rest, pair)) < 0.05
