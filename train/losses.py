@@ -76,21 +76,25 @@ class HarmonicPeakLoss(LogStftLoss):
     """L1 between log magnitudes at the spectral peaks of either signal (the harmonics), fine linear-frequency STFTs.
 
     The held-out clarinet's round trip fills in the even harmonics its low register lacks (h2 -31 dB in, about
-    -15 dB out) and no loss tried moved that in eleven sessions: log-mel and log-STFT L1s average over every bin,
+    -15 dB out) and no loss tried since session 8 moved that: log-mel and log-STFT L1s average over every bin,
     and most bins are the floor between harmonics; the linear terms weigh a -31 dB harmonic 1/1000 of the
     fundamental. Here only peaks count, each alike in log: a peak is a bin of either signal (a harmonic the input
-    has, or one the output adds) that is the largest within ±`reach` bins, stands `prominence_db` over the mean of
-    its ±`spread` bins (noise and window sidelobes do not) and lies within `floor_db` of the clip's loudest bin.
-    Levels are compared after a max over ±1 bin (a harmonic a few cents off is not a miss) and floored `floor_db`
-    under that loudest bin (a harmonic the output adds where the input has none costs up to `floor_db` dB). A clip's
-    loudest bin counts as no more than `quiet_db` under the batch's: a rest's floor is its neighbours', or its
-    hiss (inaudible) would outweigh their harmonics."""
+    has, or one the output adds) that is the largest within ±`reach` bins, stands `prominence_db` over the mean
+    of the bins within ±`spread_hz` (noise and window sidelobes do not; the span is in Hz, so at a low pitch the
+    coarser STFT's mean does not take in the neighbouring harmonics and lose a weak one between them) and lies
+    within `floor_db` of the clip's loudest bin. Levels are compared after a max over ±1 bin (a harmonic a few
+    cents off is not a miss) and floored `floor_db` under that loudest bin (a harmonic the output adds where the
+    input has none costs up to `floor_db` dB). A clip's loudest bin counts as no more than `quiet_db` under the
+    batch's: a rest is floored `floor_db + quiet_db` under the batch's loudest bin, or its hiss (inaudible) would
+    outweigh the other clips' harmonics."""
 
-    def __init__(self, n_ffts=(1024, 2048), floor_db: float = 60.0, quiet_db: float = 30.0,
-                 prominence_db: float = 10.0, reach: int = 2, spread: int = 8):
+    def __init__(self, n_ffts=(2048, 4096), floor_db: float = 60.0, quiet_db: float = 30.0,
+                 prominence_db: float = 10.0, reach: int = 2, spread_hz: float = 94.0, sample_rate: int = 24_000):
         super().__init__(n_ffts)  # its STFTs
         self.floor, self.quiet = 10 ** (-floor_db / 20), 10 ** (-quiet_db / 20)
-        self.prominence, self.reach, self.spread = 10 ** (prominence_db / 20), reach, spread
+        self.prominence, self.reach = 10 ** (prominence_db / 20), reach
+        # ±94 Hz: 8 bins at 2048 points, 16 at 4096; a 147 Hz clarinet's neighbouring harmonics stay outside it
+        self.spread = {n: max(reach, round(spread_hz * n / sample_rate)) for n in self.n_ffts}
 
     @staticmethod
     def along_bins(pool, v: torch.Tensor, half: int) -> torch.Tensor:
@@ -98,10 +102,10 @@ class HarmonicPeakLoss(LogStftLoss):
         flat = v.transpose(1, 2).reshape(-1, 1, v.shape[1])
         return pool(flat, 2 * half + 1, 1, half).reshape(v.shape[0], v.shape[2], -1).transpose(1, 2)
 
-    def peaks(self, mag: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    def peaks(self, mag: torch.Tensor, floor: torch.Tensor, n: int) -> torch.Tensor:
         local_max = self.along_bins(nn.functional.max_pool1d, mag, self.reach)
         local_mean = self.along_bins(
-            lambda v, k, s, p: nn.functional.avg_pool1d(v, k, s, p, count_include_pad=False), mag, self.spread)
+            lambda v, k, s, p: nn.functional.avg_pool1d(v, k, s, p, count_include_pad=False), mag, self.spread[n])
         return (mag >= local_max) & (mag > self.prominence * local_mean) & (mag > floor)
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -110,7 +114,7 @@ class HarmonicPeakLoss(LogStftLoss):
             mx, my = self.magnitude(x, n), self.magnitude(y, n)
             loudest = mx.detach().amax(dim=(1, 2), keepdim=True)
             floor = (self.floor * torch.maximum(loudest, self.quiet * loudest.max())).clamp_min(1e-8)
-            mask = (self.peaks(mx.detach(), floor) | self.peaks(my.detach(), floor)).float()
+            mask = (self.peaks(mx.detach(), floor, n) | self.peaks(my.detach(), floor, n)).float()
             lx = self.along_bins(nn.functional.max_pool1d, torch.log(torch.maximum(mx, floor)), 1)
             ly = self.along_bins(nn.functional.max_pool1d, torch.log(torch.maximum(my, floor)), 1)
             total = total + ((ly - lx).abs() * mask).sum() / mask.sum().clamp_min(1.0)
