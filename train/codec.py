@@ -213,7 +213,7 @@ def train(args) -> Codec:
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     mel = MelLoss(codec.sample_rate).to(rt.device)
     stft = LogStftLoss().to(rt.device)
-    peak = HarmonicPeakLoss().to(rt.device)
+    peak = HarmonicPeakLoss(sample_rate=codec.sample_rate).to(rt.device)
     state, recorded, kept_stats = TrainState(), None, None
     last = args.run / "last.pt"
     if last.is_file():
