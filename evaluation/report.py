@@ -417,7 +417,8 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
     the same audio."""
     merged = json.loads(json.dumps(parts[0]))
     for k, part in enumerate(parts[1:], 2):
-        for what, key in (("bundle", lambda r: r["bundle"]["path"]),
+        # the same models, wherever exported (results older than the fingerprint: the same folder)
+        for what, key in (("bundle", lambda r: r["bundle"].get("models_sha256") or r["bundle"]["path"]),
                           ("judge", lambda r: (r.get("classifier") or {}).get("path")),
                           ("render mode", lambda r: r["config"].get("mode"))):
             if key(part) != key(merged):

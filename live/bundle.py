@@ -1,6 +1,7 @@
 """An exported ONNX bundle (python -m export.onnx) opened with onnxruntime: codec and denoisers as callables."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -158,6 +159,26 @@ def read_bundle_json(folder: str | os.PathLike) -> dict:
         if not (folder / needed).is_file():
             raise BundleError(f"{folder}: {needed} is missing")
     return meta
+
+
+# what one export of the same checkpoints writes differently from another: the time and the parity figures measured
+EXPORT_RUN_FIELDS = ("created", "export_seconds", "parity")
+
+
+def models_sha256(folder: str | os.PathLike) -> str:
+    """One SHA-256 over what a bundle renders with: every model file's name and bytes, and bundle.json less the
+    fields of the export run itself (EXPORT_RUN_FIELDS). Two folders exported from the same checkpoints give the
+    same value (the exports are byte-identical with the pinned torch), so results measured with either merge;
+    their paths and raw bundle.json do not."""
+    folder = Path(folder)
+    meta = read_bundle_json(folder)
+    strip = lambda v: ({k: strip(x) for k, x in v.items() if k not in EXPORT_RUN_FIELDS}  # noqa: E731
+                       if isinstance(v, dict) else [strip(x) for x in v] if isinstance(v, list) else v)
+    h = hashlib.sha256(json.dumps(strip(meta), sort_keys=True).encode())
+    c = meta["codec"]
+    for name in [c["encoder"]["file"], c["decoder"]["file"]] + sorted(i["file"] for i in meta["instruments"].values()):
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    return h.hexdigest()
 
 
 class Bundle:

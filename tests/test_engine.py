@@ -310,6 +310,35 @@ def test_missing_bundle_gives_a_clear_message(tmp_path):
         Bundle(tmp_path)
 
 
+def test_a_bundle_is_named_by_its_models_not_its_folder(tiny_bundle, tmp_path):
+    """models_sha256: the same checkpoints exported again to another folder (another export time and parity
+    figures in bundle.json) give the same value; one changed byte of a model, or one changed moment in bundle.json,
+    another. (Results from either folder then merge: evaluation.report compares this, not paths.)"""
+    import shutil
+
+    from export.onnx import export_bundle
+    from live.bundle import models_sha256
+
+    files = [tiny_bundle.parent / f for f in ("codec.pt", "alpha.pt", "beta.pt")]
+    export_bundle(files, tmp_path / "again")
+    first, again = (json.loads((b / "bundle.json").read_text()) for b in (tiny_bundle, tmp_path / "again"))
+    assert first != again  # export time, parity figures
+    assert models_sha256(tmp_path / "again") == models_sha256(tiny_bundle)
+    moved = tmp_path / "moment"
+    shutil.copytree(tiny_bundle, moved)
+    meta = json.loads((moved / "bundle.json").read_text())
+    meta["instruments"]["alpha"]["latent_space"]["moments"]["mean"][0] += 0.5  # what prior matched aims at
+    (moved / "bundle.json").write_text(json.dumps(meta))
+    assert models_sha256(moved) != models_sha256(tiny_bundle)
+    flipped = tmp_path / "flipped"
+    shutil.copytree(tiny_bundle, flipped)
+    onnx_file = flipped / meta["instruments"]["beta"]["file"]
+    raw = bytearray(onnx_file.read_bytes())
+    raw[-1] ^= 1
+    onnx_file.write_bytes(bytes(raw))
+    assert models_sha256(flipped) != models_sha256(tiny_bundle)
+
+
 def _seam_ratio(bundle, preset):
     """Largest frame-to-frame latent change at window seams over the 99th percentile inside windows."""
     e = StreamingEngine(bundle, preset, 24_000)

@@ -473,6 +473,20 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
                    str(tmp_path / "merged")]) == 0
     merged = json.loads((tmp_path / "merged" / "results.json").read_text())
     assert merged["pairs"] == ["beta-to-alpha", "alpha-to-beta"]
+    # parts are matched by the models they measured, not the folder: the same models elsewhere merge, others not
+    from live.bundle import models_sha256
+
+    assert res["bundle"]["models_sha256"] == again["bundle"]["models_sha256"] == models_sha256(tiny_bundle)
+    moved = json.loads(json.dumps(again))
+    moved["bundle"]["path"] = str(tmp_path / "exported-elsewhere")
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    assert report([str(out / "results.json"), str(tmp_path / "moved.json"), "--out", str(tmp_path / "elsewhere")]) == 0
+    assert json.loads((tmp_path / "elsewhere" / "results.json").read_text())["rows"] == merged["rows"]
+    moved["bundle"]["models_sha256"] = "0" * 64
+    (tmp_path / "other-models.json").write_text(json.dumps(moved))
+    assert report([str(out / "results.json"), str(tmp_path / "other-models.json"), "--out",
+                   str(tmp_path / "other-models")]) == 2
+    assert not (tmp_path / "other-models").exists()
     assert [r for r in merged["rows"] if r["pair"] == "alpha-to-beta"] == [r for r in again["rows"]]
     assert [r for r in merged["rows"] if r["pair"] == "beta-to-alpha"] == [r for r in res["rows"]
                                                                             if r["pair"] == "beta-to-alpha"]
