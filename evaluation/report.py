@@ -417,8 +417,9 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
     the same audio."""
     merged = json.loads(json.dumps(parts[0]))
     for k, part in enumerate(parts[1:], 2):
-        # the same models, wherever exported (results older than the fingerprint: the same folder)
-        for what, key in (("bundle", lambda r: r["bundle"].get("models_sha256") or r["bundle"]["path"]),
+        # the same models, wherever exported; where a part predates the hash, the same folder
+        hashed = all(r["bundle"].get("models_sha256") for r in (merged, part))
+        for what, key in (("bundle", lambda r: r["bundle"]["models_sha256"] if hashed else r["bundle"]["path"]),
                           ("judge", lambda r: (r.get("classifier") or {}).get("path")),
                           ("render mode", lambda r: r["config"].get("mode"))):
             if key(part) != key(merged):

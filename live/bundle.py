@@ -161,20 +161,23 @@ def read_bundle_json(folder: str | os.PathLike) -> dict:
     return meta
 
 
-# what one export of the same checkpoints writes differently from another: the time and the parity figures measured
-EXPORT_RUN_FIELDS = ("created", "export_seconds", "parity")
+# what two exports of the same checkpoints may write differently: the run's time, its torch build (the ONNX bytes
+# say what torch made), the export's tolerances, and the parity figures it measured (top level, codec, instruments)
+EXPORT_RUN_FIELDS = ("created", "export_seconds", "torch", "tolerance")
 
 
 def models_sha256(folder: str | os.PathLike) -> str:
     """One SHA-256 over what a bundle renders with: every model file's name and bytes, and bundle.json less the
-    fields of the export run itself (EXPORT_RUN_FIELDS). Two folders exported from the same checkpoints give the
-    same value (the exports are byte-identical with the pinned torch), so results measured with either merge;
-    their paths and raw bundle.json do not."""
+    fields of the export run itself (EXPORT_RUN_FIELDS, each parity figure). Two folders exported from the same
+    checkpoints give the same value (the exports are byte-identical with the pinned torch), so results measured
+    with either merge; their paths and raw bundle.json do not."""
     folder = Path(folder)
-    meta = read_bundle_json(folder)
-    strip = lambda v: ({k: strip(x) for k, x in v.items() if k not in EXPORT_RUN_FIELDS}  # noqa: E731
-                       if isinstance(v, dict) else [strip(x) for x in v] if isinstance(v, list) else v)
-    h = hashlib.sha256(json.dumps(strip(meta), sort_keys=True).encode())
+    meta = json.loads(json.dumps(read_bundle_json(folder)))
+    for k in EXPORT_RUN_FIELDS:
+        meta.pop(k, None)
+    for part in [meta["codec"], *meta["instruments"].values()]:
+        part.pop("parity", None)
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
     c = meta["codec"]
     for name in [c["encoder"]["file"], c["decoder"]["file"]] + sorted(i["file"] for i in meta["instruments"].values()):
         h.update(name.encode() + b"\0" + (folder / name).read_bytes())

@@ -482,6 +482,14 @@ def test_evaluate_command_on_tiny_bundle(tiny_bundle, trained, tmp_path):
     (tmp_path / "moved.json").write_text(json.dumps(moved))
     assert report([str(out / "results.json"), str(tmp_path / "moved.json"), "--out", str(tmp_path / "elsewhere")]) == 0
     assert json.loads((tmp_path / "elsewhere" / "results.json").read_text())["rows"] == merged["rows"]
+    older = json.loads(json.dumps(again))  # results from before the hash: matched by folder, as they were
+    del older["bundle"]["models_sha256"]
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert report([str(out / "results.json"), str(tmp_path / "older.json"), "--out", str(tmp_path / "older")]) == 0
+    del moved["bundle"]["models_sha256"]
+    (tmp_path / "older-elsewhere.json").write_text(json.dumps(moved))
+    assert report([str(out / "results.json"), str(tmp_path / "older-elsewhere.json"), "--out",
+                   str(tmp_path / "older-elsewhere")]) == 2
     moved["bundle"]["models_sha256"] = "0" * 64
     (tmp_path / "other-models.json").write_text(json.dumps(moved))
     assert report([str(out / "results.json"), str(tmp_path / "other-models.json"), "--out",
