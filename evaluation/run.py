@@ -135,11 +135,10 @@ def load_clips(cfg: EvalConfig, instruments: list[str], sr: int, unit: int) -> d
 # ---------------------------------------------------------------- the evaluator
 class Evaluator:
     def __init__(self, cfg: EvalConfig):
-        from live.bundle import Bundle, models_sha256
+        from live.bundle import Bundle
 
         self.cfg = cfg
         self.bundle = Bundle(cfg.bundle, provider=cfg.provider, threads=cfg.threads)
-        self.models_sha256 = models_sha256(cfg.bundle)  # results name the models, not only the folder
         self.sr = self.bundle.sample_rate
         self.tf = max(int(i.get("time_factor", 1)) for i in self.bundle.meta["instruments"].values())
         self.tracker = PitchTracker()
@@ -439,11 +438,13 @@ class Evaluator:
                 r["pair"] = name
                 cycle.append(r)
         self.bar.close()
+        from live.bundle import models_sha256  # results name the models, not only the folder
+
         results = dict(
             format="timbre-eval/1", created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             config=cfg.to_json(), bundle=dict(path=str(cfg.bundle), instruments=instruments,
                                               sample_rate=self.sr, frame_rate=self.bundle.frame_rate,
-                                              models_sha256=self.models_sha256),
+                                              models_sha256=models_sha256(cfg.bundle)),
             classifier=None if self.classifier is None else dict(
                 path=str(cfg.classifier), instruments=self.classifier.instruments,
                 test_accuracy=self.classifier.info.get("test_accuracy"),

@@ -128,6 +128,12 @@ class OnnxDenoiser:
         return y[0] if single else y
 
 
+def model_files(meta: dict) -> list[str]:
+    """The model files a bundle.json names: encoder, decoder, then each instrument's denoiser."""
+    c = meta["codec"]
+    return [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in meta["instruments"].values()]
+
+
 def read_bundle_json(folder: str | os.PathLike) -> dict:
     """bundle.json checked (format, the fields the engine reads, every model file present) without opening any
     model: what a panel needs to list instruments. BundleError names the file and the field."""
@@ -148,7 +154,7 @@ def read_bundle_json(folder: str | os.PathLike) -> dict:
         int(c["sample_rate"]), int(c["hop_length"]), int(c["encoder"]["context_samples"])
         latent_dim, _ = int(c["latent_dim"]), int(c["decoder"]["context_frames"])
         silence = np.asarray(c["silence_latent"], dtype=np.float32)
-        files = [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in meta["instruments"].values()]
+        files = model_files(meta)
     except KeyError as e:
         raise BundleError(f"{f}: missing field {e.args[0]!r}; re-export the bundle (python -m export.onnx)") from None
     except (TypeError, ValueError, AttributeError) as e:
@@ -172,14 +178,13 @@ def models_sha256(folder: str | os.PathLike) -> str:
     checkpoints give the same value (the exports are byte-identical with the pinned torch), so results measured
     with either merge; their paths and raw bundle.json do not."""
     folder = Path(folder)
-    meta = json.loads(json.dumps(read_bundle_json(folder)))
+    meta = read_bundle_json(folder)
     for k in EXPORT_RUN_FIELDS:
         meta.pop(k, None)
     for part in [meta["codec"], *meta["instruments"].values()]:
         part.pop("parity", None)
     h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    c = meta["codec"]
-    for name in [c["encoder"]["file"], c["decoder"]["file"]] + sorted(i["file"] for i in meta["instruments"].values()):
+    for name in sorted(model_files(meta)):  # the order instruments were exported in does not matter
         h.update(name.encode() + b"\0" + (folder / name).read_bytes())
     return h.hexdigest()
 
