@@ -153,6 +153,19 @@ def _identity(x):
     return x
 
 
+def low_passed(through, cutoff_hz: float, sr: int):
+    """`through` with everything at and above cutoff_hz removed from its output (an FFT brick wall): if a codec's
+    round trip is heard as its instrument once low-passed, what the judge doubts lies above the cutoff. Session 23:
+    the clarinet's round trip, 6/8, is 8/8 low-passed at 6 kHz, where the codec lays a floor 10–19 dB over the
+    input's 5–10 kHz."""
+    def probe(x):
+        y = np.asarray(through(x), np.float64)
+        spectrum = np.fft.rfft(y)
+        spectrum[np.fft.rfftfreq(len(y), 1 / sr) >= cutoff_hz] = 0
+        return np.fft.irfft(spectrum, len(y)).astype(np.float32)
+    return probe
+
+
 def latent_drift(codec, reference, clips: list[np.ndarray]) -> float:
     """RMS difference of `codec`'s latents from `reference`'s over the clips' frames, both normalized with the
     reference's statistics (the space its denoisers learned): 0 for the same encoder, 1 a whole standard deviation.
@@ -182,6 +195,41 @@ def codec_round_trip(codec_path: Path):
     return through, codec.sample_rate
 
 
+def fitted_round_trip(codec_path: Path, steps: int, lr: float = 0.01):
+    """(through, moved): each clip's latents fitted to it with the decoder fixed, from the encoder's, by `steps`
+    Adam steps on the training losses (log-mel + band envelope), then decoded; `moved` collects how far each clip's
+    latents went (RMS, in the codec's normalized units). What the decoder can render given the latents a better
+    encoder could give: if the judge hears the instrument here and not in the plain round trip, the encoder is
+    the one to train (and with it every denoiser); if not even here, the decoder."""
+    import torch
+    from tqdm import tqdm
+
+    from core.codec import Codec
+    from core.spectral import BandEnvelopeLoss, MelLoss
+
+    codec = Codec.load(codec_path).float().eval().requires_grad_(False)
+    mel, band = MelLoss(codec.sample_rate), BandEnvelopeLoss(sample_rate=codec.sample_rate)
+    moved: list[float] = []
+
+    def through(x):
+        target = torch.as_tensor(np.asarray(x, dtype=np.float32)).view(1, 1, -1)
+        with torch.no_grad():
+            start = codec.encode(target)
+        z = start.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        for _ in tqdm(range(steps), desc="fitting a clip's latents", unit="step", leave=False, disable=not steps):
+            y = codec.decode(z)[..., : target.shape[-1]]
+            loss = mel(y, target) + band(y, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        moved.append(float((z.detach() - start).pow(2).mean().sqrt()))
+        with torch.no_grad():
+            return codec.decode(z)[0, 0, : len(x)].numpy()
+
+    return through, moved
+
+
 def main(argv=None) -> int:
     from core.io import CheckpointError
 
@@ -206,12 +254,23 @@ def _main(argv=None) -> int:
     ap.add_argument("--drift-from", type=Path, default=None, metavar="CODEC_FILE",
                     help="also print how far each codec's latents are from this codec's on the same clips (RMS in "
                          "its normalized units): whether denoisers trained with it can stay with a fine-tuned encoder")
+    ap.add_argument("--low-pass", type=comma_list(float), default=[], metavar="HZ,...",
+                    help="also a row per codec and cutoff: its round trips low-passed there (where the judge's "
+                         "doubt lies: a codec heard as its instrument once low-passed errs above the cutoff)")
+    ap.add_argument("--fit-latents", type=ranged(int, 1, 100_000), default=None, metavar="STEPS",
+                    help="also a row per codec: each clip's latents fitted to it with the decoder fixed (STEPS Adam "
+                         "steps; 200 take ~2 CPU minutes per 8-s clip): whether the encoder or the decoder loses "
+                         "what the judge misses")
     ap.add_argument("--store", action="store_true",
                     help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
     a = ap.parse_args(argv)
     for f in [a.classifier, *a.codecs, *([a.drift_from] if a.drift_from else [])]:
         if not f.is_file():
             raise ValueError(f"{f}: no such file")
+    bad = [hz for hz in a.low_pass if not 0 < hz < 12_000]
+    if bad:
+        raise ValueError(f"--low-pass {', '.join(f'{hz:g}' for hz in bad)}: a cutoff lies between 0 and 12000 Hz "
+                         "(the codecs' Nyquist)")
     judge = TimbreClassifier.load(a.classifier)
     instruments = a.instruments or judge.instruments
     unknown = [i for i in instruments if i not in judge.instruments]
@@ -232,6 +291,14 @@ def _main(argv=None) -> int:
         if csr != sr:
             raise ValueError(f"{c}: sample rate {csr}, expected {sr}")
         results[str(c)] = score(judge, tracker, clips, through, sr)
+        for hz in a.low_pass:
+            results[f"{c}, low-passed at {hz:g} Hz"] = score(judge, tracker, clips, low_passed(through, hz, sr), sr)
+        if a.fit_latents:
+            fitted, moved = fitted_round_trip(c, a.fit_latents)
+            row = results[f"{c}, latents fitted ({a.fit_latents} steps)"] = score(judge, tracker, clips, fitted, sr)
+            for i in instruments:  # score() runs the clips instrument by instrument, in order
+                row[i]["latents_moved"] = round(float(np.mean(moved[:len(clips[i])])), 3)
+                del moved[:len(clips[i])]
         if reference is not None:
             codec = Codec.load(c).float().eval()
             if codec.config != reference.config:
@@ -276,6 +343,10 @@ def _main(argv=None) -> int:
         for i in instruments:
             drifts = [results[str(c)][i]["drift"] for c in a.codecs]
             print(f"| {i} | {' | '.join(f'{d:.3f}' for d in drifts)} |")
+    for row, r in results.items():
+        if all("latents_moved" in r[i] for i in instruments):
+            print(f"\n{row}: how far the fitted latents moved from the encoder's (RMS, normalized units): "
+                  + ", ".join(f"{i} {r[i]['latents_moved']:.3f}" for i in instruments))
     if a.store:
         from core.codec import Codec
 

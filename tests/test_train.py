@@ -235,7 +235,7 @@ def test_tiny_end_to_end_training_lowers_losses_and_exports(tiny_corpus, tmp_pat
     from train import denoiser as den_train
     from train import latents
     from train.common import AudioPool, corpus_files
-    from train.losses import MelLoss
+    from core.spectral import MelLoss
 
     run = tmp_path / "codec"
     args = codec_train.build_parser().parse_args(
@@ -534,7 +534,7 @@ def test_denoiser_training_under_torchrun_with_two_processes(tmp_path):
 def test_log_stft_loss_sees_a_gain_and_a_smeared_harmonic():
     # closed form: a gain g moves every unclamped bin by log g; a tone spread to noise of the same power (what
     # a smearing codec does) is far from the tone in linear bins
-    from train.losses import LogStftLoss
+    from core.spectral import LogStftLoss
 
     loss = LogStftLoss(n_ffts=(512, 2048))
     t = torch.arange(24_000) / 24_000
@@ -549,7 +549,7 @@ def test_relative_linear_mel_loss_reads_a_gain_and_weighs_loud_bins():
     # closed forms: mel magnitudes (power 1) scale with a gain g, so the relative linear L1 of g·x is |g − 1| and the
     # log term |log g|; a harmonic 30 dB under the fundamental moves the linear term ~30× less than the same change
     # on the fundamental, the log term alike for both (the reason for the linear term)
-    from train.losses import MelLoss
+    from core.spectral import MelLoss
 
     loss = MelLoss(24_000)
     t = torch.arange(24_000) / 24_000
@@ -604,7 +604,8 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
              "--disc-share", str(share), *more]))
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
-    half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5")  # 4 adversarial
+    half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5",
+               "--band-weight", "0.5")  # 4 adversarial
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -622,6 +623,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert resumed["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25  # and its synthetic tones
     assert resumed["train_info"]["session_runs"][-1]["weights"]["lin"] == 2.0  # and its loss weights
     assert resumed["train_info"]["session_runs"][-1]["weights"]["peak"] == 1.5
+    assert resumed["train_info"]["session_runs"][-1]["weights"]["band"] == 0.5
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))
@@ -707,8 +709,8 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
 
     assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]
     w = codec_train.DEFAULT_WEIGHTS  # none given, none recorded: the defaults, as the record prints them
-    assert (f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, peak {w['peak']:g}, adv {w['adv']:g}, "
-            f"fm {w['fm']:g}") in runs_text({"session_runs": runs_b})[2]
+    assert (f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, peak {w['peak']:g}, band {w['band']:g}, "
+            f"adv {w['adv']:g}, fm {w['fm']:g}") in runs_text({"session_runs": runs_b})[2]
     assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]
 
 
@@ -883,7 +885,7 @@ def test_harmonic_peak_loss_weighs_each_harmonic_alike():
     # costs log(2)/3, the one 30 dB under the others as much as a loud one (each peak alike), where the relative
     # linear-mel term weighs it ~30x less; a harmonic the output adds to a hollow tone costs more the louder it is;
     # a rest's hiss beside a sounding clip costs next to nothing
-    from train.losses import HarmonicPeakLoss, MelLoss
+    from core.spectral import HarmonicPeakLoss, MelLoss
 
     loss = HarmonicPeakLoss()
     t = torch.arange(24_000) / 24_000
@@ -911,4 +913,29 @@ def test_harmonic_peak_loss_weighs_each_harmonic_alike():
         assert bool(loss.peaks(mag, 1e-3 * mag.max(), n)[0, h2 - 1: h2 + 2, 4:-4].any(0).all()), n
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-4 * noise])
+    assert float(loss(noisy_rest, pair)) < 0.05
+
+
+def test_band_envelope_loss_counts_each_band_alike():
+    # closed forms: identical signals cost 0, a gain g costs |log g|, g on the content of one of the ten bands
+    # costs |log g| / 10 whether that band is loud or 40 dB down (30 dB over the floor); a rest's hiss 90 dB down
+    # beside a sounding clip costs next to nothing
+    from core.spectral import BandEnvelopeLoss
+
+    loss = BandEnvelopeLoss()
+    t = torch.arange(24_000, dtype=torch.float64) / 24_000  # float32 phases would add a floor ~60 dB down
+
+    def partials(*pairs):  # (Hz, amplitude): each inside one band, away from its edges
+        return sum(a * torch.sin(2 * torch.pi * f * t) for f, a in pairs).reshape(1, 1, -1).float()
+
+    centres = (1250, 1750, 2500, 3500, 4500, 5500, 6500, 7500, 9000, 11000)
+    dark = [(f, 0.3 if f < 4000 else 0.3 * 10 ** (-40 / 20)) for f in centres]
+    x = partials(*dark)
+    assert float(loss(x, x)) == 0.0
+    torch.testing.assert_close(loss(2 * x, x), torch.tensor(float(np.log(2))), rtol=1e-3, atol=1e-4)
+    for k in (1, 7):  # a loud band and one 40 dB down
+        y = partials(*[(f, a * (4 if i == k else 1)) for i, (f, a) in enumerate(dark)])
+        torch.testing.assert_close(loss(y, x), torch.tensor(float(np.log(4) / 10)), rtol=0.01, atol=0.0)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-5 * noise])  # 90 dB down
     assert float(loss(noisy_rest, pair)) < 0.05
