@@ -6,6 +6,14 @@ import torch
 from torch import nn
 
 
+def floor_under_loudest(level: torch.Tensor, floor: float, quiet: float, least: float) -> torch.Tensor:
+    """(clips, 1, 1): `floor` times each clip's loudest value of `level` (clips, ..., ...), a clip counted as at most
+    `quiet` under the batch's loudest, so that a rest is floored deep under the batch's music, not under its own
+    hiss; at least `least`. Where the peak and band losses stop counting."""
+    loudest = level.detach().amax(dim=(1, 2), keepdim=True)
+    return (floor * torch.maximum(loudest, quiet * loudest.max())).clamp_min(least)
+
+
 class MelLoss(nn.Module):
     """Multi-resolution L1 between log-magnitude mel spectrograms (power 1, log of clamp 1e-5).
 
@@ -113,8 +121,7 @@ class HarmonicPeakLoss(LogStftLoss):
         total = 0.0
         for n in self.n_ffts:
             mx, my = self.magnitude(x, n), self.magnitude(y, n)
-            loudest = mx.detach().amax(dim=(1, 2), keepdim=True)
-            floor = (self.floor * torch.maximum(loudest, self.quiet * loudest.max())).clamp_min(1e-8)
+            floor = floor_under_loudest(mx, self.floor, self.quiet, least=1e-8)
             mask = (self.peaks(mx.detach(), floor, n) | self.peaks(my.detach(), floor, n)).float()
             lx = self.along_bins(nn.functional.max_pool1d, torch.log(torch.maximum(mx, floor)), 1)
             ly = self.along_bins(nn.functional.max_pool1d, torch.log(torch.maximum(my, floor)), 1)
@@ -150,6 +157,5 @@ class BandEnvelopeLoss(nn.Module):
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ex, ey = self.energy(x), self.energy(y)
-        loudest = ex.detach().amax(dim=(1, 2), keepdim=True)
-        floor = (self.floor * torch.maximum(loudest, self.quiet * loudest.max())).clamp_min(1e-12)
+        floor = floor_under_loudest(ex, self.floor, self.quiet, least=1e-12)
         return 0.5 * (torch.log(ey + floor) - torch.log(ex + floor)).abs().mean()
