@@ -259,8 +259,8 @@ def _main(argv=None) -> int:
                          "doubt lies: a codec heard as its instrument once low-passed errs above the cutoff)")
     ap.add_argument("--fit-latents", type=ranged(int, 1, 100_000), default=None, metavar="STEPS",
                     help="also a row per codec: each clip's latents fitted to it with the decoder fixed (STEPS Adam "
-                         "steps; 200 take ~2 CPU minutes per 8-s clip): whether the encoder or the decoder loses "
-                         "what the judge misses")
+                         "steps; 200 took 2-3 minutes per 8-s clip on a 2-core CPU): whether the encoder or the "
+                         "decoder loses what the judge misses")
     ap.add_argument("--store", action="store_true",
                     help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
     a = ap.parse_args(argv)

@@ -203,6 +203,22 @@ def test_unknown_instrument_and_bad_folders_give_one_clear_message(tmp_path, cap
     assert not (tmp_path / "c" / "sax").exists() or not any((tmp_path / "c" / "sax").rglob("*.flac"))
 
 
+def test_new_instrument_without_a_usable_codec_gives_one_clear_message(tmp_path, capsys):
+    from core.codec import Codec
+    from train import instrument
+
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    args = ["my_sax", str(rec), "--corpus", str(tmp_path / "c"), "--latents", str(tmp_path / "l"),
+            "--models", str(tmp_path / "m"), "--presets", str(tmp_path / "p")]
+    assert instrument.main([*args, "--codec", str(tmp_path / "none.pt")]) == 2
+    assert "no codec file" in capsys.readouterr().err
+    Codec.compact().save(tmp_path / "fresh.pt")  # no latent statistics fitted yet
+    assert instrument.main([*args, "--codec", str(tmp_path / "fresh.pt")]) == 2
+    assert "has no latent statistics" in capsys.readouterr().err
+    assert not any(tmp_path.glob("[clmp]/**/*"))  # nothing imported, trained or written
+
+
 def test_import_a_folder_of_recordings(tmp_path):
     import soundfile as sf
 

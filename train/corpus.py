@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import comma_list
+from core.cli import comma_list, run_main
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
 from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
@@ -390,6 +390,10 @@ def import_folder(out: Path, instrument: str, folder: Path, seed: int = 0) -> li
 
 
 def main(argv=None) -> int:
+    return run_main(_main, argv, errors=(CorpusError, AudioError, ValueError))
+
+
+def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.corpus", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="render Bach chorale voices per instrument with FluidSynth")
@@ -414,28 +418,22 @@ def main(argv=None) -> int:
     i.add_argument("folder", type=Path)
     sub.add_parser("instruments", help="list the instruments the renderer knows")
     a = ap.parse_args(argv)
-    try:
-        if a.cmd == "render":
-            per = tuple(a.per_split)
-            if len(per) != 3:
-                raise CorpusError("--per-split takes three numbers: train,valid,test")
-            recs = render_corpus(a.out, a.instruments, per,
-                                 a.voices, a.seed, a.workers, a.fonts,
-                                 None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register)
-            print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
-        elif a.cmd == "import":
-            recs = import_folder(a.out, a.instrument, a.folder)
-            print(f"imported {len(recs)} files, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}/{a.instrument}")
-        else:
-            for inst in INSTRUMENTS.values():
-                print(f"{inst.name:12s} GM {inst.program:3d}  MIDI {inst.low}-{inst.high}")
-    except (CorpusError, AudioError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if a.cmd == "render":
+        per = tuple(a.per_split)
+        if len(per) != 3:
+            raise CorpusError("--per-split takes three numbers: train,valid,test")
+        recs = render_corpus(a.out, a.instruments, per,
+                             a.voices, a.seed, a.workers, a.fonts,
+                             None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register)
+        print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
+    elif a.cmd == "import":
+        recs = import_folder(a.out, a.instrument, a.folder)
+        print(f"imported {len(recs)} files, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}/{a.instrument}")
+    else:
+        for inst in INSTRUMENTS.values():
+            print(f"{inst.name:12s} GM {inst.program:3d}  MIDI {inst.low}-{inst.high}")
     return 0
 
 
 if __name__ == "__main__":
-    from core.cli import run_main
-
-    sys.exit(run_main(main))
+    sys.exit(main())
