@@ -271,6 +271,15 @@ def _main(argv=None) -> int:
     if bad:
         raise ValueError(f"--low-pass {', '.join(f'{hz:g}' for hz in bad)}: a cutoff lies between 0 and 12000 Hz "
                          "(the codecs' Nyquist)")
+    reference = None
+    if a.drift_from:
+        from core.codec import Codec
+
+        reference = Codec.load(a.drift_from).float().eval()
+        if not reference.train_info.get("latent_stats"):
+            # unfitted statistics are mean 0, std 1: a drift in raw latent units (~100s), not in standard deviations
+            raise ValueError(f"--drift-from {a.drift_from}: its latent statistics are not fitted (python -m "
+                             "train.latents), so there are no units to measure a drift in; name a codec that has them")
     judge = TimbreClassifier.load(a.classifier)
     instruments = a.instruments or judge.instruments
     unknown = [i for i in instruments if i not in judge.instruments]
@@ -281,11 +290,6 @@ def _main(argv=None) -> int:
     sr = 24_000
     clips = load_clips(a.corpus, a.split, instruments, sr, a.clips, a.seconds)
     results["input (judge's own accuracy)"] = score(judge, tracker, clips, _identity, sr)
-    reference = None
-    if a.drift_from:
-        from core.codec import Codec
-
-        reference = Codec.load(a.drift_from).float().eval()
     for c in tqdm(a.codecs, desc="codecs", unit="codec"):
         through, csr = codec_round_trip(c)
         if csr != sr:

@@ -215,6 +215,19 @@ def test_the_ceiling_command_refuses_a_cutoff_past_nyquist_in_one_line(capsys):
     assert len(err) == 1 and "20000" in err[0] and "12000" in err[0]
 
 
+def test_a_drift_from_a_codec_without_fitted_statistics_is_refused_before_any_clip_is_judged(tmp_path, capsys):
+    # its statistics are mean 0, std 1: a drift in raw latent units read as standard deviations (session 24's
+    # first try printed 94-327 "std" against models/wip/codec.pt)
+    from core.codec import Codec
+    from evaluation.ceiling import main
+
+    Codec.compact(n_filters=2, dimension=8).save(tmp_path / "unfitted.pt")
+    assert main(["models/codec.pt", "--drift-from", str(tmp_path / "unfitted.pt"),
+                 "--corpus", str(tmp_path / "no-corpus")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not fitted" in err[0] and "unfitted.pt" in err[0]
+
+
 def test_fitted_latents_bring_the_round_trip_closer_and_zero_steps_is_the_round_trip(tmp_path):
     # a clip the decoder can render exactly (decoded from random latents), which the untrained encoder misses:
     # latents fitted with the decoder fixed come far closer, and say how far they moved; none fitted is the plain
