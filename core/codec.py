@@ -110,6 +110,12 @@ class Codec(nn.Module):
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
 
+    @property
+    def stats_fitted(self) -> bool:
+        """Whether train.latents fitted the latent statistics (its record in train_info); unfitted ones are mean 0,
+        std 1, so normalized latents are raw ones and no denoiser's space."""
+        return bool(self.train_info.get("latent_stats"))
+
     def stats_id(self) -> str:
         """Identity of the normalized latent space: denoisers carry it, and export refuses a mismatch."""
         import hashlib

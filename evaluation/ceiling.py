@@ -276,7 +276,7 @@ def _main(argv=None) -> int:
         from core.codec import Codec
 
         reference = Codec.load(a.drift_from).float().eval()
-        if not reference.train_info.get("latent_stats"):
+        if not reference.stats_fitted:
             # unfitted statistics are mean 0, std 1: a drift in raw latent units (~100s), not in standard deviations
             raise ValueError(f"--drift-from {a.drift_from}: its latent statistics are not fitted (python -m "
                              "train.latents), so there are no units to measure a drift in; name a codec that has them")

@@ -222,7 +222,7 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
     if len(codecs) != 1:
         raise ExportError(f"give exactly one codec file (got {len(codecs)}) and the denoiser files")
     codec = Codec.load(codecs[0])
-    if not codec.train_info.get("latent_stats"):
+    if not codec.stats_fitted:
         log.warning("%s has no latent statistics (python -m train.latents)", codecs[0])
     real = None
     if audio is not None:

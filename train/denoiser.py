@@ -178,7 +178,7 @@ def train(args) -> TrainState:
     rt = setup_runtime(args.device, args.threads)
     run = args.run or Path(f"runs/denoiser-{args.instrument}")
     codec = Codec.load(args.codec)
-    if not codec.train_info.get("latent_stats"):
+    if not codec.stats_fitted:
         raise SystemExit(f"error: {args.codec} has no latent statistics; run python -m train.latents first")
     cache = args.latents / args.instrument
     if not (cache / "train.npz").is_file():

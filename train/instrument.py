@@ -41,7 +41,7 @@ def _main(argv=None) -> int:
         raise CorpusError(f"{a.codec}: no codec file; the shipped one is models/codec.pt")
     from core.codec import Codec
 
-    if not Codec.load(a.codec).train_info.get("latent_stats"):
+    if not Codec.load(a.codec).stats_fitted:
         # fitting them now, on this instrument alone, would move every other denoiser's latent space
         raise CorpusError(f"{a.codec} has no latent statistics; build them over the corpus first "
                           f"(python -m train.latents --codec {a.codec})")

@@ -91,7 +91,7 @@ def build_cache(codec_path: Path, corpus: Path, out: Path, instruments: list[str
     """`device` encodes: on a GPU machine "cuda" (the CPU there encoded a two-part pack in 2.3 minutes, time a
     device call pays for)."""
     codec = Codec.load(codec_path).to(device)
-    have_stats = bool(codec.train_info.get("latent_stats")) and not refit_stats
+    have_stats = codec.stats_fitted and not refit_stats
     stat_pool = []
     for split in ("train", "valid", "test"):
         per_inst = corpus_files(corpus, split, instruments)

@@ -139,7 +139,7 @@ def resumable_denoisers(folder: Path, init: Path) -> list[Path]:
         raise CorpusError(f"{folder}: no denoiser files (NAME.pt) there")
     try:
         codec = Codec.load(init)
-        space = codec.stats_id() if codec.train_info.get("latent_stats") else None
+        space = codec.stats_id() if codec.stats_fitted else None
         if space is None:
             raise CorpusError(f"{init} has no latent statistics, so no denoiser can go on in its space: run "
                               f"python -m train.latents with it first")
