@@ -26,8 +26,13 @@ class CodecError(RuntimeError):
 
 
 def compact_config(n_filters: int = 16, dimension: int = 64, ratios=(8, 5, 4, 2), lstm: int = 0,
-                   sample_rate: int = 24_000) -> dict:
-    return dict(n_filters=n_filters, dimension=dimension, ratios=list(ratios), lstm=lstm, sample_rate=sample_rate)
+                   sample_rate: int = 24_000, decoder_filters: int | None = None) -> dict:
+    """decoder_filters: the decoder's base width where it differs from the encoder's (train.widen); recorded only
+    then, so a codec of one width has the config it always had."""
+    cfg = dict(n_filters=n_filters, dimension=dimension, ratios=list(ratios), lstm=lstm, sample_rate=sample_rate)
+    if decoder_filters is not None and decoder_filters != n_filters:
+        cfg["decoder_filters"] = int(decoder_filters)
+    return cfg
 
 
 class Codec(nn.Module):
@@ -51,9 +56,10 @@ class Codec(nn.Module):
         from encodec.modules import SEANetDecoder, SEANetEncoder
 
         cfg = compact_config(**overrides)
-        common = dict(channels=1, dimension=cfg["dimension"], n_filters=cfg["n_filters"], ratios=cfg["ratios"],
-                      causal=True, pad_mode="constant", lstm=cfg["lstm"])
-        return cls("compact", cfg, SEANetEncoder(**common), SEANetDecoder(**common))
+        common = dict(channels=1, dimension=cfg["dimension"], ratios=cfg["ratios"], causal=True,
+                      pad_mode="constant", lstm=cfg["lstm"])
+        return cls("compact", cfg, SEANetEncoder(n_filters=cfg["n_filters"], **common),
+                   SEANetDecoder(n_filters=cfg.get("decoder_filters", cfg["n_filters"]), **common))
 
     @classmethod
     def pretrained(cls, checkpoint_dir: str | Path | None = None, random_init: bool = False) -> "Codec":

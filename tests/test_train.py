@@ -675,7 +675,29 @@ def test_instrument_weights_are_checked_and_recorded(tiny_corpus, tmp_path):
     codec_train.train(codec_train.build_parser().parse_args(
         base + ["--run", str(tmp_path / "w"), "--instrument-weights", "violin=3"]))
     run = torch.load(tmp_path / "w" / "last.pt", weights_only=False)["train_info"]["session_runs"][-1]
-    assert run["crops"] == "shares flute 25%, violin 75%"
+    assert run["crops"] == "shares flute 25%, violin 75%" and run["instrument_weights"] == {"violin": 3.0}
+    # resumed without the option, the run keeps its recorded shares (session 25 resumed one with them given again:
+    # the default then was every instrument alike); "" gives every instrument alike on purpose
+    for steps, given, crops in ((2, [], "shares flute 25%, violin 75%"), (3, ["--instrument-weights", ""],
+                                                                          "each instrument an equal share")):
+        args = base[:base.index("--steps")] + ["--steps", str(steps), "--threads", "1"]
+        codec_train.train(codec_train.build_parser().parse_args(args + ["--run", str(tmp_path / "w"), *given]))
+        run = torch.load(tmp_path / "w" / "last.pt", weights_only=False)["train_info"]["session_runs"][-1]
+        assert run["from_step"] == steps - 1 and run["crops"] == crops
+    codec_train.train(codec_train.build_parser().parse_args(
+        base + ["--run", str(tmp_path / "v"), "--instrument-weights", "violin=3"]))
+    codec_train.codec_file_from_run(tmp_path / "v" / "last.pt", tmp_path / "v.pt")
+    codec_train.train(codec_train.build_parser().parse_args(  # a run from a file draws its own shares
+        base[:base.index("--steps")] + ["--steps", "2", "--run", str(tmp_path / "f"),
+                                        "--init", str(tmp_path / "v.pt")]))
+    run = torch.load(tmp_path / "f" / "last.pt", weights_only=False)["train_info"]["session_runs"][-1]
+    assert run["crops"] == "each instrument an equal share"
+    ck = torch.load(tmp_path / "v" / "last.pt", weights_only=False)
+    del ck["state"]["runs"][-1]["instrument_weights"]  # as records before session 25 were: the shares as text
+    torch.save(ck, tmp_path / "v" / "last.pt")
+    with pytest.raises(SystemExit, match="flute 25%, violin 75% and its record does not keep the weights"):
+        codec_train.train(codec_train.build_parser().parse_args(
+            base[:base.index("--steps")] + ["--steps", "2", "--run", str(tmp_path / "v")]))
 
 
 def test_codec_resumed_with_crop_workers_continues_exactly(tiny_corpus, tmp_path):
@@ -955,3 +977,64 @@ def test_band_envelope_loss_counts_each_band_alike():
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     pair, noisy_rest = torch.cat([x, torch.zeros_like(x)]), torch.cat([x, 1e-5 * noise])  # 90 dB down
     assert float(loss(noisy_rest, pair)) < 0.05
+
+
+def test_a_widened_decoder_computes_what_the_narrow_one_did_and_trains_on_from_it(tiny_corpus, tmp_path):
+    # Net2WiderNet: every wide channel copies a narrow one and the layers reading the copies split its weights, so
+    # the wide decoder's output is the narrow one's (to float64 rounding); unequal splits let training tell the
+    # copies apart. A run from the narrow file with --decoder-filters starts from that decoder, encoder and
+    # statistics kept, and a resumed run keeps its width without the option.
+    from core.codec import Codec
+    from train import codec as codec_train
+    from train.widen import widen_decoder_state
+
+    torch.manual_seed(0)
+    narrow = Codec.compact(n_filters=2, dimension=8).double().eval()
+    z = torch.randn(2, 8, 12, dtype=torch.float64)
+    with torch.no_grad():
+        y = narrow.decoder(z)
+    for width in (3, 4):
+        wide = Codec.compact(n_filters=2, dimension=8, decoder_filters=width).double().eval()
+        assert wide.config["decoder_filters"] == width
+        with torch.no_grad():
+            assert float((wide.decoder(z) - y).abs().max()) > 1e-3 * float(y.abs().max())  # a fresh one differs
+        wide.decoder.load_state_dict(widen_decoder_state(narrow.decoder.state_dict(), wide.decoder.state_dict(),
+                                                         torch.Generator().manual_seed(1)))
+        with torch.no_grad():
+            torch.testing.assert_close(wide.decoder(z), y, rtol=1e-9, atol=1e-12)
+    last = dict(wide.decoder.named_modules())["model.14"].conv.conv.weight_v  # reads 4 copies of 2 channels
+    assert not torch.allclose(last[:, :2], last[:, 2:])  # the copies' shares differ
+    assert Codec.compact(n_filters=2, decoder_filters=2).config == Codec.compact(n_filters=2).config
+
+    base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
+            "--threads", "1", "--adv-start", "1"]
+    codec_train.train(codec_train.build_parser().parse_args(base + ["--run", str(tmp_path / "n"), "--steps", "2"]))
+    codec_train.codec_file_from_run(tmp_path / "n" / "last.pt", tmp_path / "narrow.pt", with_disc=True)
+    with pytest.raises(SystemExit, match="has config"):  # another encoder: not a widening
+        codec_train.train(codec_train.build_parser().parse_args(
+            base + ["--run", str(tmp_path / "x"), "--steps", "3", "--init", str(tmp_path / "narrow.pt"),
+                    "--n-filters", "4"]))
+    codec_train.train(codec_train.build_parser().parse_args(
+        base + ["--run", str(tmp_path / "w"), "--steps", "2", "--init", str(tmp_path / "narrow.pt"),
+                "--decoder-filters", "3", "--freeze-encoder"]))  # already at step 2: saves what it started from
+    ck = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    assert ck["config"]["decoder_filters"] == 3
+    assert ck["train_info"]["session_runs"][-1]["decoder_widened_from"] == 2
+    start, file = Codec.compact(**ck["config"]).double().eval(), Codec.load(tmp_path / "narrow.pt").double()
+    start.load_state_dict({k: v.double() for k, v in ck["codec"].items()})
+    for k, v in file.encoder.state_dict().items():
+        torch.testing.assert_close(start.encoder.state_dict()[k], v, rtol=0, atol=0)
+    x = torch.randn(1, 1, 2560, dtype=torch.float64) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(start(x), file(x), rtol=1e-5, atol=1e-5 * float(file(x).abs().max()))
+    codec_train.train(codec_train.build_parser().parse_args(base + ["--run", str(tmp_path / "w"), "--steps", "3"]))
+    ck = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 3 and ck["config"]["decoder_filters"] == 3  # the width kept without the option
+    trained = Codec.compact(**ck["config"]).double()
+    trained.load_state_dict({k: v.double() for k, v in ck["codec"].items()})
+    for k, v in start.encoder.state_dict().items():  # still frozen, as recorded
+        torch.testing.assert_close(trained.encoder.state_dict()[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(trained.decoder.state_dict()[k], v) for k, v in start.decoder.state_dict().items())
+    with pytest.raises(SystemExit, match="resume it with its own"):
+        codec_train.train(codec_train.build_parser().parse_args(
+            base + ["--run", str(tmp_path / "w"), "--steps", "4", "--decoder-filters", "4"]))

@@ -61,7 +61,8 @@ def codec_section(path: Path, title: str | None = None) -> list[str]:
     n = sum(p.numel() for p in c.parameters())
     out = [title or f"## Codec `{path.name}`", "",
            f"- Architecture: EnCodec SEANet encoder/decoder (`encodec.modules`), causal, no LSTM, zero padding; "
-           f"n_filters {c.config['n_filters']}, ratios {c.config['ratios']} (hop {c.hop_length} → {c.frame_rate:g} frames/s), "
+           f"n_filters {c.config['n_filters']}"
+           f"{' (decoder ' + str(c.config['decoder_filters']) + ')' if 'decoder_filters' in c.config else ''}, ratios {c.config['ratios']} (hop {c.hop_length} → {c.frame_rate:g} frames/s), "
            f"{c.latent_dim} continuous latent channels (pre-quantizer); {n / 1e6:.2f} M parameters, stored fp16.",
            f"- Data: corpus train split, all instruments ({ti.get('hours_audio', '?')} h of audio in the crop pool), "
            f"crops of {ti.get('segment', '?')} samples, batch {ti.get('batch', '?')}"

@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
     ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
-    ap.add_argument("--instrument-weights", type=instrument_weights, default={}, metavar="NAME=W,...",
+    ap.add_argument("--instrument-weights", type=instrument_weights, default=None, metavar="NAME=W,...",
                     help="each instrument's share of the crops in proportion to W (default 1 each), e.g. "
-                         "violin=2,clarinet=2 for the ones the codec keeps worst")
+                         "violin=2,clarinet=2 for the ones the codec keeps worst; a resumed run keeps its record's "
+                         "(\"\": every instrument alike again), a run from --init starts alike")
     ap.add_argument("--synthetic-share", type=ranged(float, 0.0, 0.9), default=None,
                     help="fraction of crops that are synthetic harmonic tones with random spectra (train.synth), "
                          "so the codec carries any harmonic balance rather than its fonts' (default "
@@ -56,13 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "--no-freeze-encoder is given; needs --init or a run to resume)")
     ap.add_argument("--freeze-decoder", action=argparse.BooleanOptionalAction, default=None,
                     help="train the encoder (and discriminator) only: the encoder learns to give the decoder the "
-                         "latents it renders right (it can render the hollow tone it is not given, README), so the "
-                         "latent space stays the decoder's and keeps its statistics; the latents still move, by the "
-                         "`drift` the run logs (RMS change since this process started, in units of the statistics' "
-                         "std; python -m evaluation.ceiling --drift-from measures it from any codec), which says "
-                         "whether the denoisers trained on them can stay (kept as --freeze-encoder is; either one "
-                         "given thaws the other; needs --init or a run)")
+                         "latents it renders right (it can render the hollow tone it is not given, docs/HISTORY.md), "
+                         "so the latent space stays the decoder's and keeps its statistics; the latents still move, "
+                         "by the `drift` the run logs (RMS change since this process started, in units of the "
+                         "statistics' std; python -m evaluation.ceiling --drift-from measures it from any codec), "
+                         "which says whether the denoisers trained on them can stay (kept as --freeze-encoder is; "
+                         "either one given thaws the other; needs --init or a run)")
     ap.add_argument("--n-filters", type=int, default=16)
+    ap.add_argument("--decoder-filters", type=ranged(int, 1, 256), default=None, metavar="N",
+                    help="the decoder's base width, where it differs from --n-filters (default: the run's or the "
+                         "--init file's, else --n-filters). Wider than the --init file's decoder: that decoder is "
+                         "widened without changing its output (train.widen), to go on with more capacity; with "
+                         "--freeze-encoder the latent space, and every denoiser trained on it, stays")
     ap.add_argument("--dimension", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--segment", type=float, default=0.53, help="seconds per training crop")
@@ -122,13 +128,14 @@ DEFAULT_DISC_SHARE = 2 / 3
 DEFAULT_SYNTHETIC_SHARE = 0.0
 # Feature matching carries what the mel loss lumps together (a bright instrument's upper harmonics): at fm 0.3 its
 # gradient was 1/60 of the mel loss's and the violin stayed 10 dB dark at 4-8 kHz through 10k GPU steps; at fm 10
-# (adv 0.3) 3.8k steps took it to +1.6 dB and the judge from 0 to 8/8 (README, Results). EnCodec gives both 3x the
+# (adv 0.3) 3.8k steps took it to +1.6 dB and the judge from 0 to 8/8 (docs/HISTORY.md). EnCodec gives both 3x the
 # reconstruction's share of the gradient.
 DEFAULT_WEIGHTS = dict(stft=0.0, lin=0.0, peak=0.0, band=0.0, adv=0.3, fm=10.0)
 
 
-def resolve_recorded(args, runs: list[dict]) -> None:
-    """Options not given take the run record's value (a resumed run goes on as it was), else the default."""
+def resolve_recorded(args, runs: list[dict], resuming: bool) -> None:
+    """Options not given take the run record's value (a resumed run goes on as it was), else the default. The crop
+    shares carry over when resuming only: a run from a file draws its own (a GPU pack holds audio in proportion)."""
     last = runs[-1] if runs else {}
     # one half frozen on the command line thaws the other (a file from the other kind of run would refuse both)
     if args.freeze_decoder and args.freeze_encoder is None:
@@ -137,6 +144,15 @@ def resolve_recorded(args, runs: list[dict]) -> None:
         args.freeze_decoder = False
     if args.disc_share is None:
         args.disc_share = float(last.get("disc_share", DEFAULT_DISC_SHARE))
+    if args.instrument_weights is None and not resuming:
+        args.instrument_weights = {}
+    if args.instrument_weights is None:
+        if "instrument_weights" not in last and str(last.get("crops", "")).startswith("shares"):
+            # records before session 25 kept the shares as text only: say so rather than change them silently
+            raise SystemExit(f"error: the run this goes on from drew crops in {last['crops'][7:]} and its record "
+                             "does not keep the weights: give them again with --instrument-weights (\"\": every "
+                             "instrument alike)")
+        args.instrument_weights = dict(last.get("instrument_weights") or {})
     if args.synthetic_share is None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
     if args.freeze_encoder is None:
@@ -186,6 +202,31 @@ def frozen_copy(codec: Codec) -> Codec:
     return twin.to(codec.latent_std.device).requires_grad_(False).eval()
 
 
+def decoder_width(config: dict) -> int:
+    return int(config.get("decoder_filters", config["n_filters"]))
+
+
+def decoder_widening(init: Codec, codec: Codec) -> int | None:
+    """The init file's decoder width where `codec` differs from it only by a wider decoder (else None)."""
+    same = {k: v for k, v in init.config.items() if k != "decoder_filters"} == \
+        {k: v for k, v in codec.config.items() if k != "decoder_filters"}
+    narrow, wide = decoder_width(init.config), decoder_width(codec.config)
+    return narrow if same and wide > narrow else None
+
+
+def widened(init: Codec, config: dict, gen: torch.Generator) -> Codec:
+    """`init` with its decoder widened to `config`'s width, computing the same (train.widen); the encoder and the
+    latent statistics as they were."""
+    from train.widen import widen_decoder_state
+
+    wide = Codec.compact(**config)
+    state = {k: v for k, v in init.state_dict().items() if not k.startswith("decoder.")}
+    decoder = widen_decoder_state(init.decoder.state_dict(), wide.decoder.state_dict(), gen)
+    wide.load_state_dict(state | {f"decoder.{k}": v for k, v in decoder.items()})
+    wide.train_info = dict(init.train_info)
+    return wide
+
+
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
     """Every parameter group of every optimizer to `lr`."""
     for o in opts:
@@ -201,13 +242,18 @@ def train(args) -> Codec:
     groups = [name for name, fs in by_instrument.items() for _ in fs[: args.max_files]]
     if not files:
         raise SystemExit(f"error: no training audio in {args.corpus}")
+    last = args.run / "last.pt"
+    resumed = load_checkpoint(last, FORMAT) if last.is_file() else None
+    with torch.random.fork_rng(devices=[]):  # loading builds a codec, drawing weights it overwrites: not our draws
+        init = Codec.load(args.init) if args.init and resumed is None else None
+    if args.decoder_filters is None:  # as the run, or the file it starts from, has it
+        args.decoder_filters = (resumed["config"] if resumed else init.config if init else {}).get("decoder_filters")
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
-    codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension)
+    codec = Codec.compact(n_filters=args.n_filters, dimension=args.dimension, decoder_filters=args.decoder_filters)
+    if resumed and resumed["config"] != codec.config:  # a width is widened from --init, never in a run
+        raise SystemExit(f"error: {last} has config {resumed['config']}, this run {codec.config}: resume it with "
+                         "its own --n-filters / --dimension / --decoder-filters")
     seg = int(args.segment * codec.sample_rate) // codec.hop_length * codec.hop_length
-    weights = args.instrument_weights
-    if set(weights) - set(by_instrument):
-        raise SystemExit(f"error: --instrument-weights names {', '.join(sorted(set(weights) - set(by_instrument)))}, "
-                         f"not in the corpus ({', '.join(sorted(by_instrument))})")
     gen = torch.Generator().manual_seed(args.seed + rt.rank)
     codec.to(rt.device)
     from encodec.msstftd import MultiScaleSTFTDiscriminator
@@ -220,13 +266,13 @@ def train(args) -> Codec:
     stft = LogStftLoss().to(rt.device)
     peak = HarmonicPeakLoss(sample_rate=codec.sample_rate).to(rt.device)
     band = BandEnvelopeLoss(sample_rate=codec.sample_rate).to(rt.device)
-    state, recorded, kept_stats = TrainState(), None, None
-    last = args.run / "last.pt"
+    state, recorded, kept_stats, widened_from = TrainState(), None, None, None
     if last.is_file():
         state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
-        resolve_recorded(args, state.runs)
+        resolve_recorded(args, state.runs, resuming=True)
         if args.freeze_encoder or args.freeze_decoder:  # the space the checkpoint's statistics were fitted in
-            kept_stats = (load_checkpoint(last, FORMAT).get("train_info") or {}).get("latent_stats")
+            kept_stats = (resumed.get("train_info") or {}).get("latent_stats")
+        del resumed  # its tensors are loaded; a CUDA run would otherwise hold a second copy
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
             set_lr(args.lr, opt, opt_d)
@@ -236,13 +282,15 @@ def train(args) -> Codec:
         if rt.world > 1:
             reseed_rank(gen, args.seed, rt.rank, state.step)
     elif args.init:
-        init = Codec.load(args.init)
         if init.config != codec.config:
-            raise SystemExit(f"error: {args.init} has config {init.config}, this run {codec.config}")
+            widened_from = decoder_widening(init, codec)
+            if widened_from is None:
+                raise SystemExit(f"error: {args.init} has config {init.config}, this run {codec.config}")
+            init = widened(init, codec.config, torch.Generator().manual_seed(args.seed))
         state.step = int(init.train_info.get("steps", 0))
         state.wall_seconds = float(init.train_info.get("wall_seconds", 0.0))
         state.runs = list(init.train_info.get("session_runs", []))
-        resolve_recorded(args, state.runs)  # a file from a frozen-encoder run goes on frozen
+        resolve_recorded(args, state.runs, resuming=False)  # a file from a frozen-encoder run goes on frozen
         # a frozen encoder keeps the init's latent space, so its statistics stay true, and a frozen decoder keeps
         # the space it renders (the encoder drifts in it, logged); otherwise they go stale
         keep = args.freeze_encoder or args.freeze_decoder
@@ -260,7 +308,12 @@ def train(args) -> Codec:
     if args.adv_start is None:  # the record says when this codec's adversarial stage began: keep it true
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
-    resolve_recorded(args, state.runs)
+    resolve_recorded(args, state.runs, resuming=last.is_file())
+    weights = args.instrument_weights
+    unknown = sorted(set(weights) - set(by_instrument))
+    if unknown:
+        raise SystemExit(f"error: --instrument-weights (given or recorded) names {', '.join(unknown)}, "
+                         f"not in the corpus ({', '.join(sorted(by_instrument))})")
     if args.freeze_encoder and args.freeze_decoder:
         raise SystemExit("error: --freeze-encoder and --freeze-decoder together leave nothing to train "
                          "(a run or file goes on frozen as it was: --no-freeze-encoder / --no-freeze-decoder)")
@@ -280,6 +333,8 @@ def train(args) -> Codec:
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
+                    instrument_weights=dict(weights),
+                    **({"decoder_widened_from": widened_from} if widened_from else {}),
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
                     weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,

@@ -1,7 +1,7 @@
 """Harmonic tones with random spectra, for the codec to learn to carry any harmonic balance (numpy only).
 
 Why: a codec trained only on a few soundfonts learns their instruments' spectra as a prior and snaps new ones
-to it. Measured with `python -m evaluation.tones` on `models/wip/codec.pt` at step 40,052 (README, Results): a pure
+to it. Measured with `python -m evaluation.tones` on `models/wip/codec.pt` at step 40,052 (docs/HISTORY.md): a pure
 294 Hz sine comes back with harmonics 2-8 at -28 to -16 dB; a tone with the held-out font's clarinet balance
 (h3 -1 dB, h5 -8 dB, no even harmonics) comes back with h2 and h4 filled in and h3 10 dB down, and the judge
 hears that font's low clarinet as a sax or a violin.
