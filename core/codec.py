@@ -35,6 +35,16 @@ def compact_config(n_filters: int = 16, dimension: int = 64, ratios=(8, 5, 4, 2)
     return cfg
 
 
+def decoder_width(config: dict) -> int:
+    """A compact codec's decoder base width (its n_filters unless widened)."""
+    return int(config.get("decoder_filters", config["n_filters"]))
+
+
+def encoder_config(config: dict) -> dict:
+    """The config less the decoder's width: what fixes the latent space (a widened decoder keeps it)."""
+    return {k: v for k, v in config.items() if k != "decoder_filters"}
+
+
 class Codec(nn.Module):
     """Encoder + decoder + per-channel latent statistics. Use `Codec.compact`, `Codec.pretrained` or `Codec.load`."""
 
@@ -59,7 +69,7 @@ class Codec(nn.Module):
         common = dict(channels=1, dimension=cfg["dimension"], ratios=cfg["ratios"], causal=True,
                       pad_mode="constant", lstm=cfg["lstm"])
         return cls("compact", cfg, SEANetEncoder(n_filters=cfg["n_filters"], **common),
-                   SEANetDecoder(n_filters=cfg.get("decoder_filters", cfg["n_filters"]), **common))
+                   SEANetDecoder(n_filters=decoder_width(cfg), **common))
 
     @classmethod
     def pretrained(cls, checkpoint_dir: str | Path | None = None, random_init: bool = False) -> "Codec":

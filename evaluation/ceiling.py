@@ -273,7 +273,7 @@ def _main(argv=None) -> int:
                          "(the codecs' Nyquist)")
     reference = None
     if a.drift_from:
-        from core.codec import Codec
+        from core.codec import Codec, encoder_config
 
         reference = Codec.load(a.drift_from).float().eval()
         if not reference.stats_fitted:
@@ -305,9 +305,7 @@ def _main(argv=None) -> int:
                 del moved[:len(clips[i])]
         if reference is not None:
             codec = Codec.load(c).float().eval()
-            # a decoder's width (train.widen) leaves the encoder, and so the latent space, as it was
-            if ({k: v for k, v in codec.config.items() if k != "decoder_filters"}
-                    != {k: v for k, v in reference.config.items() if k != "decoder_filters"}):
+            if encoder_config(codec.config) != encoder_config(reference.config):  # a widened decoder is no matter
                 raise ValueError(f"{c} has config {codec.config}, {a.drift_from} {reference.config}: no common "
                                  "latent space to measure a drift in")
             for i in instruments:

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from core.cli import comma_list, instrument_weights, ranged
-from core.codec import Codec
+from core.codec import Codec, decoder_width, encoder_config
 from core.io import load_checkpoint
 from core.manifest import split_summary
 from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, hardware,
@@ -144,15 +144,13 @@ def resolve_recorded(args, runs: list[dict], resuming: bool) -> None:
         args.freeze_decoder = False
     if args.disc_share is None:
         args.disc_share = float(last.get("disc_share", DEFAULT_DISC_SHARE))
-    if args.instrument_weights is None and not resuming:
-        args.instrument_weights = {}
     if args.instrument_weights is None:
-        if "instrument_weights" not in last and str(last.get("crops", "")).startswith("shares"):
+        if resuming and "instrument_weights" not in last and str(last.get("crops", "")).startswith("shares"):
             # records before session 25 kept the shares as text only: say so rather than change them silently
             raise SystemExit(f"error: the run this goes on from drew crops in {last['crops'][7:]} and its record "
                              "does not keep the weights: give them again with --instrument-weights (\"\": every "
                              "instrument alike)")
-        args.instrument_weights = dict(last.get("instrument_weights") or {})
+        args.instrument_weights = dict(last.get("instrument_weights") or {}) if resuming else {}
     if args.synthetic_share is None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
     if args.freeze_encoder is None:
@@ -202,16 +200,10 @@ def frozen_copy(codec: Codec) -> Codec:
     return twin.to(codec.latent_std.device).requires_grad_(False).eval()
 
 
-def decoder_width(config: dict) -> int:
-    return int(config.get("decoder_filters", config["n_filters"]))
-
-
 def decoder_widening(init: Codec, codec: Codec) -> int | None:
     """The init file's decoder width where `codec` differs from it only by a wider decoder (else None)."""
-    same = {k: v for k, v in init.config.items() if k != "decoder_filters"} == \
-        {k: v for k, v in codec.config.items() if k != "decoder_filters"}
     narrow, wide = decoder_width(init.config), decoder_width(codec.config)
-    return narrow if same and wide > narrow else None
+    return narrow if encoder_config(init.config) == encoder_config(codec.config) and wide > narrow else None
 
 
 def widened(init: Codec, config: dict, gen: torch.Generator) -> Codec:
@@ -268,7 +260,7 @@ def train(args) -> Codec:
     band = BandEnvelopeLoss(sample_rate=codec.sample_rate).to(rt.device)
     state, recorded, kept_stats, widened_from = TrainState(), None, None, None
     if last.is_file():
-        state = load_training(last, FORMAT, gen, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
+        state = load_training(last, FORMAT, gen, checkpoint=resumed, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
         resolve_recorded(args, state.runs, resuming=True)
         if args.freeze_encoder or args.freeze_decoder:  # the space the checkpoint's statistics were fitted in
             kept_stats = (resumed.get("train_info") or {}).get("latent_stats")

@@ -252,8 +252,10 @@ def save_training(path: Path, fmt: str, state: TrainState, gen: torch.Generator 
     save_atomic(blob, path)
 
 
-def load_training(path: Path, fmt: str, gen: torch.Generator, **parts) -> TrainState:
-    ck = load_checkpoint(path, fmt)
+def load_training(path: Path, fmt: str, gen: torch.Generator, checkpoint: dict | None = None, **parts) -> TrainState:
+    """Loads `parts` (name → module/optimizer) and the generator from `path`, or from `checkpoint`, that file as
+    already read (a trainer that read its config first need not read 20 MB twice)."""
+    ck = checkpoint if checkpoint is not None else load_checkpoint(path, fmt)
     for k, v in parts.items():
         if hasattr(v, "load_state_dict"):
             v.load_state_dict(ck[k])
