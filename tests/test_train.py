@@ -605,6 +605,26 @@ def test_codec_adversarial_stage_runs(tiny_corpus, tmp_path):
             torch.testing.assert_close(ck2["disc"][k], v.half().float(), rtol=0, atol=0)
 
 
+def test_codec_snapshots_are_the_export_of_their_step(tiny_corpus, tmp_path):
+    # an adversarial run's last step is one draw of many: --snapshot-every keeps each Nth step's codec file
+    from train import codec as codec_train
+    from core.codec import Codec
+
+    run = tmp_path / "snap"
+    args = codec_train.build_parser().parse_args(
+        ["--corpus", str(tiny_corpus), "--run", str(run), "--n-filters", "2", "--dimension", "8", "--batch", "2",
+         "--steps", "4", "--segment", "0.27", "--adv-start", "1", "--snapshot-every", "2"])
+    codec_train.train(args)
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["codec-0000002.pt", "codec-0000004.pt"]
+    codec_train.codec_file_from_run(run / "last.pt", tmp_path / "end.pt")
+    end, at4, at2 = (Codec.load(p) for p in (tmp_path / "end.pt", codec_train.snapshot_path(run, 4),
+                                              codec_train.snapshot_path(run, 2)))
+    assert (at4.train_info["steps"], at2.train_info["steps"]) == (4, 2)
+    s_end, s4, s2 = end.state_dict(), at4.state_dict(), at2.state_dict()
+    assert all(torch.equal(s4[k], v) for k, v in s_end.items())  # the last snapshot is the run's export
+    assert any(not torch.equal(s2[k], v) for k, v in s_end.items())  # an earlier one is that step's, not a copy
+
+
 def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_path):
     # Adam counts each parameter's steps: the discriminator took exactly share × adversarial steps, and the
     # generator's steps (through a frozen discriminator) never moved it

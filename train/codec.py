@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of adversarial steps that also update the discriminator, spread evenly (default "
                          "2/3, EnCodec's rate at 24 kHz; the discriminator is most of a CPU step)")
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
+    ap.add_argument("--snapshot-every", type=ranged(int, 1), default=None, metavar="STEPS",
+                    help="also keep a codec file (fp16, as --export writes) every STEPS steps in RUN/snapshots/: an "
+                         "adversarial run's last step is one draw of many, so choose among them on a split the bar "
+                         "does not judge (python -m evaluation.ceiling --split valid)")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files per instrument")
     ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
                     help="start from a codec file's weights (fresh optimizers) when RUN has no checkpoint")
@@ -408,7 +412,11 @@ def train(args) -> Codec:
                 state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}",
                                 **({"drift": f"{logs['drift']:.3f}"} if "drift" in logs else {}))
-            if clock.due():
+            if args.snapshot_every and state.step % args.snapshot_every == 0:
+                save()
+                if rt.main:
+                    codec_file_from_run(last, snapshot_path(args.run, state.step))
+            elif clock.due():
                 save()
         bar.close()
         save()  # before the feeder closes
@@ -446,6 +454,11 @@ def evaluate_codec(codec: Codec, corpus: Path, split: str = "test", seconds: flo
     overall = {k: float(np.nanmean([v[k] for v in rows])) for k in ("mel", "si_sdr", "pitch")}
     return dict(split=split, seconds_per_file=seconds, files_per_instrument=max_files, overall=overall,
                 per_instrument=per)
+
+
+def snapshot_path(run: Path, step: int) -> Path:
+    """Where --snapshot-every keeps the codec file of this step."""
+    return run / "snapshots" / f"codec-{step:07d}.pt"
 
 
 def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
