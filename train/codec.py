@@ -412,12 +412,11 @@ def train(args) -> Codec:
                 state.history.append(dict(step=state.step, wall=round(state.wall_seconds, 1), **logs))
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", sdr=f"{logs['si_sdr']:.1f}",
                                 **({"drift": f"{logs['drift']:.3f}"} if "drift" in logs else {}))
-            if args.snapshot_every and state.step % args.snapshot_every == 0:
+            snapshot = bool(args.snapshot_every) and state.step % args.snapshot_every == 0
+            if clock.due() or snapshot:  # the clock first: a snapshot's save is also the one it was due for
                 save()
-                if rt.main:
-                    codec_file_from_run(last, snapshot_path(args.run, state.step))
-            elif clock.due():
-                save()
+            if snapshot and rt.main:  # the export of the checkpoint just saved, so a snapshot is what --export gives
+                codec_file_from_run(last, snapshot_path(args.run, state.step))
         bar.close()
         save()  # before the feeder closes
     rt.finish()
