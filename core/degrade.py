@@ -78,6 +78,22 @@ def colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
     return x
 
 
+def roll_off(x: np.ndarray, sr: int, cutoff: float, db_per_octave: float, floor_db: float = -100.0) -> np.ndarray:
+    """Zero-phase: flat up to `cutoff` Hz, then −db_per_octave per octave above it (never below floor_db)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    db = np.maximum(-db_per_octave * np.log2(np.maximum(f, cutoff) / cutoff), floor_db)  # 0 dB at and below cutoff
+    return np.fft.irfft(spec * 10 ** (db / 20), len(x)).astype(np.float32)
+
+
+def darken(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
+    """A darker instrument (or a duller microphone) than the fonts have: a roll-off from 1.5–6 kHz (log-uniform) at
+    12–48 dB/octave. Why: the held-out font's clarinet falls 8–12 dB further at 2–6 kHz than the training fonts',
+    and a codec that learned their envelope as a prior gives it back brighter, which a listener hears as a sax or
+    a trumpet (docs/HISTORY.md, sessions 23 and 27)."""
+    return roll_off(x, sr, float(np.exp(rng.uniform(np.log(1500.0), np.log(6000.0)))), rng.uniform(12.0, 48.0))
+
+
 def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     spec = np.fft.rfft(rng.standard_normal(n))
     spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))  # 1/f power

@@ -172,9 +172,18 @@ class TimbreClassifier:
             logits.append(self.model.head(F.relu(e)))
         return torch.cat(logits).numpy(), torch.cat(embs).numpy()
 
+    def clip_logits(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        """[K] logits for a clip: averaged over its crops."""
+        return self.analyse(wav, sr)[0].mean(axis=0)
+
     def predict(self, wav: np.ndarray, sr: int) -> str:
-        """One label for a clip: logits averaged over its crops."""
-        return self.instruments[int(np.argmax(self.analyse(wav, sr)[0].mean(axis=0)))]
+        """One label for a clip: its averaged logits' largest."""
+        return self.instruments[int(np.argmax(self.clip_logits(wav, sr)))]
+
+    def margin(self, logits: np.ndarray, name: str) -> float:
+        """`name`'s logit minus the largest other: > 0 where the clip is heard as `name`, and how surely."""
+        k = self.instruments.index(name)
+        return float(logits[k] - np.max(np.delete(logits, k)))
 
     def score(self, clips: dict[str, list[np.ndarray]], sr: int) -> dict:
         """Accuracy on labelled clips: per clip (averaged logits), per crop, per instrument, confusion matrix."""

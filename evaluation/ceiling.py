@@ -104,10 +104,12 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
     heard: dict[str, list[str]] = {}
     rows = {}
     for name, xs in clips.items():
-        mel, bands, harmonics = None, [], []
+        mel, bands, harmonics, margins = None, [], [], []
         for x in xs:
             y = through(x)
-            heard.setdefault(name, []).append(judge.predict(y, sr))
+            logits = judge.clip_logits(y, sr)
+            heard.setdefault(name, []).append(judge.instruments[int(np.argmax(logits))])
+            margins.append(judge.margin(logits, name))
             if through is not _identity:
                 bands.append(band_level_change(x, y, sr))
                 if tracker is not None:
@@ -118,7 +120,8 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
                     harmonics.append((harmonic_profile(x, sr, f0, track.step_ms / 1000),
                                       harmonic_profile(y, sr, f0, track.step_ms / 1000)))
         pitch = 1.0 if through is _identity else float(mel.pitch_acc) if mel is not None else float("nan")
-        rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch)
+        rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch,
+                          margin=dict(least=round(min(margins), 3), median=round(float(np.median(margins)), 3)))
         if bands:  # the mean over clips of each band's level change
             rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
         if harmonics:  # input → output, means over the clips that measured it (None: none did)
@@ -322,6 +325,13 @@ def _main(argv=None) -> int:
         print(f"| {row} | {' | '.join(cells)} | {rec:.0%} / {pit:.0%} |")
     print("cells: recognized as itself / pitch kept (PESTO, ±50 cents, frames voiced in both) / share of the other "
           "instruments' clips heard as this one (a codec artefact the judge takes for this instrument)")
+    print("\nthe judge's margin: the instrument's logit minus the largest other, least / median over its clips "
+          "(> 0: heard as itself; how near a clip is to being lost, or won)")
+    print(f"| row | {' | '.join(instruments)} |")
+    print("|---|" + "---|" * len(instruments))
+    for row, r in results.items():
+        cells = [f"{r[i]['margin']['least']:+.2f} / {r[i]['margin']['median']:+.2f}" for i in instruments]
+        print(f"| {row} | {' | '.join(cells)} |")
     for row, r in results.items():
         if all("band_db" in r[i] for i in instruments):
             print(f"\n{row}: level change per band against the input, dB (mean over clips)")

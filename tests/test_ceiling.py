@@ -4,14 +4,25 @@ import numpy as np
 from evaluation.ceiling import _identity, band_level_change, score
 
 
-class AlwaysFlute:
+class LabelJudge:
+    """A stand-in judge that names one instrument per clip (`predict`): its logit 1, every other 0."""
+    from core.timbre import TimbreClassifier
+
+    instruments = ["cello", "clarinet", "flute", "violin"]
+    margin = TimbreClassifier.margin  # the real judge's margin, on these logits
+
+    def clip_logits(self, wav, sr):
+        return np.array([float(i == self.predict(wav, sr)) for i in self.instruments])
+
+
+class AlwaysFlute(LabelJudge):
     """A judge that hears every clip as a flute: what a codec's artefacts can make of a real judge."""
 
     def predict(self, wav, sr):
         return "flute"
 
 
-class ByLevel:
+class ByLevel(LabelJudge):
     def predict(self, wav, sr):
         return "flute" if np.max(np.abs(wav)) < 0.5 else "violin"
 
@@ -22,6 +33,17 @@ def test_an_attractor_shows_up_as_attracting_every_other_instrument():
     assert r["flute"]["recognized"] == 1.0 and r["flute"]["attracts"] == 1.0  # 8 of 8 others heard as flute
     assert r["violin"]["recognized"] == 0.0 and r["violin"]["attracts"] == 0.0
     assert r["cello"]["heard_as"] == {"flute": 5}
+
+
+def test_the_margin_is_the_instruments_logit_over_the_largest_other_least_and_median_over_clips():
+    judge = LabelJudge()
+    assert judge.margin(np.array([2.0, 5.0, 1.0, -3.0]), "clarinet") == 3.0
+    assert judge.margin(np.array([2.0, 5.0, 1.0, -3.0]), "cello") == -3.0
+    # three of the violin's four clips heard as a violin (margin +1), one as a flute (−1)
+    clips = {"violin": [np.full(10, 0.9)] * 3 + [np.full(10, 0.1)], "flute": [np.full(10, 0.1)] * 2}
+    r = score(ByLevel(), None, clips, _identity, 24_000)
+    assert r["violin"]["margin"] == {"least": -1.0, "median": 1.0} and r["violin"]["recognized"] == 0.75
+    assert r["flute"]["margin"] == {"least": 1.0, "median": 1.0}
 
 
 def test_a_fair_judge_attracts_nothing():
@@ -178,7 +200,7 @@ def test_latent_drift_is_zero_for_the_same_encoder_and_the_rms_in_the_references
     np.testing.assert_allclose(latent_drift(moved, ref, clips), expected, rtol=1e-4)
 
 
-class ByHiss:
+class ByHiss(LabelJudge):
     """A judge that hears a breath (energy above 6 kHz, over 1e-4 of the whole) as a flute."""
 
     def predict(self, wav, sr):

@@ -82,3 +82,26 @@ def test_chains_are_seeded_same_length_and_never_clip():
     for seed in range(8):
         y = degrade.judge_chain(x, np.random.default_rng(seed), SR)
         assert len(y) == len(x) and np.isfinite(y).all() and not np.allclose(y, x)
+
+
+def _level_db(y, x):
+    return 20 * np.log10(np.std(y) / np.std(x))
+
+
+def test_roll_off_is_flat_to_its_cutoff_then_falls_its_slope_per_octave_down_to_its_floor():
+    for f, expect in ((500.0, 0.0), (2000.0, 0.0), (4000.0, -24.0), (8000.0, -48.0)):
+        x = _tone(f)  # whole periods in one second: every tone is one FFT bin, so the figures are exact
+        assert _level_db(degrade.roll_off(x, SR, 2000.0, 24.0), x) == pytest.approx(expect, abs=1e-3), f
+    x = _tone(11_000.0)
+    assert _level_db(degrade.roll_off(x, SR, 1000.0, 48.0, floor_db=-60.0), x) == pytest.approx(-60.0, abs=1e-3)
+
+
+def test_darken_keeps_the_body_and_takes_the_top_within_its_drawn_bounds():
+    lo, hi = _tone(1000.0), _tone(11_000.0)
+    drops = []
+    for seed in range(40):  # the same seed draws the same cutoff and slope for both tones
+        assert _level_db(degrade.darken(lo, np.random.default_rng(seed), SR), lo) == pytest.approx(0.0, abs=1e-3)
+        drops.append(-_level_db(degrade.darken(hi, np.random.default_rng(seed), SR), hi))
+    # the mildest draw (6 kHz, 12 dB/octave) takes 12·log2(11/6) = 10.5 dB; the steepest (1.5 kHz, 48) 138 → floor
+    assert min(drops) >= 12 * np.log2(11 / 6) - 1e-3 and max(drops) <= 100 + 1e-3
+    assert max(drops) - min(drops) > 30  # cutoffs and slopes are drawn, not fixed

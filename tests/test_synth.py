@@ -110,3 +110,24 @@ def test_audio_pool_replaces_its_share_of_crops_with_synthetic_tones(tmp_path):
     assert not torch.equal(g0.get_state(), g2.get_state())  # the synthetic draws come from the same generator
     with pytest.raises(ValueError, match="synthetic share"):
         AudioPool(files, SR, 1000, synthetic_share=1.0)
+
+
+def test_audio_pool_darkens_its_share_of_crops_and_draws_nothing_without_it(tmp_path):
+    from core.audio import write_audio_atomic
+    from train.common import AudioPool
+
+    files = [tmp_path / "hiss.flac"]  # white noise: its top is as loud as its body, until darkened
+    write_audio_atomic(files[0], (0.1 * np.random.default_rng(0).standard_normal(48_000)).astype(np.float32), SR,
+                       subtype="PCM_24")
+    g0, g1 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    plain = AudioPool(files, SR, 1000).crops(50, 2000, g0)
+    zero = AudioPool(files, SR, 1000, dark_share=0.0).crops(50, 2000, g1)
+    assert torch.equal(plain, zero) and torch.equal(g0.get_state(), g1.get_state())
+    x = AudioPool(files, SR, 1000, dark_share=0.4).crops(1000, 2000, torch.Generator().manual_seed(1))
+    spec = torch.fft.rfft(x[:, 0]).abs() ** 2
+    f = torch.fft.rfftfreq(2000, 1 / SR)
+    top = 10 * torch.log10(spec[:, f > 10_000].mean(1) / spec[:, (f > 200) & (f < 1400)].mean(1))
+    dark = top < -6  # the mildest draw takes ≥ 8.8 dB from 10 kHz up; a white crop's top is within 2 dB of its body
+    assert abs(float(dark.float().mean()) - 0.4) < 0.06 and float(top[~dark].abs().max()) < 3
+    with pytest.raises(ValueError, match="dark share"):
+        AudioPool(files, SR, 1000, dark_share=1.5)

@@ -641,7 +641,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
     half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5",
-               "--band-weight", "0.5")  # 4 adversarial
+               "--band-weight", "0.5", "--dark-share", "0.5")  # 4 adversarial
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -657,12 +657,14 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert {int(s["step"]) for s in resumed["opt_d"]["state"].values()} == {3}
     assert resumed["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert resumed["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25  # and its synthetic tones
+    assert resumed["train_info"]["session_runs"][-1]["dark_share"] == 0.5  # and its darkened crops
     assert resumed["train_info"]["session_runs"][-1]["weights"]["lin"] == 2.0  # and its loss weights
     assert resumed["train_info"]["session_runs"][-1]["weights"]["peak"] == 1.5
     assert resumed["train_info"]["session_runs"][-1]["weights"]["band"] == 0.5
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))
+    assert "darkened (roll-off from 1.5-6 kHz): 50% of crops" in "\n".join(runs_text(resumed["train_info"]))
 
 
 def test_the_generator_step_leaves_the_discriminator_without_gradients():

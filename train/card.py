@@ -41,6 +41,8 @@ def runs_text(ti: dict) -> list[str]:
         data = "".join(f"; {label}: {r[k]}" for k, label in (("corpus", "data"), ("crops", "crops")) if r.get(k))
         if r.get("synthetic_share"):
             data += f"; synthetic harmonic tones: {r['synthetic_share']:.0%} of crops"
+        if r.get("dark_share"):
+            data += f"; darkened (roll-off from 1.5-6 kHz): {r['dark_share']:.0%} of crops"
         share = f" (updated on {r['disc_share']:.0%} of steps)" if r.get("disc_share") is not None else ""
         weights = (f"; loss weights {', '.join(f'{k} {v:g}' for k, v in r['weights'].items())} (time L1 1)"
                    if r.get("weights") else "")

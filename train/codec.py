@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of crops that are synthetic harmonic tones with random spectra (train.synth), "
                          "so the codec carries any harmonic balance rather than its fonts' (default "
                          f"{DEFAULT_SYNTHETIC_SHARE}; a resumed run keeps its record's)")
+    ap.add_argument("--dark-share", type=ranged(float, 0.0, 1.0), default=None,
+                    help="fraction of crops darkened by a roll-off from 1.5-6 kHz at 12-48 dB/octave before the "
+                         "microphone chain (core.degrade.darken), so the codec keeps a darker instrument's envelope "
+                         "rather than giving back its fonts' (default 0; a resumed run keeps its record's)")
     ap.add_argument("--freeze-encoder", action=argparse.BooleanOptionalAction, default=None,
                     help="train the decoder (and discriminator) only: the latents, their statistics and every "
                          "denoiser trained on them stay valid, so a better decoder ships without retraining them "
@@ -157,6 +161,8 @@ def resolve_recorded(args, runs: list[dict], resuming: bool) -> None:
         args.instrument_weights = dict(last.get("instrument_weights") or {}) if resuming else {}
     if args.synthetic_share is None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
+    if args.dark_share is None:
+        args.dark_share = float(last.get("dark_share", 0.0))
     if args.freeze_encoder is None:
         args.freeze_encoder = bool(last.get("freeze_encoder", False))
     if args.freeze_decoder is None:
@@ -324,11 +330,12 @@ def train(args) -> Codec:
     # statistics it keeps (the denoisers' concern); a run that refits them is a new space, with nothing to compare
     encoder_at_start = frozen_copy(codec).encoder if args.freeze_decoder else None
     # every instrument its share of crops, and synthetic tones theirs
-    pool = AudioPool(files, codec.sample_rate, seg, groups, weights, args.synthetic_share)
+    pool = AudioPool(files, codec.sample_rate, seg, groups, weights, args.synthetic_share, args.dark_share)
     model, disc_p = wrap_ddp(codec, rt), wrap_ddp(disc, rt)
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
+                    **({"dark_share": args.dark_share} if args.dark_share else {}),
                     instrument_weights=dict(weights),
                     **({"decoder_widened_from": widened_from} if widened_from else {}),
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,

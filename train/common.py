@@ -92,13 +92,17 @@ class AudioPool:
     over time within the group: an instrument rendered in two fonts would otherwise be trained twice as often
     as one rendered in one. `group_weights` scales a group's share (default 1 each): the instruments a model
     keeps worst can be given more of the training. `synthetic_share` of the crops are synthetic harmonic tones
-    (train.synth) instead, drawn from the same generator."""
+    (train.synth) instead, drawn from the same generator; `dark_share` of the crops (of either kind) are darkened
+    (core.degrade.darken) before the microphone chain."""
 
     def __init__(self, files: list[Path], sample_rate: int, min_len: int, groups: list[str] | None = None,
-                 group_weights: dict[str, float] | None = None, synthetic_share: float = 0.0):
+                 group_weights: dict[str, float] | None = None, synthetic_share: float = 0.0,
+                 dark_share: float = 0.0):
         if not 0.0 <= synthetic_share < 1.0:
             raise ValueError(f"synthetic share must be in [0, 1), got {synthetic_share}")
-        self.synthetic_share = synthetic_share
+        if not 0.0 <= dark_share <= 1.0:
+            raise ValueError(f"dark share must be in [0, 1], got {dark_share}")
+        self.synthetic_share, self.dark_share = synthetic_share, dark_share
         if groups is not None and len(groups) != len(files):
             raise ValueError(f"{len(groups)} group labels for {len(files)} files")
         unknown = sorted(set(group_weights or {}) - set(groups or []))
@@ -145,6 +149,13 @@ class AudioPool:
             rng = np.random.default_rng(crop_seed(gen))
             for b in synthetic.nonzero().flatten().tolist():
                 out[b, 0] = torch.from_numpy(harmonic_tone(length, sample_rate, rng))
+        if self.dark_share > 0:  # no draws without it, as above
+            from core.degrade import darken
+
+            dark = torch.rand(batch, generator=gen) < self.dark_share
+            rng = np.random.default_rng(crop_seed(gen))
+            for b in dark.nonzero().flatten().tolist():
+                out[b, 0] = torch.from_numpy(darken(out[b, 0].numpy(), rng, sample_rate))
         if augment > 0:
             from core.degrade import mic_chain
 
