@@ -89,8 +89,8 @@ def roll_off(x: np.ndarray, sr: int, cutoff: float, db_per_octave: float, floor_
 def darken(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
     """A darker instrument (or a duller microphone) than the fonts have: a roll-off from 1.5–6 kHz (log-uniform) at
     12–48 dB/octave. Why: the held-out font's clarinet falls 8–12 dB further at 2–6 kHz than the training fonts',
-    and a codec that learned their envelope as a prior gives it back brighter, which a listener hears as a sax or
-    a trumpet (docs/HISTORY.md, sessions 23 and 27)."""
+    and a codec that learned their envelope as a prior gives it back brighter. Measured (session 27, 30 % of crops):
+    it brings that band down but loses more clarinet clips, to a flute (docs/eval/codec-variants/dark/)."""
     return roll_off(x, sr, float(np.exp(rng.uniform(np.log(1500.0), np.log(6000.0)))), rng.uniform(12.0, 48.0))
 
 

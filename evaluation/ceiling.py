@@ -8,6 +8,8 @@ the honest judge (core.timbre; python -m train.judge trains it on clean audio pl
 project's output) names the instrument of each, and PESTO compares the melody with the input's. The clean input is the
 first row: the judge's own accuracy there bounds what any codec can score. No transfer can be heard as an
 instrument its codec does not keep, so this is the bar the issue sets first: recognized ≥ 95 %, pitch ≥ 90 %.
+The judge's margin (the instrument's logit over the largest other, least and median over clips) says how near
+each instrument is to losing or winning a clip, where a count of 8 out of 8 cannot.
 Below the row, what each codec changes: the level in each band and the harmonics (their contrast against the
 spectrum between them, and odd against even ones) of its round trips against the input's.
 """
