@@ -1,13 +1,12 @@
 """evaluation.ceiling's bookkeeping: recognition and the 'attracts' share that exposes a judge's attractor."""
 import numpy as np
 
+from core.timbre import TimbreClassifier
 from evaluation.ceiling import _identity, band_level_change, score
 
 
 class LabelJudge:
     """A stand-in judge that names one instrument per clip (`predict`): its logit 1, every other 0."""
-    from core.timbre import TimbreClassifier
-
     instruments = ["cello", "clarinet", "flute", "violin"]
     margin = TimbreClassifier.margin  # the real judge's margin, on these logits
 

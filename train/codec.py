@@ -335,7 +335,7 @@ def train(args) -> Codec:
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
-                    **({"dark_share": args.dark_share} if args.dark_share else {}),
+                    dark_share=args.dark_share,
                     instrument_weights=dict(weights),
                     **({"decoder_widened_from": widened_from} if widened_from else {}),
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
