@@ -625,6 +625,47 @@ def test_codec_snapshots_are_the_export_of_their_step(tiny_corpus, tmp_path):
     assert any(not torch.equal(s2[k], v) for k, v in s_end.items())  # an earlier one is that step's, not a copy
 
 
+def test_codec_moving_average_is_the_closed_form_and_what_its_export_writes(tiny_corpus, tmp_path):
+    # --ema keeps ema ← ema + (1 − d)(w − ema) beside the run, starting at the weights it starts from: two steps
+    # from w0 give d²·w0 + d(1 − d)·w1 + (1 − d)·w2; the raw trajectory is the one a run without it takes
+    from core.codec import Codec
+    from train import codec as codec_train
+    from train.card import runs_text
+
+    def run(name, steps, *more):
+        codec_train.train(codec_train.build_parser().parse_args(
+            ["--corpus", str(tiny_corpus), "--run", str(tmp_path / name), "--n-filters", "2", "--dimension", "8",
+             "--batch", "2", "--steps", str(steps), "--segment", "0.27", "--adv-start", "1", "--threads", "1",
+             *more]))
+        return torch.load(tmp_path / name / "last.pt", weights_only=False)
+
+    run("start", 1)
+    codec_train.codec_file_from_run(tmp_path / "start" / "last.pt", tmp_path / "w0.pt")
+    init = ["--init", str(tmp_path / "w0.pt")]
+    w0 = Codec.load(tmp_path / "w0.pt").float().state_dict()
+    w1, w2 = run("plain", 2, *init)["codec"], run("plain", 3)["codec"]  # step 1 → 2, then resumed → 3
+    assert "ema" not in run("plain", 3)
+    run("avg", 2, *init, "--ema", "0.5")
+    avg = run("avg", 3)  # resumed without the option: keeps its decay and its average
+    assert avg["train_info"]["session_runs"][-1]["ema"] == 0.5
+    d = 0.5
+    for k, v in avg["codec"].items():
+        assert torch.equal(v, w2[k]), k  # the average draws nothing and steers nothing
+        if k.startswith(("encoder.", "decoder.")):
+            torch.testing.assert_close(avg["ema"][k], d * d * w0[k] + d * (1 - d) * w1[k] + (1 - d) * w2[k],
+                                       rtol=1e-5, atol=1e-6)
+    assert any(not torch.allclose(avg["ema"][k], w2[k]) for k in w2 if k.startswith("decoder."))
+    averaged = codec_train.codec_file_from_run(tmp_path / "avg" / "last.pt", tmp_path / "avg.pt")
+    last = codec_train.codec_file_from_run(tmp_path / "avg" / "last.pt", tmp_path / "raw.pt", raw=True)
+    assert (averaged.train_info["weights"], last.train_info["weights"]) == ("moving average", "last step")
+    for k, v in Codec.load(tmp_path / "avg.pt").state_dict().items():
+        assert torch.equal(v, avg["ema"][k].half()), k
+    for k, v in Codec.load(tmp_path / "raw.pt").state_dict().items():
+        assert torch.equal(v, avg["codec"][k].half()), k
+    assert "exported weights: a moving average, decay 0.5" in "\n".join(runs_text(avg["train_info"]))
+    assert "moving average" not in "\n".join(runs_text(run("plain", 3)["train_info"]))
+
+
 def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_path):
     # Adam counts each parameter's steps: the discriminator took exactly share × adversarial steps, and the
     # generator's steps (through a frozen discriminator) never moved it

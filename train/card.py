@@ -43,6 +43,8 @@ def runs_text(ti: dict) -> list[str]:
             data += f"; synthetic harmonic tones: {r['synthetic_share']:.0%} of crops"
         if r.get("dark_share"):
             data += f"; darkened (roll-off from 1.5-6 kHz): {r['dark_share']:.0%} of crops"
+        if r.get("ema"):
+            data += f"; exported weights: a moving average, decay {r['ema']:g}"
         share = f" (updated on {r['disc_share']:.0%} of steps)" if r.get("disc_share") is not None else ""
         weights = (f"; loss weights {', '.join(f'{k} {v:g}' for k, v in r['weights'].items())} (time L1 1)"
                    if r.get("weights") else "")

@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--disc-share", type=ranged(float, 0.01, 1.0), default=None,
                     help="fraction of adversarial steps that also update the discriminator, spread evenly (default "
                          "2/3, EnCodec's rate at 24 kHz; the discriminator is most of a CPU step)")
+    ap.add_argument("--ema", type=ranged(float, 0.0, 0.99999), default=None, metavar="DECAY",
+                    help="also keep an exponential moving average of the codec's weights (each step: ema += (1 − DECAY)"
+                         "·(w − ema)), which --export and the snapshots then write: an average over the last "
+                         "~1/(1 − DECAY) steps of a batch-8 adversarial run rather than one draw of them (0: off, "
+                         "the default for a new run; a resumed run or a file's keeps its record's)")
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
     ap.add_argument("--snapshot-every", type=ranged(int, 1), default=None, metavar="STEPS",
                     help="also keep a codec file (fp16, as --export writes) every STEPS steps in RUN/snapshots/: an "
@@ -163,6 +168,8 @@ def resolve_recorded(args, runs: list[dict], resuming: bool) -> None:
         args.synthetic_share = float(last.get("synthetic_share", DEFAULT_SYNTHETIC_SHARE))
     if args.dark_share is None:
         args.dark_share = float(last.get("dark_share", 0.0))
+    if args.ema is None:
+        args.ema = float(last.get("ema", 0.0))
     if args.freeze_encoder is None:
         args.freeze_encoder = bool(last.get("freeze_encoder", False))
     if args.freeze_decoder is None:
@@ -229,6 +236,12 @@ def widened(init: Codec, config: dict, gen: torch.Generator) -> Codec:
     return wide
 
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← ema + (1 − decay)·(model − ema), parameter by parameter (the buffers, fixed statistics, as they are)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+
+
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
     """Every parameter group of every optimizer to `lr`."""
     for o in opts:
@@ -268,12 +281,13 @@ def train(args) -> Codec:
     stft = LogStftLoss().to(rt.device)
     peak = HarmonicPeakLoss(sample_rate=codec.sample_rate).to(rt.device)
     band = BandEnvelopeLoss(sample_rate=codec.sample_rate).to(rt.device)
-    state, recorded, kept_stats, widened_from = TrainState(), None, None, None
+    state, recorded, kept_stats, widened_from, ema_state = TrainState(), None, None, None, None
     if last.is_file():
         state = load_training(last, FORMAT, gen, checkpoint=resumed, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
         resolve_recorded(args, state.runs, resuming=True)
         if args.freeze_encoder or args.freeze_decoder:  # the space the checkpoint's statistics were fitted in
             kept_stats = (resumed.get("train_info") or {}).get("latent_stats")
+        ema_state = resumed.get("ema")
         del resumed  # its tensors are loaded; a CUDA run would otherwise hold a second copy
         was = opt.param_groups[0]["lr"]
         if args.lr is not None:
@@ -311,6 +325,11 @@ def train(args) -> Codec:
         recorded = state.runs[-1].get("adversarial_from", recorded) if state.runs else recorded
         args.adv_start = int(recorded) if recorded is not None else DEFAULT_ADV_START
     resolve_recorded(args, state.runs, resuming=last.is_file())
+    # the average starts at the weights this run starts from (a file's are already trained: no warm-up to skip)
+    with torch.random.fork_rng(devices=[]):  # building the copy draws weights it overwrites: not the run's draws
+        ema = frozen_copy(codec) if args.ema else None
+    if ema is not None and ema_state is not None:
+        ema.load_state_dict(ema_state)
     weights = args.instrument_weights
     unknown = sorted(set(weights) - set(by_instrument))
     if unknown:
@@ -335,7 +354,7 @@ def train(args) -> Codec:
     run = RunRecord(state, str(last) if last.is_file() else str(args.init or "scratch"), batch=args.batch * rt.world,
                     lr=opt.param_groups[0]["lr"], adversarial_from=args.adv_start, augment=args.augment,
                     disc_share=round(args.disc_share, 4), synthetic_share=args.synthetic_share,
-                    dark_share=args.dark_share,
+                    dark_share=args.dark_share, ema=args.ema,
                     instrument_weights=dict(weights),
                     **({"decoder_widened_from": widened_from} if widened_from else {}),
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
@@ -358,7 +377,7 @@ def train(args) -> Codec:
                                     batch=args.batch, augment=args.augment, adv_start=args.adv_start,
                                     **({"latent_stats": kept_stats} if kept_stats else {}))
             save_training(last, FORMAT, state, resume_state, codec=codec, disc=disc, opt=opt, opt_d=opt_d,
-                          config=codec.config, train_info=codec.train_info,
+                          **({"ema": ema} if ema is not None else {}), config=codec.config, train_info=codec.train_info,
                           args=vars(args) | {"corpus": str(args.corpus), "run": str(args.run)})
 
     ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -399,6 +418,8 @@ def train(args) -> Codec:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
             opt.step()
+            if ema is not None:
+                ema_update(ema, codec, args.ema)
             if adversarial and disc_updates(state.step - args.adv_start, args.disc_share):
                 logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
                 l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
@@ -467,20 +488,24 @@ def snapshot_path(run: Path, step: int) -> Path:
     return run / "snapshots" / f"codec-{step:07d}.pt"
 
 
-def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False) -> Codec:
-    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint;
-    with_disc: the discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
+def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False,
+                        raw: bool = False) -> Codec:
+    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint:
+    its moving average where the run keeps one (--ema), unless raw (the last step's own weights); with_disc: the
+    discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
     from core.io import save_atomic
 
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
-    codec.load_state_dict(ck["codec"])
+    averaged = "ema" in ck and not raw
+    codec.load_state_dict(ck["ema"] if averaged else ck["codec"])
     # new weights, new latent space: statistics (python -m train.latents) and denoisers must follow, unless the
     # encoder was frozen (its run kept the statistics in train_info)
     codec.train_info = dict(ck.get("train_info") or {}, steps=ck["state"]["step"],
                             wall_seconds=round(ck["state"]["wall_seconds"], 1),
                             last=ck["state"]["history"][-1] if ck["state"]["history"] else None,
-                            args={k: str(v) for k, v in (ck.get("args") or {}).items()})
+                            args={k: str(v) for k, v in (ck.get("args") or {}).items()},
+                            weights="moving average" if averaged else "last step")
     codec.save(out, half=half)
     if with_disc:
         save_atomic(dict(format=DISC_FORMAT, step=ck["state"]["step"],
@@ -493,6 +518,8 @@ def main(argv=None) -> int:
     ap = build_parser()
     ap.add_argument("--export", type=Path, default=None, metavar="CODEC_FILE",
                     help="do not train: write RUN/last.pt as a codec file (fp16) to this path")
+    ap.add_argument("--raw", action="store_true",
+                    help="with --export: the last step's own weights, not the run's moving average (--ema)")
     ap.add_argument("--with-disc", action="store_true",
                     help="with --export: also write the discriminator beside the codec file (to resume from it)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="CODEC_FILE",
@@ -510,7 +537,7 @@ def main(argv=None) -> int:
             print(f"  {inst:12s} mel {v['mel']:.3f}  SI-SDR {v['si_sdr']:6.1f} dB  pitch {100 * v['pitch']:.1f}%")
         return 0
     if args.export:
-        codec_file_from_run(args.run / "last.pt", args.export, with_disc=args.with_disc)
+        codec_file_from_run(args.run / "last.pt", args.export, with_disc=args.with_disc, raw=args.raw)
         print(f"codec file → {args.export}")
         return 0
     codec = train(args)
