@@ -643,8 +643,9 @@ def test_codec_moving_average_is_the_closed_form_and_what_its_export_writes(tiny
     codec_train.codec_file_from_run(tmp_path / "start" / "last.pt", tmp_path / "w0.pt")
     init = ["--init", str(tmp_path / "w0.pt")]
     w0 = Codec.load(tmp_path / "w0.pt").float().state_dict()
-    w1, w2 = run("plain", 2, *init)["codec"], run("plain", 3)["codec"]  # step 1 → 2, then resumed → 3
-    assert "ema" not in run("plain", 3)
+    w1, plain = run("plain", 2, *init)["codec"], run("plain", 3)  # step 1 → 2, then resumed → 3
+    w2 = plain["codec"]
+    assert "ema" not in plain
     run("avg", 2, *init, "--ema", "0.5")
     avg = run("avg", 3)  # resumed without the option: keeps its decay and its average
     assert avg["train_info"]["session_runs"][-1]["ema"] == 0.5
@@ -663,7 +664,7 @@ def test_codec_moving_average_is_the_closed_form_and_what_its_export_writes(tiny
     for k, v in Codec.load(tmp_path / "raw.pt").state_dict().items():
         assert torch.equal(v, avg["codec"][k].half()), k
     assert "exported weights: a moving average, decay 0.5" in "\n".join(runs_text(avg["train_info"]))
-    assert "moving average" not in "\n".join(runs_text(run("plain", 3)["train_info"]))
+    assert "moving average" not in "\n".join(runs_text(plain["train_info"]))
 
 
 def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_path):

@@ -22,7 +22,7 @@ from core.cli import comma_list, instrument_weights, ranged
 from core.codec import Codec, decoder_width, encoder_config
 from core.io import load_checkpoint
 from core.manifest import split_summary
-from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, hardware,
+from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, ema_update, hardware,
                           interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training,
                           saved_on_interrupt, setup_runtime, wrap_ddp)
 from core.spectral import BandEnvelopeLoss, HarmonicPeakLoss, LogStftLoss, MelLoss
@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of adversarial steps that also update the discriminator, spread evenly (default "
                          "2/3, EnCodec's rate at 24 kHz; the discriminator is most of a CPU step)")
     ap.add_argument("--ema", type=ranged(float, 0.0, 0.99999), default=None, metavar="DECAY",
-                    help="also keep an exponential moving average of the codec's weights (each step: ema += (1 − DECAY)"
-                         "·(w − ema)), which --export and the snapshots then write: an average over the last "
+                    help="also keep an exponential moving average of the codec's weights (each step: ema += "
+                         "(1 − DECAY)·(w − ema)), which --export and the snapshots then write: an average over the last "
                          "~1/(1 − DECAY) steps of a batch-8 adversarial run rather than one draw of them (0: off, "
                          "the default for a new run; a resumed run or a file's keeps its record's)")
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoints")
@@ -234,12 +234,6 @@ def widened(init: Codec, config: dict, gen: torch.Generator) -> Codec:
     wide.load_state_dict(state | {f"decoder.{k}": v for k, v in decoder.items()})
     wide.train_info = dict(init.train_info)
     return wide
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema ← ema + (1 − decay)·(model − ema), parameter by parameter (the buffers, fixed statistics, as they are)."""
-    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
 
 
 def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:

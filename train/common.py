@@ -165,6 +165,13 @@ class AudioPool:
         return out
 
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← ema + (1 − decay)·(model − ema): one fused update for all parameters; buffers (fixed statistics) as
+    they are. Both trainers keep their exported weights this way (train.denoiser always, train.codec with --ema)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+
+
 def crop_seed(gen: torch.Generator) -> int:
     return int(torch.randint(0, 2 ** 62, (1,), generator=gen))
 

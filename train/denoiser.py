@@ -25,7 +25,7 @@ from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser, trained_space
 from core.io import load_checkpoint, save_atomic
 from core.precond import edge_weights, edm_loss
-from train.common import (Clock, TrainState, interrupt_on_sigterm, keep_going, load_training, progress_bar,
+from train.common import (Clock, TrainState, ema_update, interrupt_on_sigterm, keep_going, load_training, progress_bar,
                           reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
 from train.latents import fit_stats, load_latents
 
@@ -259,8 +259,7 @@ def train(args) -> TrainState:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             decay = min(args.ema, (1 + state.step) / (10 + state.step))
-            with torch.no_grad():  # one fused update for all parameters
-                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+            ema_update(ema, model, decay)
             state.step += 1
             clock.tick()
             bar.update(1)
