@@ -57,6 +57,20 @@ class MelLoss(nn.Module):
             lin_l1 = lin_l1 + (my - mx).abs().sum() / (mx.sum() + 1e-5)
         return log_l1 / len(self.mels), lin_l1 / len(self.mels)
 
+    def relative_level(self, e: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Σ M(e) / Σ M(x) over the batch, mean over resolutions: how loud `e` is against `x` in linear mel
+        magnitudes (0 iff e is silent). The polarity loss's measure of a codec's even part against its input."""
+        return sum(m(e).sum() / (m(x).sum() + 1e-5) for m in self.mels) / len(self.mels)
+
+
+def even_part(y: torch.Tensor, y_of_negated: torch.Tensor) -> torch.Tensor:
+    """(C(x) + C(−x)) / 2: the part of a codec's output that does not flip with its input's sign. A codec that
+    reproduced its input would have none; what there is comes from even-order products (x², x·|x| …), and
+    even-order products of a hollow (odd-harmonic) tone are even harmonics: h3 − h1 = h2. Session 29 measured it
+    on the held-out clarinet: 13-15 dB under the round trip, holding nearly all of its even harmonics (odd − even
+    −12 dB in this part, +23 dB in the rest, +12 dB in the input)."""
+    return (y + y_of_negated) / 2
+
 
 class LogStftLoss(nn.Module):
     """Multi-resolution L1 between log-magnitude linear-frequency spectrograms (log of clamp 1e-5).

@@ -276,3 +276,25 @@ def test_fitted_latents_bring_the_round_trip_closer_and_zero_steps_is_the_round_
 
     assert losses(fitted(x)) < 0.5 * losses(plain(x))
     assert moved_none == [0.0] and moved[0] > 0.01
+
+
+def test_the_odd_part_removes_even_order_products_and_measures_what_it_removed():
+    # closed forms: for y = x + a·x² + b·x³ the odd part (y(x) − y(−x))/2 is x + b·x³ and the even part a·x², so the
+    # even part's energy under the round trip is 10·log10(Σ(a·x²)² / Σy²); the x² fills a hollow tone's even
+    # harmonics (odd − even < 10 dB), and its odd part is the hollow tone again (+20 dB, as built)
+    from evaluation.ceiling import harmonic_profile, odd_part
+
+    x = (0.1 * hollow_tone()).astype(np.float32)
+    a, b = 0.5, 0.3
+    codec = lambda v: v + a * v ** 2 + b * v ** 3  # noqa: E731
+    probe, even_db = odd_part(codec)
+    np.testing.assert_allclose(probe(x), x + b * x ** 3, rtol=1e-5, atol=1e-7)
+    want = 10 * np.log10(np.sum((a * x.astype(np.float64) ** 2) ** 2) / np.sum(codec(x.astype(np.float64)) ** 2))
+    assert abs(even_db[0] - want) < 1e-3 and -20 < want < -5
+    probe, even_db = odd_part(_identity)
+    np.testing.assert_allclose(probe(x), x, atol=1e-7)
+    assert even_db[0] < -150  # nothing: the identity has no even part
+    f0, step = np.full(100, F0), 0.01
+    filled = harmonic_profile(x + 0.5 * x ** 2 / 0.1, 24_000, f0, step)
+    odd = harmonic_profile(odd_part(lambda v: v + 0.5 * v ** 2 / 0.1)[0](x), 24_000, f0, step)
+    assert filled["odd_even_db"] < 10 and abs(odd["odd_even_db"] - 20.0) < 0.05

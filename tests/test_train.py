@@ -683,7 +683,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
     half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5",
-               "--band-weight", "0.5", "--dark-share", "0.5")  # 4 adversarial
+               "--band-weight", "0.5", "--dark-share", "0.5", "--polarity-weight", "0.7")  # 4 adversarial
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -703,6 +703,7 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert resumed["train_info"]["session_runs"][-1]["weights"]["lin"] == 2.0  # and its loss weights
     assert resumed["train_info"]["session_runs"][-1]["weights"]["peak"] == 1.5
     assert resumed["train_info"]["session_runs"][-1]["weights"]["band"] == 0.5
+    assert resumed["train_info"]["session_runs"][-1]["weights"]["polarity"] == 0.7
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))
@@ -1102,3 +1103,24 @@ def test_a_widened_decoder_computes_what_the_narrow_one_did_and_trains_on_from_i
     with pytest.raises(SystemExit, match="resume it with its own"):
         codec_train.train(codec_train.build_parser().parse_args(
             base + ["--run", str(tmp_path / "w"), "--steps", "4", "--decoder-filters", "4"]))
+
+
+def test_the_polarity_loss_is_the_even_parts_level_and_pulls_even_order_products_out():
+    # closed forms: mel magnitudes scale with a gain, so relative_level(g·x, x) = |g|; for y = x + a·x² the even part
+    # (y(x) + y(−x))/2 is a·x², its level a·Σ M(x²) / Σ M(x), and descending it takes a towards 0 (not x's part)
+    from core.spectral import MelLoss, even_part
+
+    loss = MelLoss(24_000)
+    t = torch.arange(24_000) / 24_000
+    x = (0.3 * torch.sin(2 * torch.pi * 300 * t) + 0.1 * torch.sin(2 * torch.pi * 900 * t)).reshape(1, 1, -1)
+    torch.testing.assert_close(loss.relative_level(-0.25 * x, x), torch.tensor(0.25), rtol=1e-4, atol=1e-4)
+    assert float(loss.relative_level(torch.zeros_like(x), x)) == 0.0
+    a, c = torch.tensor(0.5, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    codec = lambda v: c * v + a * v ** 2 + 0.2 * v ** 3  # noqa: E731
+    e = even_part(codec(x), codec(-x))
+    torch.testing.assert_close(e, (a * x ** 2).detach(), rtol=1e-5, atol=1e-7)
+    level = loss.relative_level(e, x)
+    want = 0.5 * sum(float(m(x ** 2).sum() / m(x).sum()) for m in loss.mels) / len(loss.mels)
+    assert abs(float(level) - want) < 1e-4 * want
+    level.backward()
+    assert float(a.grad) > 0 and float(c.grad) == 0.0  # the odd part (c·x + 0.2·x³) is none of its business
