@@ -150,7 +150,7 @@ def test_the_device_script_trains_from_a_pack_and_returns_a_resumable_run(tmp_pa
     assert ck["train_info"]["hours_audio"] == round(len(records) / 3600, 3)  # both parts' files, merged
     assert ck["train_info"]["session_runs"][-1]["crops"] == "shares flute 25%, violin 75%"
     weights = ck["train_info"]["session_runs"][-1]["weights"]
-    assert weights == dict(mel=1.0, stft=0.5, lin=0.0, peak=0.0, band=0.0, adv=0.3, fm=2.5)  # CODEC_ARGS
+    assert weights == dict(mel=1.0, stft=0.5, lin=0.0, peak=0.0, band=0.0, polarity=0.0, adv=0.3, fm=2.5)  # CODEC_ARGS
     assert (out / "codec.pt").is_file() and (out / "codec.disc.pt").is_file()
     assert Codec.load(out / "codec.pt").train_info["steps"] == ck["state"]["step"]
 
