@@ -63,9 +63,10 @@ class MelLoss(nn.Module):
         return sum(m(e).sum() / (m(x).sum() + 1e-5) for m in self.mels) / len(self.mels)
 
 
-def even_part(y: torch.Tensor, y_of_negated: torch.Tensor) -> torch.Tensor:
-    """(C(x) + C(−x)) / 2: the part of a codec's output that does not flip with its input's sign. A codec that
-    reproduced its input would have none; what there is comes from even-order products (x², x·|x| …), and
+def even_part(y, y_of_negated):
+    """(C(x) + C(−x)) / 2, of tensors (the training loss) or arrays (evaluation.ceiling --odd-part): the part of a
+    codec's output that does not flip with its input's sign. A codec that reproduced its input would have none;
+    what there is comes from even-order products (x², x·|x| …), and
     even-order products of a hollow (odd-harmonic) tone are even harmonics: h3 − h1 = h2. Session 29 measured it
     on the held-out clarinet: 13-15 dB under the round trip, holding nearly all of its even harmonics (odd − even
     −12 dB in this part, +23 dB in the rest, +12 dB in the input)."""

@@ -206,16 +206,28 @@ def odd_part(through):
     under the plain round trip's. A codec that reproduced its input would have no even part; what there is comes
     from even-order products, which fill in a hollow tone's even harmonics (core.spectral.even_part). If the judge
     hears an instrument in the odd part and not in the round trip, the even part is what it misses."""
+    from core.spectral import even_part  # one definition, for training's loss and this probe
+
     even_db: list[float] = []
 
     def probe(x):
         x = np.asarray(x, np.float32)
         y, y_neg = np.asarray(through(x), np.float64), np.asarray(through(-x), np.float64)
-        even = (y + y_neg) / 2
+        even = even_part(y, y_neg)
         even_db.append(float(10 * np.log10((np.sum(even ** 2) + 1e-20) / (np.sum(y ** 2) + 1e-20))))
         return ((y - y_neg) / 2).astype(np.float32)
 
     return probe, even_db
+
+
+def per_instrument_means(values: list[float], clips: dict[str, list], digits: int) -> dict[str, float]:
+    """A probe's clip-by-clip figures averaged per instrument: score() runs the clips instrument by instrument, in
+    the order of `clips`, so each instrument's figures are the next len(clips[i]) of `values`."""
+    means, start = {}, 0
+    for name, xs in clips.items():
+        means[name] = round(float(np.mean(values[start:start + len(xs)])), digits)
+        start += len(xs)
+    return means
 
 
 def fitted_round_trip(codec_path: Path, steps: int, lr: float = 0.01):
@@ -328,15 +340,13 @@ def _main(argv=None) -> int:
         if a.odd_part:
             odd, even_db = odd_part(through)
             results[f"{c}, odd part"] = score(judge, tracker, clips, odd, sr)
-            for i in instruments:  # score() runs the clips instrument by instrument, in order
-                results[str(c)][i]["even_part_db"] = round(float(np.mean(even_db[:len(clips[i])])), 2)
-                del even_db[:len(clips[i])]
+            for i, v in per_instrument_means(even_db, clips, 2).items():
+                results[str(c)][i]["even_part_db"] = v
         if a.fit_latents:
             fitted, moved = fitted_round_trip(c, a.fit_latents)
             row = results[f"{c}, latents fitted ({a.fit_latents} steps)"] = score(judge, tracker, clips, fitted, sr)
-            for i in instruments:  # score() runs the clips instrument by instrument, in order
-                row[i]["latents_moved"] = round(float(np.mean(moved[:len(clips[i])])), 3)
-                del moved[:len(clips[i])]
+            for i, v in per_instrument_means(moved, clips, 3).items():
+                row[i]["latents_moved"] = v
         if reference is not None:
             codec = Codec.load(c).float().eval()
             if encoder_config(codec.config) != encoder_config(reference.config):  # a widened decoder is no matter

@@ -298,3 +298,7 @@ def test_the_odd_part_removes_even_order_products_and_measures_what_it_removed()
     filled = harmonic_profile(x + 0.5 * x ** 2 / 0.1, 24_000, f0, step)
     odd = harmonic_profile(odd_part(lambda v: v + 0.5 * v ** 2 / 0.1)[0](x), 24_000, f0, step)
     assert filled["odd_even_db"] < 10 and abs(odd["odd_even_db"] - 20.0) < 0.05
+    from evaluation.ceiling import per_instrument_means  # how the row files those clip-by-clip figures
+
+    assert per_instrument_means([1.0, 3.0, 5.0, 7.0, 9.0], {"cello": [0, 0], "flute": [0, 0, 0]}, 2) == \
+        {"cello": 2.0, "flute": 7.0}
