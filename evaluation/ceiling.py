@@ -96,7 +96,8 @@ def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips:
 
 
 def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) -> dict:
-    """Per instrument: the fraction of its clips the judge names correctly (`recognized`), pitch accuracy
+    """`through`: audio → audio, or a dict of them by instrument (a round trip that knows what it decodes).
+    Per instrument: the fraction of its clips the judge names correctly (`recognized`), pitch accuracy
     against the input, and `attracts`: the fraction of the OTHER instruments' clips the judge names as this one.
     A codec's artefacts can pull everything towards one instrument (a smeared violin heard as a flute); then
     that instrument's `recognized` says little, and a transfer to it proves nothing unless it beats `attracts`."""
@@ -108,7 +109,7 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
     for name, xs in clips.items():
         mel, bands, harmonics, margins = None, [], [], []
         for x in xs:
-            y = through(x)
+            y = through[name](x) if isinstance(through, dict) else through(x)
             logits = judge.clip_logits(y, sr)
             heard.setdefault(name, []).append(judge.instruments[int(np.argmax(logits))])
             margins.append(judge.margin(logits, name))
@@ -220,6 +221,25 @@ def odd_part(through):
     return probe, even_db
 
 
+def with_output_eq(through, corpus: Path, instruments: list[str], sr: int) -> tuple[dict, dict]:
+    """({instrument: `through` followed by that instrument's output EQ}, {instrument: the EQ's gains per band}):
+    each EQ fitted on `through`'s round trips of the instrument's training audio (core.output_eq: FIT_CLIPS clips,
+    the loudest FIT_SECONDS of each, of the FIT_SPLIT split), never on the clips judged. Whether a static
+    correction per instrument, which a product that knows the instrument it decodes could apply, gives back what
+    the judge misses."""
+    from tqdm import tqdm
+
+    from core.output_eq import FIT_CLIPS, FIT_SECONDS, FIT_SPLIT, apply, band_centres, band_gains_db, design_fir
+
+    audio = load_clips(corpus, FIT_SPLIT, instruments, sr, FIT_CLIPS, FIT_SECONDS)
+    probes, gains = {}, {}
+    for name in tqdm(instruments, desc=f"fitting output EQs on {FIT_SPLIT}", unit="instrument", leave=False):
+        g = gains[name] = band_gains_db(audio[name], [through(x) for x in audio[name]], sr)
+        h = design_fir(band_centres(sr), g, sr)
+        probes[name] = (lambda h: lambda x: apply(h, through(x)))(h)
+    return probes, gains
+
+
 def per_instrument_means(values: list[float], clips: dict[str, list], digits: int) -> dict[str, float]:
     """A probe's clip-by-clip figures averaged per instrument: score() runs the clips instrument by instrument, in
     the order of `clips`, so each instrument's figures are the next len(clips[i]) of `values`."""
@@ -301,6 +321,10 @@ def _main(argv=None) -> int:
                          "codec's row the energy of the even part, (C(x) + C(-x)) / 2, which a codec that "
                          "reproduced its input would not have (even-order products: a hollow tone's filled-in even "
                          "harmonics)")
+    ap.add_argument("--output-eq", action="store_true",
+                    help="also a row per codec: its round trips through a static EQ per instrument, fitted on its "
+                         "round trips of the training fonts (core.output_eq): whether a correction that knows the "
+                         "instrument gives back what the judge misses")
     ap.add_argument("--store", action="store_true",
                     help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
     a = ap.parse_args(argv)
@@ -335,6 +359,11 @@ def _main(argv=None) -> int:
         if csr != sr:
             raise ValueError(f"{c}: sample rate {csr}, expected {sr}")
         results[str(c)] = score(judge, tracker, clips, through, sr)
+        if a.output_eq:
+            probes, gains = with_output_eq(through, a.corpus, instruments, sr)
+            row = results[f"{c}, output EQ"] = score(judge, tracker, clips, probes, sr)
+            for i in instruments:
+                row[i]["output_eq_db"] = [round(float(g), 2) for g in gains[i]]
         for hz in a.low_pass:
             results[f"{c}, low-passed at {hz:g} Hz"] = score(judge, tracker, clips, low_passed(through, hz, sr), sr)
         if a.odd_part:

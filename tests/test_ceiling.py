@@ -302,3 +302,38 @@ def test_the_odd_part_removes_even_order_products_and_measures_what_it_removed()
 
     assert per_instrument_means([1.0, 3.0, 5.0, 7.0, 9.0], {"cello": [0, 0], "flute": [0, 0, 0]}, 2) == \
         {"cello": 2.0, "flute": 7.0}
+
+
+def test_an_output_eq_fitted_on_the_training_split_cuts_a_floor_the_codec_lays_and_never_reads_the_judged_clips(
+        tmp_path):
+    # the same floor over a dark tone's top as above; the EQ is fitted on the corpus's train split only (the judged
+    # clips are not in it) and takes the floor down by the most it may cut, so the tone is a clarinet again
+    import soundfile as sf
+
+    from core.manifest import write_manifest
+    from core.output_eq import CUT_DB, band_centres
+    from evaluation.ceiling import with_output_eq
+
+    sr, t = 24_000, np.arange(3 * 24_000) / 24_000
+    tone = sum(np.sin(2 * np.pi * h * 200.0 * t) / h for h in range(1, 20, 2)).astype(np.float32)
+    hiss = np.random.default_rng(0).standard_normal(len(t))
+    records = []
+    for k in range(2):
+        (tmp_path / "clarinet").mkdir(exist_ok=True)
+        sf.write(tmp_path / "clarinet" / f"t{k}.wav", tone, sr)
+        records.append(dict(path=f"clarinet/t{k}.wav", instrument="clarinet", split="train"))
+    write_manifest(tmp_path, records)
+    seen = []
+
+    def floor(x):
+        seen.append(len(x))
+        return x + band_gain({(6000, 12_001): 1.0, (0, 6000): 0.0})(0.02 * hiss[: len(x)])
+
+    probes, gains = with_output_eq(floor, tmp_path, ["clarinet"], sr)
+    assert seen == [len(t), len(t)]  # fitted on the two training files, whole (shorter than FIT_SECONDS)
+    centres = band_centres(sr)
+    assert np.all(gains["clarinet"][centres > 7000] == CUT_DB)
+    assert np.abs(gains["clarinet"][centres < 3000]).max() < 0.01  # the tone's own bands are left alone
+    judged = {"clarinet": [tone[:9_600]]}
+    assert score(ByHiss(), None, judged, floor, sr)["clarinet"]["heard_as"] == {"flute": 1}
+    assert score(ByHiss(), None, judged, probes, sr)["clarinet"]["recognized"] == 1.0
