@@ -13,13 +13,14 @@ import numpy as np
 
 N_FFT = 2048  # Welch segments for the long-term spectra (11.7 Hz bins at 24 kHz)
 BAND_LO_HZ, BANDS_PER_OCTAVE = 100.0, 3
-CUT_DB, BOOST_DB = -24.0, 12.0  # no band corrected further: a floor 24 dB over the input is left 24 dB lower
+CUT_DB, BOOST_DB = -24.0, 12.0  # the most a band is cut or boosted
 TAPS = 511  # the linear-phase prototype; its minimum-phase version has (TAPS + 1) / 2 taps
 FIT_SPLIT, FIT_CLIPS, FIT_SECONDS = "train", 32, 20.0  # what the EQ is fitted on: the training fonts only
 
 
 def band_centres(sample_rate: int) -> np.ndarray:
-    """Third-octave centres from BAND_LO_HZ up to the last one below Nyquist."""
+    """Third-octave centres from BAND_LO_HZ up to the last one at least a third of an octave under Nyquist (8 kHz at
+    24 kHz: 20 bands; above it the last band's gain holds, response_db)."""
     n = int(np.floor(BANDS_PER_OCTAVE * np.log2(0.5 * sample_rate / BAND_LO_HZ)))
     return BAND_LO_HZ * 2.0 ** (np.arange(n) / BANDS_PER_OCTAVE)
 

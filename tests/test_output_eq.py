@@ -1,4 +1,4 @@
-"""core.output_eq: the fitted gains, the FIR's response and the streaming filter against closed forms."""
+"""core.output_eq: the fitted gains, the FIR's response and its causality against closed forms."""
 import numpy as np
 import pytest
 
@@ -15,7 +15,7 @@ def test_a_codec_that_only_scales_is_undone_by_the_same_gain_in_every_band():
     xs = [_noise(seed=k) for k in range(3)]
     np.testing.assert_allclose(band_gains_db(xs, [0.5 * x for x in xs], SR), 20 * np.log10(2), atol=1e-9)
     np.testing.assert_allclose(band_gains_db(xs, [2.0 * x for x in xs], SR), -20 * np.log10(2), atol=1e-9)
-    # a codec 40 dB too loud is corrected by the cut's limit only, 3 dB too quiet fully
+    # a codec 40 dB too loud is corrected by the cut's limit only, one 30 dB too quiet by the boost's
     assert np.all(band_gains_db(xs, [100 * x for x in xs], SR) == CUT_DB)
     assert np.all(band_gains_db(xs, [10 ** (-30 / 20) * x for x in xs], SR) == BOOST_DB)
 
@@ -46,16 +46,14 @@ def test_the_fir_has_the_response_asked_for_and_minimum_phase():
     assert energy[24] > 0.9  # a minimum-phase filter: its energy up front, ~1 ms of delay, not half its length
 
 
-def test_the_filter_is_causal_and_linear_in_its_input():
+def test_the_filter_is_causal_and_its_impulse_response_is_the_fir():
     c = band_centres(SR)
+    assert len(c) == 20 and round(c[-1]) == 8063  # third octaves from 100 Hz to 8 kHz at 24 kHz
     h = design_fir(c, np.linspace(0, -12, len(c)), SR)
-    x = _noise(0.5).astype(np.float32)
-    y = apply(h, x)
-    assert len(y) == len(x)
-    np.testing.assert_allclose(y, np.convolve(x.astype(np.float64), h)[: len(x)], atol=1e-6)
     impulse = np.zeros(1000, np.float32)
     impulse[300] = 1
     out = apply(h, impulse)
+    assert len(out) == len(impulse)
     assert np.all(out[:300] == 0)  # nothing before the input: a live path could run it
     np.testing.assert_allclose(out[300:300 + len(h)], h, atol=1e-7)
 
