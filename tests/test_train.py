@@ -812,8 +812,8 @@ def test_codec_runs_are_recorded_across_resumes_and_files(tiny_corpus, tmp_path)
 
     assert len(runs_text({"session_runs": runs_b})) == 3 and "rate 0.0003" in runs_text({"session_runs": runs_b})[1]
     w = codec_train.DEFAULT_WEIGHTS  # none given, none recorded: the defaults, as the record prints them
-    assert (f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, peak {w['peak']:g}, band {w['band']:g}, polarity {w['polarity']:g}, "
-            f"adv {w['adv']:g}, fm {w['fm']:g}") in runs_text({"session_runs": runs_b})[2]
+    assert (f"loss weights mel 1, stft {w['stft']:g}, lin {w['lin']:g}, peak {w['peak']:g}, band {w['band']:g}, "
+            f"polarity {w['polarity']:g}, adv {w['adv']:g}, fm {w['fm']:g}") in runs_text({"session_runs": runs_b})[2]
     assert "(updated on 67% of steps)" in runs_text({"session_runs": runs_b})[2]
 
 
