@@ -7,7 +7,7 @@ DEMO_OUT ?= out/violin_phrase-to-flute.wav
 # The ONNX bundle is built from the committed checkpoints (byte-identical on every build with the pinned torch),
 # not committed: 36 MiB of exports would leave a lent GPU machine no room for training data (64 MiB per call).
 BUNDLE := models/bundle/bundle.json
-CHECKPOINTS := models/codec.pt $(sort $(wildcard models/denoisers/*.pt))
+CHECKPOINTS := models/codec.pt $(sort $(wildcard models/denoisers/*.pt)) $(sort $(wildcard models/decoders/*.pt))
 
 .PHONY: install bundle demo test bench
 

@@ -199,3 +199,57 @@ class Codec(nn.Module):
         if rf >= n - self.hop_length:
             raise CodecError(f"receptive field reaches past the {n} samples measured (an LSTM?): not finite")
         return rf
+
+
+# ---- an instrument's own decoder: the shared encoder's latents decoded for one instrument
+DECODER_FORMAT = "timbre-decoder/1"
+
+
+def encoder_fingerprint(codec: Codec) -> str:
+    """Identity of a codec's encoder weights as stored (fp16): an instrument's own decoder names the encoder whose
+    latents it learned to decode, and only a codec with that encoder may use it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(codec.encoder.state_dict().items()):
+        h.update(k.encode() + b"\0" + v.detach().cpu().half().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_own_decoder(codec: Codec, instrument: str, path: str | Path) -> None:
+    """A decoder file (fp16): `codec`'s decoder as the one `instrument`'s outputs are decoded with, tied to the
+    encoder and the latent statistics it was trained with (a run that kept the encoder frozen: train.codec
+    --freeze-encoder --instruments INSTRUMENT)."""
+    from core.io import save_atomic
+
+    if codec.kind != "compact":
+        raise CodecError(f"an own decoder is a compact codec's; this codec is {codec.kind}")
+    save_atomic(dict(format=DECODER_FORMAT, instrument=instrument, config=codec.config,
+                     encoder=encoder_fingerprint(codec), stats=codec.stats_id(),
+                     state_dict={k: v.half() if v.is_floating_point() else v
+                                 for k, v in codec.decoder.state_dict().items()},
+                     train_info=codec.train_info), path)
+
+
+def with_own_decoder(codec: Codec, path: str | Path) -> tuple[str, Codec]:
+    """(instrument, `codec` with the decoder file's decoder in place of its own: the same encoder, latent
+    statistics and latent space). CodecError where the file was trained against another encoder or other
+    statistics: its decoder would read latents it never saw."""
+    from core.io import load_checkpoint
+
+    ck = load_checkpoint(path, DECODER_FORMAT)
+    if codec.kind != "compact" or encoder_config(ck["config"]) != encoder_config(codec.config):
+        raise CodecError(f"{path}: a decoder for config {ck['config']}, the codec's is {codec.config}")
+    if ck["encoder"] != encoder_fingerprint(codec):
+        raise CodecError(f"{path}: trained against another encoder ({ck['encoder']}, the codec's is "
+                         f"{encoder_fingerprint(codec)}): train it from this codec with its encoder frozen")
+    if ck["stats"] != codec.stats_id():
+        raise CodecError(f"{path}: trained with other latent statistics ({ck['stats']}, the codec's are "
+                         f"{codec.stats_id()})")
+    own = Codec.compact(**ck["config"])
+    state = {k: v for k, v in codec.state_dict().items() if not k.startswith("decoder.")}
+    state.update({f"decoder.{k}": v for k, v in ck["state_dict"].items()})
+    own.load_state_dict(state)
+    own.train_info = dict(ck.get("train_info") or {})
+    own.stored_half = True
+    return str(ck["instrument"]), own.eval()

@@ -187,18 +187,45 @@ def latent_drift(codec, reference, clips: list[np.ndarray]) -> float:
     return float(np.sqrt(sq / max(n, 1)))
 
 
-def codec_round_trip(codec_path: Path):
-    import torch
+def round_trip(codec):
+    """x → decode(encode(x)), cut to x's length."""
+    def through(x):
+        return codec.decode_numpy(codec.encode_numpy(x))[: len(x)]
 
+    return through
+
+
+def codec_round_trip(codec_path: Path):
     from core.codec import Codec
 
     codec = Codec.load(codec_path).float().eval()
+    return round_trip(codec), codec.sample_rate
 
-    def through(x):
-        with torch.no_grad():
-            return codec.decode_numpy(codec.encode_numpy(x))[: len(x)]
 
-    return through, codec.sample_rate
+def own_decoder_round_trips(codec_paths: list[Path], decoder_files: list[Path]) -> dict[Path, dict]:
+    """{codec file: {instrument: the round trip through that codec's encoder and the instrument's own decoder}} for
+    the decoder files given (core.codec.with_own_decoder): what the bundle plays for an instrument that has one.
+    ValueError for a decoder file trained against none of the codecs, or two for one instrument and codec."""
+    from core.codec import Codec, CodecError, with_own_decoder
+
+    trips: dict[Path, dict] = {c: {} for c in codec_paths}
+    why_not: dict[Path, str] = {}
+    for c in codec_paths:
+        codec = Codec.load(c).float().eval()
+        for f in decoder_files:
+            try:
+                name, own = with_own_decoder(codec, f)
+            except CodecError as e:
+                why_not.setdefault(f, str(e))
+                continue
+            if name in trips[c]:
+                raise ValueError(f"two decoder files for {name} trained against {c}")
+            trips[c][name] = round_trip(own.float().eval())
+            why_not[f] = ""
+    orphans = [f"{f}: {why}" for f, why in why_not.items() if why]
+    if orphans:
+        raise ValueError("decoder file(s) trained against none of the codecs given: " + "; ".join(orphans))
+    return trips
 
 
 def odd_part(through):
@@ -325,10 +352,14 @@ def _main(argv=None) -> int:
                     help="also a row per codec: its round trips through a static EQ per instrument, fitted on its "
                          "round trips of the training fonts (core.output_eq): whether a correction that knows the "
                          "instrument gives back what the judge misses")
+    ap.add_argument("--own-decoders", nargs="+", type=Path, default=[], metavar="DECODER_FILE",
+                    help="also a row per codec these instruments' own decoder files were trained against (train.codec "
+                         "--export FILE --own-decoder INSTRUMENT): each of them decoded with its own, as the bundle "
+                         "does, the other instruments with the codec's decoder")
     ap.add_argument("--store", action="store_true",
                     help="also record each codec's row in its file (train_info['ceiling']; the model card prints it)")
     a = ap.parse_args(argv)
-    for f in [a.classifier, *a.codecs, *([a.drift_from] if a.drift_from else [])]:
+    for f in [a.classifier, *a.codecs, *a.own_decoders, *([a.drift_from] if a.drift_from else [])]:
         if not f.is_file():
             raise ValueError(f"{f}: no such file")
     bad = [hz for hz in a.low_pass if not 0 < hz < 12_000]
@@ -344,6 +375,7 @@ def _main(argv=None) -> int:
             # unfitted statistics are mean 0, std 1: a drift in raw latent units (~100s), not in standard deviations
             raise ValueError(f"--drift-from {a.drift_from}: its latent statistics are not fitted (python -m "
                              "train.latents), so there are no units to measure a drift in; name a codec that has them")
+    own = own_decoder_round_trips(a.codecs, a.own_decoders)  # before any judging: a stray file fails at once
     judge = TimbreClassifier.load(a.classifier)
     instruments = a.instruments or judge.instruments
     unknown = [i for i in instruments if i not in judge.instruments]
@@ -359,6 +391,9 @@ def _main(argv=None) -> int:
         if csr != sr:
             raise ValueError(f"{c}: sample rate {csr}, expected {sr}")
         results[str(c)] = score(judge, tracker, clips, through, sr)
+        if own.get(c):
+            results[f"{c}, own decoders ({', '.join(sorted(own[c]))})"] = score(
+                judge, tracker, clips, {i: own[c].get(i, through) for i in instruments}, sr)
         if a.output_eq:
             probes, gains = with_output_eq(through, a.corpus, instruments, sr)
             row = results[f"{c}, output EQ"] = score(judge, tracker, clips, probes, sr)

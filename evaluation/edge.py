@@ -111,7 +111,7 @@ def _main(argv=None) -> int:
         moved, moves = ev.moved_clips(clips[s], p)
         for c, x in zip(clips[s], moved):
             for k, y in legs_for_clip(bd, p, x, ev.tf).items():
-                outs.setdefault(k, []).append(bd.decode(y)[:len(c.audio)])
+                outs.setdefault(k, []).append(bd.decode(y, t)[:len(c.audio)])
         print(f"\n{s} → {t} (σmax {p.sigma_max:g}, {p.steps} {p.solver} steps, {p.prior}; window {p.window}, "
               f"hop {p.hop}, frames kept {p.crossfade}–{p.crossfade + p.hop - 1} from the newest); "
               f"{len(clips[s])} {a.split} clips ≤ {a.seconds:g} s")

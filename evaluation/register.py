@@ -161,7 +161,7 @@ def _main(argv=None) -> int:
         if tgt not in real_cache:
             real_cache[tgt] = []
             for c in clips[tgt]:
-                y = ev.decode(ev.encode(c.audio))
+                y = ev.decode(ev.encode(c.audio), tgt)
                 real_cache[tgt] += window_verdicts(y, ev.sr, ev.tracker(y, ev.sr), ev.classifier)
         results[f"{src}-to-{tgt}"] = dict(target=tgt, sigma_max=p.sigma_max, steps=p.steps, prior=p.prior,
                                           transpose=p.transpose, fold_centre=p.fold_centre,

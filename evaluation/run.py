@@ -231,7 +231,7 @@ class Evaluator:
 
         if mode == "whole":
             x = self.moved(x, base or self.base_preset(a, b))[0]
-            return self.decode(self.bridge(self.encode(x), a, b, sigma, steps))
+            return self.decode(self.bridge(self.encode(x), a, b, sigma, steps), b)
         p = dataclasses.replace(base or self.base_preset(a, b), source=a, target=b, sigma_max=float(sigma),
                                 steps=int(steps))
         if mode == "offline":
@@ -252,8 +252,10 @@ class Evaluator:
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.bundle.encode(x)
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        return self.bundle.decode(z)
+    def decode(self, z: np.ndarray, instrument: str) -> np.ndarray:
+        """Latents bound for `instrument` (a bridge's target, a round trip's own) → audio: with its own decoder
+        where the bundle has one, as the engine decodes them."""
+        return self.bundle.decode(z, instrument)
 
     def bridge(self, z: np.ndarray, a: str, b: str, sigma: float, steps: int) -> np.ndarray:
         t = z.shape[1]
@@ -364,12 +366,12 @@ class Evaluator:
             rows.append(self.score("lower", a, b, src, [c.audio for c in src], ref_emb[b],
                                    out_keys=[f"in:{a}:{c.name}" for c in src]))
             t0 = time.perf_counter()
-            rt = [self.decode(self.encode(c.audio)) for c in src]
+            rt = [self.decode(self.encode(c.audio), a) for c in src]
             rows.append(self.score("codec", a, b, src, rt, ref_emb[b], time.perf_counter() - t0))
             self.tick(len(src))
             if b not in upper and clips.get(b):
                 t0 = time.perf_counter()
-                rt_b = [self.decode(self.encode(c.audio)) for c in clips[b]]
+                rt_b = [self.decode(self.encode(c.audio), b) for c in clips[b]]
                 upper[b] = self.score("upper", b, b, clips[b], rt_b, ref_emb[b], time.perf_counter() - t0)
                 self.tick(len(clips[b]))
             if b in upper:
@@ -384,7 +386,7 @@ class Evaluator:
             moved, moves = self.moved_clips(src, base)
             fold = dict(fold_centre=base.fold_centre) if base.fold_centre else {}
             if base.shifts_pitch:
-                rt = [self.decode(self.encode(m)) for m in moved]
+                rt = [self.decode(self.encode(m), a) for m in moved]  # the input moved, no bridge: still a
                 rows.append(self.score("transposed", a, b, src, rt, ref_emb[b], time.perf_counter() - t0,
                                        transpose=base.transpose, moves=moves, **fold))
                 self.tick(len(src))
@@ -429,7 +431,7 @@ class Evaluator:
                     z0 = self.encode(m)
                     z2 = self.bridge(self.bridge(z0, a, b, sigma_c, steps), b, a, sigma_c, steps)
                     mse.append(float(np.mean((z2 - z0) ** 2)))
-                    outs.append(self.decode(z2))
+                    outs.append(self.decode(z2, a))
                     self.tick()
                 r = self.score("cycle", a, a, src, outs, ref_emb.get(a), time.perf_counter() - t0,
                                transpose=base.transpose, moves=moves, **fold, sigma_max=sigma_c, steps=int(steps),

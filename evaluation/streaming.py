@@ -37,7 +37,7 @@ def quality_rows(ev, preset, settings: list[tuple[int, int, int, int]], clips) -
     # the reference a transposing or folding preset can reach: its input moved, through the codec (pitch against the
     # melody as moved: `moves`, per sample where a fold moved it)
     moved, moves = ev.moved_clips(refs, preset)
-    codec = [ev.decode(ev.encode(m)) for m in moved]
+    codec = [ev.decode(ev.encode(m), a) for m in moved]
     rows = [dict(ev.score("codec", a, b, refs, codec, None, transpose=t, moves=moves), setting="codec")]
     off = offline_preset(preset)
     rows.append(dict(ev.score("offline", a, b, refs, [ev.stream(c.audio, off) for c in refs], None, transpose=t,

@@ -1,9 +1,12 @@
 """Turn a codec file and denoiser files into one ONNX bundle the live engine runs (no PyTorch needed there).
 
-    python -m export.onnx models/codec.pt models/denoisers/*.pt --out models/bundle [--audio examples/phrase.flac]
+    python -m export.onnx models/codec.pt models/denoisers/*.pt [models/decoders/*.pt] --out models/bundle \
+        [--audio examples/phrase.flac]
 
 The bundle folder holds encoder.onnx (audio → normalized latents), decoder.onnx (normalized latents → audio),
-one denoiser-<instrument>.onnx per instrument (EDM preconditioning inside: inputs x [B, C, T] and σ [B]) and
+one denoiser-<instrument>.onnx per instrument (EDM preconditioning inside: inputs x [B, C, T] and σ [B]), a
+decoder-<instrument>.onnx for each instrument given its own decoder file (models/decoders/*.pt, from
+train.codec --export FILE --own-decoder INSTRUMENT: what is bound for that instrument is decoded with it) and
 bundle.json: sample rate, hop, latent size, normalization, σ_data, the context each causal model needs, the
 training record of every model and the parity figures measured here. Weight norm is folded; time axes are
 dynamic. Each model is checked against PyTorch on random and real inputs; the export fails above tolerance.
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.codec import Codec
+from core.codec import DECODER_FORMAT, Codec, CodecError, with_own_decoder
 from core.denoiser import MODEL_FORMAT as DENOISER_FORMAT
 from core.denoiser import load_denoiser, trained_space
 from core.io import CheckpointError, load_any
@@ -109,6 +112,30 @@ def decoder_context_frames(codec: Codec) -> int:
     return ctx
 
 
+def parity_inputs(codec: Codec, real_audio: np.ndarray | None) -> list[torch.Tensor]:
+    """Audio the exported encoder and decoders are checked on: noise of three lengths, and the real audio given."""
+    hop = codec.hop_length
+    tests = [torch.randn(1, 1, n * hop) * 0.1 for n in (8, 21, 64)]
+    if real_audio is not None:
+        n = min(len(real_audio) // hop, 400) * hop
+        tests.append(torch.from_numpy(real_audio[:n].astype(np.float32)).view(1, 1, -1))
+    return tests
+
+
+def export_decoder(codec: Codec, path: Path, latents: list[np.ndarray]) -> float:
+    """`codec`'s decoder (normalized latents → audio) to ONNX at `path`; its largest error against PyTorch on
+    `latents`."""
+    z = torch.randn(1, codec.latent_dim, 32)
+    _export(_Decoder(codec), (z,), path, ["latents"], "audio",
+            {"latents": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}})
+    dec, err = _session(path), 0.0
+    with torch.no_grad():
+        for ref in latents:
+            ref_y = _Decoder(codec)(torch.from_numpy(ref)).numpy()
+            err = max(err, _max_err(ref_y, dec.run(None, {"latents": ref})[0]))
+    return err
+
+
 def export_codec(codec: Codec, out: Path, real_audio: np.ndarray | None) -> dict:
     codec = fold_weight_norm(codec.float().eval())
     hop = codec.hop_length
@@ -120,23 +147,14 @@ def export_codec(codec: Codec, out: Path, real_audio: np.ndarray | None) -> dict
     x = torch.randn(1, 1, 32 * hop) * 0.1
     _export(_Encoder(codec), (x,), out / "encoder.onnx", ["audio"], "latents",
             {"audio": {0: "batch", 2: "samples"}, "latents": {0: "batch", 2: "frames"}})
-    z = torch.randn(1, codec.latent_dim, 32)
-    _export(_Decoder(codec), (z,), out / "decoder.onnx", ["latents"], "audio",
-            {"latents": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}})
-    enc, dec = _session(out / "encoder.onnx"), _session(out / "decoder.onnx")
-    errs = {"encoder": 0.0, "decoder": 0.0}
-    tests = [torch.randn(1, 1, n * hop) * 0.1 for n in (8, 21, 64)]
-    if real_audio is not None:
-        n = min(len(real_audio) // hop, 400) * hop
-        tests.append(torch.from_numpy(real_audio[:n].astype(np.float32)).view(1, 1, -1))
+    enc = _session(out / "encoder.onnx")
+    errs = {"encoder": 0.0}
+    latents = []
     with torch.no_grad():
-        for wav in tests:
-            ref = _Encoder(codec)(wav).numpy()
-            got = enc.run(None, {"audio": wav.numpy()})[0]
-            errs["encoder"] = max(errs["encoder"], _max_err(ref, got))
-            ref_y = _Decoder(codec)(torch.from_numpy(ref)).numpy()
-            got_y = dec.run(None, {"latents": ref})[0]
-            errs["decoder"] = max(errs["decoder"], _max_err(ref_y, got_y))
+        for wav in parity_inputs(codec, real_audio):
+            latents.append(_Encoder(codec)(wav).numpy())
+            errs["encoder"] = max(errs["encoder"], _max_err(latents[-1], enc.run(None, {"audio": wav.numpy()})[0]))
+    errs["decoder"] = export_decoder(codec, out / "decoder.onnx", latents)
     return dict(
         kind=codec.kind, config=codec.config, sample_rate=codec.sample_rate, hop_length=hop,
         frame_rate=codec.frame_rate, latent_dim=codec.latent_dim,
@@ -201,6 +219,23 @@ def export_denoiser(path: Path, out: Path, latent_dim: int, real_latents: np.nda
     return name, info
 
 
+def export_own_decoder(name: str, own: Codec, path: Path, out: Path, dec_ctx: int, real_audio: np.ndarray | None
+                       ) -> dict:
+    """An instrument's own decoder (`own`: the codec with the decoder file `path`'s decoder, core.codec.
+    with_own_decoder) → decoder-<name>.onnx, checked against PyTorch on the codec's latents of the parity audio.
+    Its context must be the shared decoder's: the engine keeps one history of committed frames for both."""
+    own = fold_weight_norm(own.float().eval())
+    ctx = decoder_context_frames(own)
+    if ctx != dec_ctx:
+        raise ExportError(f"{path}: its decoder reads {ctx} frames of context, the codec's {dec_ctx}")
+    with torch.no_grad():
+        latents = [own.encode(wav).numpy() for wav in parity_inputs(own, real_audio)]
+    f = out / f"decoder-{name}.onnx"
+    err = export_decoder(own, f, latents)
+    return dict(file=f.name, context_frames=ctx, config=own.config,
+                      train_info={k: v for k, v in own.train_info.items() if k != "history"}, parity=err)
+
+
 def classify(path: Path) -> str:
     try:
         fmt = load_any(path)["format"]
@@ -210,7 +245,9 @@ def classify(path: Path) -> str:
         return "codec"
     if fmt == DENOISER_FORMAT:
         return "denoiser"
-    raise ExportError(f"{path}: not a codec or denoiser file (format {fmt!r}); training checkpoints "
+    if fmt == DECODER_FORMAT:
+        return "decoder"
+    raise ExportError(f"{path}: not a codec, denoiser or decoder file (format {fmt!r}); training checkpoints "
                       f"(runs/*/last.pt) become model files with `python -m train.codec --export` or "
                       f"`python -m train.denoiser --export`")
 
@@ -220,8 +257,18 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
     kinds = {p: classify(p) for p in checkpoints}
     codecs = [p for p, k in kinds.items() if k == "codec"]
     if len(codecs) != 1:
-        raise ExportError(f"give exactly one codec file (got {len(codecs)}) and the denoiser files")
+        raise ExportError(f"give exactly one codec file (got {len(codecs)}) and the denoiser files (and any "
+                          f"instrument's own decoder file)")
     codec = Codec.load(codecs[0])
+    own = {}  # instrument → (decoder file, the codec with that decoder); read before export folds the weights
+    for p in [p for p, k in kinds.items() if k == "decoder"]:
+        try:
+            name, with_decoder = with_own_decoder(codec, p)
+        except CodecError as e:
+            raise ExportError(str(e)) from None
+        if name in own:
+            raise ExportError(f"two decoder files for instrument {name!r}: {own[name][0]} and {p}")
+        own[name] = (p, with_decoder)
     if not codec.stats_fitted:
         log.warning("%s has no latent statistics (python -m train.latents)", codecs[0])
     real = None
@@ -250,9 +297,19 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
                 if name in meta["instruments"]:
                     raise ExportError(f"two denoiser files for instrument {name!r}")
                 meta["instruments"][name] = info
+        decoders = {}  # recorded only where there are some: a bundle without keeps its models_sha256
+        for name, (p, with_decoder) in sorted(own.items()):
+            if name not in meta["instruments"]:
+                raise ExportError(f"{p}: a decoder for {name!r}, which has no denoiser among the files given")
+            decoders[name] = export_own_decoder(name, with_decoder, p, tmp,
+                                                meta["codec"]["decoder"]["context_frames"], real)
+        if decoders:
+            meta["codec"]["decoders"] = decoders
         problems = [f"{k}: {v:.2e} > {TOLERANCE[k]:.0e}" for k, v in meta["codec"]["parity"].items() if v > TOLERANCE[k]]
         problems += [f"denoiser {n}: {i['parity']:.2e} > {TOLERANCE['denoiser']:.0e}"
                      for n, i in meta["instruments"].items() if i["parity"] > TOLERANCE["denoiser"]]
+        problems += [f"{n}'s decoder: {i['parity']:.2e} > {TOLERANCE['decoder']:.0e}"
+                     for n, i in decoders.items() if i["parity"] > TOLERANCE["decoder"]]
         if problems:
             raise ExportError("ONNX and PyTorch disagree: " + "; ".join(problems))
         meta["export_seconds"] = round(time.time() - t0, 1)
@@ -273,7 +330,8 @@ def export_bundle(checkpoints: list[Path], out: Path, audio: Path | None = None)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__.split("\n")[0])
-    ap.add_argument("checkpoints", nargs="+", type=Path, help="one codec file and any number of denoiser files")
+    ap.add_argument("checkpoints", nargs="+", type=Path,
+                    help="one codec file, any number of denoiser files, and any instrument's own decoder file")
     ap.add_argument("--out", type=Path, required=True, help="bundle folder (replaced atomically)")
     ap.add_argument("--audio", type=Path, default=None, help="real audio for the parity check")
     a = ap.parse_args(argv)
@@ -289,6 +347,8 @@ def main(argv=None) -> int:
     for n, i in meta["instruments"].items():
         print(f"  denoiser {n}: {i['params'] / 1e6:.2f} M params, receptive field {i['receptive_field_frames']} frames, "
               f"parity {i['parity']:.1e}")
+    for n, i in c.get("decoders", {}).items():
+        print(f"  decoder of its own for {n}: parity {i['parity']:.1e}")
     return 0
 
 

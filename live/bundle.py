@@ -129,9 +129,11 @@ class OnnxDenoiser:
 
 
 def model_files(meta: dict) -> list[str]:
-    """The model files a bundle.json names: encoder, decoder, then each instrument's denoiser."""
+    """The model files a bundle.json names: encoder, decoder, each instrument's denoiser, then the instruments' own
+    decoders."""
     c = meta["codec"]
-    return [c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in meta["instruments"].values()]
+    return ([c["encoder"]["file"], c["decoder"]["file"]] + [i["file"] for i in meta["instruments"].values()]
+            + [d["file"] for d in c.get("decoders", {}).values()])
 
 
 def read_bundle_json(folder: str | os.PathLike) -> dict:
@@ -152,9 +154,15 @@ def read_bundle_json(folder: str | os.PathLike) -> dict:
     try:  # a hand-edited or truncated bundle.json names the field it lacks, not a KeyError
         c = meta["codec"]
         int(c["sample_rate"]), int(c["hop_length"]), int(c["encoder"]["context_samples"])
-        latent_dim, _ = int(c["latent_dim"]), int(c["decoder"]["context_frames"])
+        latent_dim, dec_ctx = int(c["latent_dim"]), int(c["decoder"]["context_frames"])
         silence = np.asarray(c["silence_latent"], dtype=np.float32)
         files = model_files(meta)
+        for name, d in c.get("decoders", {}).items():  # one history of committed frames serves every decoder
+            if name not in meta["instruments"]:
+                raise BundleError(f"{f}: a decoder of its own for {name!r}, which the bundle has no denoiser for")
+            if int(d["context_frames"]) != dec_ctx:
+                raise BundleError(f"{f}: {name}'s own decoder reads {d['context_frames']} frames of context, the "
+                                  f"codec's decoder {dec_ctx}")
     except KeyError as e:
         raise BundleError(f"{f}: missing field {e.args[0]!r}; re-export the bundle (python -m export.onnx)") from None
     except (TypeError, ValueError, AttributeError) as e:
@@ -181,7 +189,7 @@ def models_sha256(folder: str | os.PathLike) -> str:
     meta = read_bundle_json(folder)
     for k in EXPORT_RUN_FIELDS:
         meta.pop(k, None)
-    for part in [meta["codec"], *meta["instruments"].values()]:
+    for part in [meta["codec"], *meta["instruments"].values(), *meta["codec"].get("decoders", {}).values()]:
         part.pop("parity", None)
     h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
     for name in sorted(model_files(meta)):  # the order instruments were exported in does not matter
@@ -190,7 +198,8 @@ def models_sha256(folder: str | os.PathLike) -> str:
 
 
 class Bundle:
-    """bundle.json + sessions. Denoiser sessions open on first use (a GUI lists instruments without loading)."""
+    """bundle.json + sessions. An instrument's sessions (its denoiser, its own decoder where it has one) open on
+    first use (a GUI lists instruments without loading)."""
 
     def __init__(self, folder: str | os.PathLike, provider: str = "auto", threads: int = 2):
         self.folder = Path(folder)
@@ -207,12 +216,18 @@ class Bundle:
         self._dec = make_session(dec_path, provider, threads)
         check_io(self._dec, dec_path, {"latents": self.latent_dim, "audio": 1})
         self._denoisers: dict[str, OnnxDenoiser] = {}
+        self._own_decoders: dict[str, object] = {}  # instrument → its own decoder's session, opened on first use
         self._transport: dict[tuple[str, str, float], np.ndarray] = {}
         self._transport_lock = threading.Lock()
 
     @property
     def instruments(self) -> list[str]:
         return sorted(self.meta["instruments"])
+
+    @property
+    def own_decoders(self) -> list[str]:
+        """The instruments whose outputs are decoded with a decoder of their own (the others: the codec's)."""
+        return sorted(self.meta["codec"].get("decoders", {}))
 
     @property
     def frame_rate(self) -> float:
@@ -232,6 +247,7 @@ class Bundle:
             check_io(session, path, {"x": self.latent_dim, "denoised": self.latent_dim})
             norm = self.meta["codec"].get("normalization") or {}
             self._denoisers[name] = OnnxDenoiser(session, name, info, norm.get("mean"), norm.get("std"))
+            self.decoder_session(name)  # its own decoder too, where it has one: opened with it, not in a hop
         return self._denoisers[name]
 
     def transfer(self, z: np.ndarray, source: str, target: str, sigma_max: float, steps: int,
@@ -302,6 +318,21 @@ class Bundle:
         x = np.ascontiguousarray(wav, dtype=np.float32).reshape(1, 1, -1)
         return self._enc.run(None, {"audio": x})[0][0]
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
+    def decoder_session(self, instrument: str | None = None):
+        """The session that decodes what is bound for `instrument`: its own decoder where the bundle has one,
+        else (and for None) the codec's."""
+        info = self.meta["codec"].get("decoders", {}).get(instrument) if instrument is not None else None
+        if info is None:
+            return self._dec
+        if instrument not in self._own_decoders:
+            path = self.folder / info["file"]
+            session = make_session(path, self.provider, self.threads)
+            check_io(session, path, {"latents": self.latent_dim, "audio": 1})
+            self._own_decoders[instrument] = session
+        return self._own_decoders[instrument]
+
+    def decode(self, latents: np.ndarray, instrument: str | None = None) -> np.ndarray:
+        """Normalized latents [C, T] → samples [T·samples_per_frame], with `instrument`'s own decoder where the
+        bundle has one (pass the instrument the latents are bound for: a bridge's target, a round trip's own)."""
         z = np.ascontiguousarray(latents, dtype=np.float32)[None]
-        return self._dec.run(None, {"latents": z})[0][0, 0]
+        return self.decoder_session(instrument).run(None, {"latents": z})[0][0, 0]

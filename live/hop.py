@@ -200,7 +200,8 @@ class HopProcessor:
         if mix > 0 or self._mix > 0:  # also while fading out to dry
             latents = self.committed.get(t - H - self.dec_ctx, t)
             try:
-                wet = self.dc_blocker(self.bundle.decode(latents)[-n:])
+                # the target's own decoder where the bundle has one: the committed frames are bound for it
+                wet = self.dc_blocker(self.bundle.decode(latents, self.params["target"])[-n:])
             except Exception as e:  # noqa: BLE001
                 mix, failure = 0.0, failure or e
         if wet is not None and self.gate is not None:

@@ -1124,3 +1124,34 @@ def test_the_polarity_loss_is_the_even_parts_level_and_pulls_even_order_products
     assert abs(float(level) - want) < 1e-4 * want
     level.backward()
     assert float(a.grad) > 0 and float(c.grad) == 0.0  # the odd part (c·x + 0.2·x³) is none of its business
+
+
+def test_an_own_decoder_comes_from_a_run_that_kept_its_codecs_encoder_frozen(tiny_corpus, tmp_path):
+    # train.codec --export FILE --own-decoder NAME: the run's decoder, tied to the --init codec's encoder and
+    # statistics, so the bundle can decode NAME's outputs with it; a run that trained its encoder has none to give
+    from core.codec import Codec, with_own_decoder
+    from train import codec as codec_train
+
+    base = ["--corpus", str(tiny_corpus), "--n-filters", "2", "--dimension", "8", "--batch", "2", "--segment", "0.27",
+            "--threads", "1", "--adv-start", "1"]
+    codec_train.train(codec_train.build_parser().parse_args(base + ["--run", str(tmp_path / "n"), "--steps", "2"]))
+    codec_train.codec_file_from_run(tmp_path / "n" / "last.pt", tmp_path / "c.pt")
+    c = Codec.load(tmp_path / "c.pt")
+    c.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
+    c.train_info["latent_stats"] = {"instruments": ["violin"], "frames": 0}
+    c.save(tmp_path / "c.pt")
+    codec_train.train(codec_train.build_parser().parse_args(
+        base + ["--run", str(tmp_path / "d"), "--steps", "5", "--init", str(tmp_path / "c.pt"), "--freeze-encoder"]))
+    assert codec_train.main(["--run", str(tmp_path / "d"), "--export", str(tmp_path / "violin.pt"),
+                             "--own-decoder", "violin"]) == 0
+    name, own = with_own_decoder(Codec.load(tmp_path / "c.pt"), tmp_path / "violin.pt")
+    assert name == "violin" and own.stats_id() == c.stats_id()
+    assert any(not torch.equal(own.decoder.state_dict()[k], v) for k, v in c.decoder.state_dict().items())
+    from train.card import decoders_section
+
+    card = "\n".join(decoders_section([tmp_path / "violin.pt"]))  # the card gives its own run, not the codec's
+    assert "`violin.pt`: violin" in card and "5 steps in all" in card and "3 steps (decoder only)" in card
+    assert card.count("- Session run") == 1
+    with pytest.raises(SystemExit, match="trained the encoder too"):
+        codec_train.main(["--run", str(tmp_path / "n"), "--export", str(tmp_path / "x.pt"), "--own-decoder", "violin"])
+    assert not (tmp_path / "x.pt").exists()

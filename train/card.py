@@ -147,6 +147,29 @@ def denoiser_section(paths: list[Path]) -> list[str]:
     return out + [""]
 
 
+def decoders_section(paths: list[Path]) -> list[str]:
+    """The instruments' own decoders (models/decoders): what each trained on and for how long, from its record."""
+    import torch
+
+    out = ["## The instruments' own decoders", "",
+           "Where the codec's shared decoder loses an instrument, that instrument gets a decoder of its own: the "
+           "shipped codec's decoder trained on that instrument alone with the encoder frozen (`python -m "
+           "train.codec --init models/codec.pt --freeze-encoder --instruments NAME`, then `--export "
+           "models/decoders/NAME.pt --own-decoder NAME`). The latent space, its statistics and every denoiser stay "
+           "as they are; the bundle decodes whatever is bound for that instrument with it (`decoder-NAME.onnx`), "
+           "the other instruments with the codec's decoder.", ""]
+    for p in paths:
+        ck = torch.load(p, map_location="cpu", weights_only=False)
+        ti = ck.get("train_info") or {}
+        n = sum(v.numel() for v in ck["state_dict"].values())
+        out += [f"### `{p.name}`: {ck['instrument']}", "",
+                f"- {n / 1e6:.2f} M parameters, stored fp16; encoder {ck['encoder']}, latent statistics "
+                f"{ck['stats']} (those of `codec.pt`); {ti.get('steps', '?')} steps in all "
+                f"({_hms(ti.get('wall_seconds'))}), the codec's included; its own run (the codec's are above):",
+                *runs_text({"session_runs": (ti.get("session_runs") or [])[-1:]}), ""]
+    return out
+
+
 def codec_train_info(path: Path) -> dict:
     import torch
 
@@ -193,6 +216,9 @@ def main(argv=None) -> int:
                   "and 0.57 against issue #14's 0.4. On one H100, n_filters 16 with the discriminator kept flute and "
                   "violin 12/12 after 8 minutes, where 32 kept the flute 9/12 in the same time (DESIGN §5): the "
                   "smaller codec is the one that fits the live budget and learns within the training budget.", ""]
+    decoders = sorted((a.models / "decoders").glob("*.pt"))
+    if decoders:
+        lines += decoders_section(decoders)
     dens = sorted((a.models / "denoisers").glob("*.pt"))
     if dens:
         lines += denoiser_section(dens)

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from core.cli import comma_list, instrument_weights, ranged
-from core.codec import Codec, decoder_width, encoder_config
+from core.codec import Codec, decoder_width, encoder_config, save_own_decoder
 from core.io import load_checkpoint
 from core.manifest import split_summary
 from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, ema_update, hardware,
@@ -491,13 +491,9 @@ def snapshot_path(run: Path, step: int) -> Path:
     return run / "snapshots" / f"codec-{step:07d}.pt"
 
 
-def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False,
-                        raw: bool = False) -> Codec:
-    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint:
-    its moving average where the run keeps one (--ema), unless raw (the last step's own weights); with_disc: the
-    discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
-    from core.io import save_atomic
-
+def codec_from_run(training_checkpoint: Path, raw: bool = False) -> tuple[Codec, dict]:
+    """(the run's codec, its training checkpoint): its moving average where the run keeps one (--ema), unless raw
+    (the last step's own weights), with the run's record in train_info."""
     ck = load_checkpoint(training_checkpoint, FORMAT)
     codec = Codec.compact(**ck["config"])
     averaged = "ema" in ck and not raw
@@ -509,6 +505,32 @@ def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True,
                             last=ck["state"]["history"][-1] if ck["state"]["history"] else None,
                             args={k: str(v) for k, v in (ck.get("args") or {}).items()},
                             weights="moving average" if averaged else "last step")
+    return codec, ck
+
+
+def own_decoder_from_run(training_checkpoint: Path, instrument: str, out: Path, raw: bool = False) -> Codec:
+    """An instrument's own decoder file (core.codec.save_own_decoder) from a run that kept its encoder frozen: the
+    bundle then decodes every output bound for that instrument with it, every denoiser unchanged."""
+    codec, ck = codec_from_run(training_checkpoint, raw)
+    if not (ck.get("args") or {}).get("freeze_encoder"):
+        raise SystemExit(f"error: {training_checkpoint}: its run trained the encoder too; an own decoder comes from "
+                         "a run with the encoder frozen (--init CODEC_FILE --freeze-encoder), so it decodes that "
+                         "codec's latents")
+    if not codec.stats_fitted:
+        raise SystemExit(f"error: {training_checkpoint}: its codec has no latent statistics (start the run from a "
+                         "codec file that has them)")
+    save_own_decoder(codec, instrument, out)
+    return codec
+
+
+def codec_file_from_run(training_checkpoint: Path, out: Path, half: bool = True, with_disc: bool = False,
+                        raw: bool = False) -> Codec:
+    """A codec file (weights only, fp16 by default: small enough for the repository) from a training checkpoint:
+    its moving average where the run keeps one (--ema), unless raw (the last step's own weights); with_disc: the
+    discriminator too, beside it (disc_path), so a later session resumes the adversarial stage."""
+    from core.io import save_atomic
+
+    codec, ck = codec_from_run(training_checkpoint, raw)
     codec.save(out, half=half)
     if with_disc:
         save_atomic(dict(format=DISC_FORMAT, step=ck["state"]["step"],
@@ -523,6 +545,10 @@ def main(argv=None) -> int:
                     help="do not train: write RUN/last.pt as a codec file (fp16) to this path")
     ap.add_argument("--raw", action="store_true",
                     help="with --export: the last step's own weights, not the run's moving average (--ema)")
+    ap.add_argument("--own-decoder", default=None, metavar="INSTRUMENT",
+                    help="with --export: write the run's decoder as INSTRUMENT's own decoder file (a run from "
+                         "--init CODEC_FILE with the encoder frozen), which python -m export.onnx takes beside the "
+                         "codec: the bundle decodes what is bound for INSTRUMENT with it")
     ap.add_argument("--with-disc", action="store_true",
                     help="with --export: also write the discriminator beside the codec file (to resume from it)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="CODEC_FILE",
@@ -538,6 +564,12 @@ def main(argv=None) -> int:
               f"pitch agreement {100 * o['pitch']:.1f}%")
         for inst, v in report["per_instrument"].items():
             print(f"  {inst:12s} mel {v['mel']:.3f}  SI-SDR {v['si_sdr']:6.1f} dB  pitch {100 * v['pitch']:.1f}%")
+        return 0
+    if args.own_decoder and not args.export:
+        ap.error("--own-decoder goes with --export FILE")
+    if args.own_decoder:
+        own_decoder_from_run(args.run / "last.pt", args.own_decoder, args.export, raw=args.raw)
+        print(f"{args.own_decoder}'s own decoder → {args.export}")
         return 0
     if args.export:
         codec_file_from_run(args.run / "last.pt", args.export, with_disc=args.with_disc, raw=args.raw)

@@ -59,7 +59,9 @@ def _main(argv=None) -> int:
     denoiser.main(["--instrument", a.name, "--export", str(den_file)])
     from export.onnx import export_bundle
 
-    files = [a.codec] + sorted((a.models / "denoisers").glob("*.pt"))
+    # the instruments' own decoders too (models/decoders): a bundle rebuilt without them would decode those
+    # instruments with the codec's decoder
+    files = [a.codec] + sorted((a.models / "denoisers").glob("*.pt")) + sorted((a.models / "decoders").glob("*.pt"))
     meta = export_bundle(files, a.models / "bundle")
     from live.preset import Preset
 
