@@ -87,7 +87,8 @@ def solver_rows(ev, preset, settings: list[SolverSetting], clips, ref_steps: int
     ref = bridged(ref_setting)
 
     def row(kind: str, s: SolverSetting | None, ys: list[np.ndarray]) -> dict:
-        outs = [ev.decode(y, b)[: len(c.audio)] for y, c in zip(ys, refs)]
+        # bridged latents are bound for the target; the codec row's are the source's own round trip
+        outs = [ev.decode(y, a if kind == "codec" else b)[: len(c.audio)] for y, c in zip(ys, refs)]
         r = ev.score(kind, a, b, refs, outs, None, transpose=preset.transpose, moves=moves)
         r.update(setting=(f"{kind}: " if kind == "the preset now" else "") + (s.label if s else kind),
                  evals=s.evals if s else 0,

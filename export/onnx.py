@@ -233,7 +233,7 @@ def export_own_decoder(name: str, own: Codec, path: Path, out: Path, dec_ctx: in
     f = out / f"decoder-{name}.onnx"
     err = export_decoder(own, f, latents)
     return dict(file=f.name, context_frames=ctx, config=own.config,
-                      train_info={k: v for k, v in own.train_info.items() if k != "history"}, parity=err)
+                train_info={k: v for k, v in own.train_info.items() if k != "history"}, parity=err)
 
 
 def classify(path: Path) -> str:

@@ -246,8 +246,11 @@ class Bundle:
             session = make_session(path, self.provider, self.threads)
             check_io(session, path, {"x": self.latent_dim, "denoised": self.latent_dim})
             norm = self.meta["codec"].get("normalization") or {}
-            self._denoisers[name] = OnnxDenoiser(session, name, info, norm.get("mean"), norm.get("std"))
-            self.decoder_session(name)  # its own decoder too, where it has one: opened with it, not in a hop
+            denoiser = OnnxDenoiser(session, name, info, norm.get("mean"), norm.get("std"))
+            # its own decoder too, where it has one: opened with it, not in a hop, and before the denoiser is kept
+            # (a decoder that fails to open fails the instrument every time, never a hop)
+            self.decoder_session(name)
+            self._denoisers[name] = denoiser
         return self._denoisers[name]
 
     def transfer(self, z: np.ndarray, source: str, target: str, sigma_max: float, steps: int,

@@ -125,6 +125,7 @@ class HopProcessor:
         self.frames_in = 0  # t
         self._mix = 0.0 if params["bypass"] else float(params["dry_wet"])  # wet share at the end of the last hop
         self._gain = float(params["input_gain"])
+        self._decoded_for: str | None = None  # the instrument the last hop's wet path was decoded for
         self.gated_hops = 0  # hops whose wet path the input gate turned down (quiet input)
         self.timings_ms: dict = {}  # the last hop's encode / bridge / decode
 
@@ -190,6 +191,18 @@ class HopProcessor:
         self.tail = y[:, W - C:].copy() if C else None
         self.committed.append(new)
 
+    def _decode(self, latents: np.ndarray, n: int) -> np.ndarray:
+        """The last n samples of the committed frames by the target's decoder (its own where the bundle has one).
+        In the hop where the target changes to one decoded by another decoder, both decode and the output glides
+        from the old one's to the new one's (raised cosine): two decoders' waveforms differ, and a cut clicks."""
+        target = self.params["target"]
+        before, self._decoded_for = self._decoded_for or target, target
+        y = self.bundle.decode(latents, target)[-n:]
+        if self.bundle.decoder_session(before) is self.bundle.decoder_session(target):
+            return y
+        r = (np.sin(0.5 * np.pi * np.arange(1, n + 1) / (n + 1)) ** 2).astype(np.float32)  # 0 → 1
+        return (1 - r) * self.bundle.decode(latents, before)[-n:] + r * y
+
     def _decode_and_mix(self, mix: float, failure: Exception | None) -> tuple[np.ndarray, Exception | None]:
         """The committed frames' samples (decoder over D frames of context), gated by the input's level, mixed with
         the dry input of the same frames; `mix` is the wet share this hop glides to."""
@@ -200,8 +213,7 @@ class HopProcessor:
         if mix > 0 or self._mix > 0:  # also while fading out to dry
             latents = self.committed.get(t - H - self.dec_ctx, t)
             try:
-                # the target's own decoder where the bundle has one: the committed frames are bound for it
-                wet = self.dc_blocker(self.bundle.decode(latents, self.params["target"])[-n:])
+                wet = self.dc_blocker(self._decode(latents, n))
             except Exception as e:  # noqa: BLE001
                 mix, failure = 0.0, failure or e
         if wet is not None and self.gate is not None:

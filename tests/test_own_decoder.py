@@ -170,3 +170,78 @@ def test_an_instruments_own_decoder_opens_with_its_denoiser_before_any_hop(own_b
     b.denoiser("beta")
     assert set(b._own_decoders) == {"beta"}
     assert b.decoder_session("beta") is b._own_decoders["beta"] and b.decoder_session("alpha") is b._dec
+
+
+def test_switching_to_a_target_decoded_by_another_decoder_does_not_click(own_bundle, tiny_preset):
+    # beta has a decoder of its own, alpha the codec's: when the target changes, the hop that first decodes for the
+    # new one crossfades the two decoders' output, as the latent crossfade does for the bridge
+    import dataclasses
+
+    from live.bundle import Bundle
+    from live.engine import StreamingEngine
+
+    bundle = Bundle(own_bundle, provider="cpu", threads=1)
+    p = dataclasses.replace(tiny_preset, bundle=str(own_bundle))  # alpha → beta
+    t = np.arange(72_000) / 24_000
+    x = (0.3 * np.sin(2 * np.pi * 261.6 * t)).astype(np.float32)
+    half = len(x) // 2
+
+    def stream(e, x):
+        return np.concatenate([e.process(x[i:i + 256]) for i in range(0, len(x), 256)])
+
+    e = StreamingEngine(bundle, p, 24_000)
+    y1 = stream(e, x[:half])
+    e.set(target="alpha")
+    y2 = stream(e, x[half:])
+    y = np.concatenate([y1, y2])
+    assert e.stats.errors == 0 and e.stats.dry_hops == 0  # the models ran
+    steady = [np.abs(np.diff(part)) for part in (y1[len(y1) // 2:], y2[len(y2) // 2:])]
+    bound = 1.1 * max(np.percentile(s, 99.9) for s in steady)
+    window = slice(half - 2000, half + e.delay + 2 * e.H * e.F)  # around where the change lands
+    assert np.abs(np.diff(y[window])).max() <= bound
+
+
+def test_the_solver_decodes_the_codec_row_as_the_source_and_bridged_rows_as_the_target(tiny_preset):
+    # the codec row is the source's own round trip (no bridge); every bridged row is bound for the target: with
+    # a target that has its own decoder, decoding them alike would judge one row with the wrong decoder
+    from types import SimpleNamespace
+
+    from evaluation.solver import SolverSetting, solver_rows
+
+    decoded = []
+
+    class Ev:
+        bundle = SimpleNamespace(transfer=lambda z, *a: z + 1.0)
+
+        def moved_clips(self, refs, preset):
+            return [c.audio for c in refs], [0] * len(refs)
+
+        def encode(self, x):
+            return np.zeros((8, 4), np.float32)
+
+        def decode(self, z, instrument):
+            decoded.append((float(z.mean()), instrument))
+            return np.zeros(8, np.float32)
+
+        def score(self, kind, a, b, refs, outs, ref_emb, **kw):
+            return {"kind": kind}
+
+    clips = {"alpha": [SimpleNamespace(audio=np.zeros(8, np.float32))]}
+    solver_rows(Ev(), tiny_preset, [SolverSetting("euler", 2, 7.0, 0.02)], clips, 4)
+    assert decoded[0] == (0.0, "alpha")  # the codec row: the encoder's latents, the source's decoder
+    assert decoded[1:] and all(d == (1.0, "beta") for d in decoded[1:])  # every bridged row: the target's
+
+
+def test_an_own_decoder_that_does_not_open_fails_its_instrument_every_time(own_bundle, tmp_path):
+    # a truncated decoder-beta.onnx: choosing beta fails on the caller's thread, again on a second try (the
+    # denoiser is not kept without it), so no hop ever tries to open it
+    from live.bundle import Bundle, BundleError
+
+    bad = tmp_path / "bundle"
+    shutil.copytree(own_bundle, bad)
+    (bad / "decoder-beta.onnx").write_bytes(b"not onnx")
+    b = Bundle(bad, provider="cpu", threads=1)
+    for _ in range(2):
+        with pytest.raises(BundleError, match="decoder-beta.onnx"):
+            b.denoiser("beta")
+    assert "beta" not in b._denoisers and b.denoiser("alpha") is b.denoiser("alpha")
