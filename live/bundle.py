@@ -324,7 +324,7 @@ class Bundle:
     def decoder_session(self, instrument: str | None = None):
         """The session that decodes what is bound for `instrument`: its own decoder where the bundle has one,
         else (and for None) the codec's."""
-        info = self.meta["codec"].get("decoders", {}).get(instrument) if instrument is not None else None
+        info = self.meta["codec"].get("decoders", {}).get(instrument)
         if info is None:
             return self._dec
         if instrument not in self._own_decoders:

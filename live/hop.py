@@ -198,7 +198,7 @@ class HopProcessor:
         target = self.params["target"]
         before, self._decoded_for = self._decoded_for or target, target
         y = self.bundle.decode(latents, target)[-n:]
-        if self.bundle.decoder_session(before) is self.bundle.decoder_session(target):
+        if before == target or self.bundle.decoder_session(before) is self.bundle.decoder_session(target):
             return y
         r = (np.sin(0.5 * np.pi * np.arange(1, n + 1) / (n + 1)) ** 2).astype(np.float32)  # 0 → 1
         return (1 - r) * self.bundle.decode(latents, before)[-n:] + r * y
