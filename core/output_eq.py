@@ -41,9 +41,10 @@ def long_term_power(clips, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     return f, total
 
 
-def band_gains_db(inputs, outputs, sample_rate: int) -> np.ndarray:
+def band_gains_db(inputs, outputs, sample_rate: int, boost_db: float = BOOST_DB) -> np.ndarray:
     """Per third-octave band (band_centres): 10·log10(input power / round trip power), clipped to [CUT_DB,
-    BOOST_DB]; inputs[i] went through the codec as outputs[i]."""
+    boost_db]; inputs[i] went through the codec as outputs[i]. boost_db 0: cut only (the floor a codec adds is
+    taken out; what it lost is not boosted, as what it lost on the training fonts need not be lost elsewhere)."""
     f, p_in = long_term_power(inputs, sample_rate)
     _, p_out = long_term_power(outputs, sample_rate)
     centres = band_centres(sample_rate)
@@ -52,7 +53,7 @@ def band_gains_db(inputs, outputs, sample_rate: int) -> np.ndarray:
     for k, c in enumerate(centres):
         m = (f >= c / half) & (f < c * half)
         gains[k] = 10 * np.log10((p_in[m].sum() + 1e-30) / (p_out[m].sum() + 1e-30))
-    return np.clip(gains, CUT_DB, BOOST_DB)
+    return np.clip(gains, CUT_DB, boost_db)
 
 
 def response_db(centres: np.ndarray, gains_db: np.ndarray, freqs: np.ndarray) -> np.ndarray:

@@ -248,7 +248,8 @@ def odd_part(through):
     return probe, even_db
 
 
-def with_output_eq(through, corpus: Path, instruments: list[str], sr: int) -> tuple[dict, dict]:
+def with_output_eq(through, corpus: Path, instruments: list[str], sr: int,
+                   boost_db: float | None = None) -> tuple[dict, dict]:
     """({instrument: `through` followed by that instrument's output EQ}, {instrument: the EQ's gains per band}):
     each EQ fitted on `through`'s round trips of the instrument's training audio (core.output_eq: FIT_CLIPS clips,
     the loudest FIT_SECONDS of each, of the FIT_SPLIT split), never on the clips judged. Whether a static
@@ -256,12 +257,14 @@ def with_output_eq(through, corpus: Path, instruments: list[str], sr: int) -> tu
     the judge misses."""
     from tqdm import tqdm
 
-    from core.output_eq import FIT_CLIPS, FIT_SECONDS, FIT_SPLIT, apply, band_centres, band_gains_db, design_fir
+    from core.output_eq import (BOOST_DB, FIT_CLIPS, FIT_SECONDS, FIT_SPLIT, apply, band_centres, band_gains_db,
+                                design_fir)
 
+    boost_db = BOOST_DB if boost_db is None else boost_db
     audio = load_clips(corpus, FIT_SPLIT, instruments, sr, FIT_CLIPS, FIT_SECONDS)
     probes, gains = {}, {}
     for name in tqdm(instruments, desc=f"fitting output EQs on {FIT_SPLIT}", unit="instrument", leave=False):
-        g = gains[name] = band_gains_db(audio[name], [through(x) for x in audio[name]], sr)
+        g = gains[name] = band_gains_db(audio[name], [through(x) for x in audio[name]], sr, boost_db)
         h = design_fir(band_centres(sr), g, sr)
         probes[name] = (lambda h: lambda x: apply(h, through(x)))(h)
     return probes, gains
@@ -352,6 +355,8 @@ def _main(argv=None) -> int:
                     help="also a row per codec: its round trips through a static EQ per instrument, fitted on its "
                          "round trips of the training fonts (core.output_eq): whether a correction that knows the "
                          "instrument gives back what the judge misses")
+    ap.add_argument("--max-boost-db", type=float, default=None, metavar="DB",
+                    help="with --output-eq: the most a band is boosted (default core.output_eq.BOOST_DB; 0: cut only)")
     ap.add_argument("--own-decoders", nargs="+", type=Path, default=[], metavar="DECODER_FILE",
                     help="also a row per codec these instruments' own decoder files were trained against (train.codec "
                          "--export FILE --own-decoder INSTRUMENT): each of them decoded with its own, as the bundle "
@@ -366,6 +371,8 @@ def _main(argv=None) -> int:
     if bad:
         raise ValueError(f"--low-pass {', '.join(f'{hz:g}' for hz in bad)}: a cutoff lies between 0 and 12000 Hz "
                          "(the codecs' Nyquist)")
+    if a.max_boost_db is not None and not (a.output_eq and 0 <= a.max_boost_db <= 24):
+        raise ValueError("--max-boost-db goes with --output-eq and lies between 0 and 24 dB")
     reference = None
     if a.drift_from:
         from core.codec import Codec, encoder_config
@@ -395,8 +402,10 @@ def _main(argv=None) -> int:
             results[f"{c}, own decoders ({', '.join(sorted(own[c]))})"] = score(
                 judge, tracker, clips, {i: own[c].get(i, through) for i in instruments}, sr)
         if a.output_eq:
-            probes, gains = with_output_eq(through, a.corpus, instruments, sr)
-            row = results[f"{c}, output EQ"] = score(judge, tracker, clips, probes, sr)
+            probes, gains = with_output_eq(through, a.corpus, instruments, sr, a.max_boost_db)
+            cut_only = " (cut only)" if a.max_boost_db == 0 else (
+                f" (boost ≤ {a.max_boost_db:g} dB)" if a.max_boost_db is not None else "")
+            row = results[f"{c}, output EQ{cut_only}"] = score(judge, tracker, clips, probes, sr)
             for i in instruments:
                 row[i]["output_eq_db"] = [round(float(g), 2) for g in gains[i]]
         for hz in a.low_pass:

@@ -236,6 +236,15 @@ def test_the_ceiling_command_refuses_a_cutoff_past_nyquist_in_one_line(capsys):
     assert len(err) == 1 and "20000" in err[0] and "12000" in err[0]
 
 
+def test_a_boost_limit_without_an_output_eq_or_out_of_range_is_refused_in_one_line(capsys):
+    from evaluation.ceiling import main
+
+    for argv in (["--max-boost-db", "0"], ["--output-eq", "--max-boost-db", "-3"]):
+        assert main(["models/codec.pt", *argv]) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--max-boost-db" in err[0]
+
+
 def test_a_drift_from_a_codec_without_fitted_statistics_is_refused_before_any_clip_is_judged(tmp_path, capsys):
     # its statistics are mean 0, std 1: a drift in raw latent units read as standard deviations (session 24's
     # first try printed 94-327 "std" against models/wip/codec.pt)
@@ -329,6 +338,9 @@ def test_an_output_eq_fitted_on_the_training_split_cuts_a_floor_the_codec_lays_a
         seen.append(len(x))
         return x + band_gain({(6000, 12_001): 1.0, (0, 6000): 0.0})(0.02 * hiss[: len(x)])
 
+    _, cut_only = with_output_eq(lambda x: 0.5 * floor(x), tmp_path, ["clarinet"], sr, boost_db=0.0)
+    assert np.all(cut_only["clarinet"] <= 0.0) and np.all(cut_only["clarinet"][band_centres(sr) > 7000] == CUT_DB)
+    seen.clear()
     probes, gains = with_output_eq(floor, tmp_path, ["clarinet"], sr)
     assert seen == [len(t), len(t)]  # fitted on the two training files, whole (shorter than FIT_SECONDS)
     centres = band_centres(sr)

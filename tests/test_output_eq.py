@@ -18,6 +18,10 @@ def test_a_codec_that_only_scales_is_undone_by_the_same_gain_in_every_band():
     # a codec 40 dB too loud is corrected by the cut's limit only, one 30 dB too quiet by the boost's
     assert np.all(band_gains_db(xs, [100 * x for x in xs], SR) == CUT_DB)
     assert np.all(band_gains_db(xs, [10 ** (-30 / 20) * x for x in xs], SR) == BOOST_DB)
+    # cut only (boost_db 0, session 32): what the codec lost stays lost, what it added is still cut
+    assert np.all(band_gains_db(xs, [0.5 * x for x in xs], SR, boost_db=0.0) == 0.0)
+    np.testing.assert_allclose(band_gains_db(xs, [2.0 * x for x in xs], SR, boost_db=0.0), -20 * np.log10(2),
+                               atol=1e-9)
 
 
 def test_the_gains_follow_a_band_the_codec_adds():

@@ -1155,3 +1155,24 @@ def test_an_own_decoder_comes_from_a_run_that_kept_its_codecs_encoder_frozen(tin
     with pytest.raises(SystemExit, match="trained the encoder too"):
         codec_train.main(["--run", str(tmp_path / "n"), "--export", str(tmp_path / "x.pt"), "--own-decoder", "violin"])
     assert not (tmp_path / "x.pt").exists()
+
+
+@needs_all_fonts
+def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_changes_no_earlier_render():
+    fonts = {"violin": ["fluidr3", "musescore"], "flute": ["fluidr3", "csound"]}
+    before = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 3), 1, 0, fonts, "timgm6mb", judge=3)
+    after = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 3), 1, 0, fonts, "timgm6mb", judge=3,
+                               confirm=4)
+    old = {j["out"]: j["seed"] for j in before}
+    new = {j["out"]: j for j in after}
+    assert all(new[k]["seed"] == v for k, v in old.items())  # every earlier render, seed and all, as it was
+    added = [j for k, j in new.items() if k not in old]
+    assert {j["split"] for j in added} == {corpus.CONFIRM} and {j["font"] for j in added} == {"timgm6mb"}
+    splits = corpus.split_chorales([corpus.chorale_id(p) for p in corpus.chorale_paths()], 0)
+    for name in fonts:
+        mine = [j for j in added if j["instrument"] == name]
+        assert len(mine) == 4 and all(splits[j["chorale"]] == "test" for j in mine)
+        # none of them is a melody this instrument has in any other split
+        assert not {j["chorale"] for j in mine} & {j["chorale"] for j in before if j["instrument"] == name}
+    with pytest.raises(corpus.CorpusError, match="held-out font"):
+        corpus.render_corpus(Path("/tmp/x"), ["violin"], per_split=(1, 0, 1), heldout=None, confirm=2)

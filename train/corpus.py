@@ -36,6 +36,7 @@ SAMPLE_RATE = 24_000
 SPLITS = ("train", "valid", "test")
 HELDOUT = "heldout"  # the test chorales, rendered with the held-out soundfont
 JUDGE = "judge"  # some train chorales in the held-out font: for the evaluation's judge only, never for a model
+CONFIRM = "confirm"  # more test-pool chorales in the held-out font, for a choice's confirmation on clips it never saw
 INSTALL_HINT = ("install them with: sudo apt-get install fluidsynth fluid-soundfont-gm csound-soundfont "
                 "musescore-general-soundfont timgm6mb-soundfont")
 
@@ -259,10 +260,13 @@ def render_item(job: dict) -> dict:
 
 def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, int], voices_per_chorale: int,
                 seed: int, fonts: dict[str, list[str]], heldout: str | None, judge: int = 0,
-                register: str = "centre") -> list[dict]:
+                register: str = "centre", confirm: int = 0) -> list[dict]:
     """Jobs: each chosen (chorale, voice) of train/valid/test once per training font of its instrument
     (`fonts`: instrument → font names or paths); the test ones again with the held-out font (split `heldout`),
-    and the first `judge` train ones too (split `judge`). `register` "spread": each melody at an octave drawn
+    and the first `judge` train ones too (split `judge`). `confirm`: that many more test-pool chorales, after the
+    chosen test ones in the same shuffle, in the held-out font only (split `confirm`): clips to confirm a choice
+    made while looking at the `heldout` ones. They are drawn after every other melody, so adding them changes
+    no earlier render. `register` "spread": each melody at an octave drawn
     from those that fit (fit_to_range); its files are named with "-spread" (render_corpus keeps one register per
     corpus: the same seed picks the same melodies, so beside the centred ones they would be the same tunes again)."""
     if register not in REGISTERS:
@@ -272,11 +276,23 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
     ids = {chorale_id(p): p for p in paths}
     splits = split_chorales(list(ids), seed)
     jobs = []
+
+    def job(name: str, k: int, c: str, v: int, split: str, font: str, j: int) -> dict:
+        fname = font_name(font)
+        return dict(path=str(ids[c]), chorale=c, voice=int(v), instrument=name, split=split,
+                    seed=[seed, k, int(v), int(hashlib.md5(c.encode()).hexdigest()[:8], 16), j],
+                    soundfont=str(find_soundfont(font)), font=fname, root=str(out), register=register,
+                    out=str(out / name / split / f"{c}_v{int(v)}_{fname}{tag}.flac"))
+
     for k, name in enumerate(instruments):
         rng = np.random.default_rng([seed, k])
+        extra: list[str] = []
         for split, n in zip(SPLITS, per_split):
             pool = sorted(c for c, s in splits.items() if s == split)
-            chosen = rng.permutation(pool)[: n] if n >= 0 else pool
+            shuffled = rng.permutation(pool) if n >= 0 else pool  # (-1: all of them, no draw)
+            chosen = shuffled[: n] if n >= 0 else pool
+            if split == "test":
+                extra = list(shuffled[len(chosen):len(chosen) + confirm])
             for ci, c in enumerate(chosen):
                 for v in rng.permutation(4)[:voices_per_chorale]:
                     renders = [(split, f) for f in fonts[name] if font_name(f) not in FONTS_ADDED_LATER]
@@ -285,19 +301,16 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
                     if heldout and split == "train" and ci < judge:
                         renders.append((JUDGE, heldout))
                     renders += [(split, f) for f in fonts[name] if font_name(f) in FONTS_ADDED_LATER]
-                    for j, (sp, font) in enumerate(renders):
-                        fname = font_name(font)
-                        jobs.append(dict(path=str(ids[c]), chorale=c, voice=int(v), instrument=name, split=sp,
-                                         seed=[seed, k, int(v), int(hashlib.md5(c.encode()).hexdigest()[:8], 16), j],
-                                         soundfont=str(find_soundfont(font)), font=fname, root=str(out),
-                                         register=register,
-                                         out=str(out / name / sp / f"{c}_v{int(v)}_{fname}{tag}.flac")))
+                    jobs += [job(name, k, c, v, sp, font, j) for j, (sp, font) in enumerate(renders)]
+        for c in extra if heldout else []:  # last, so that no earlier draw moves
+            jobs += [job(name, k, c, v, CONFIRM, heldout, 0) for v in rng.permutation(4)[:voices_per_chorale]]
     return jobs
 
 
 def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voices_per_chorale: int = 1,
                   seed: int = 0, workers: int = 2, fonts: list[str] = TRAIN_FONTS,
-                  heldout: str | None = HELDOUT_FONT, judge: int = 32, register: str = "centre") -> list[dict]:
+                  heldout: str | None = HELDOUT_FONT, judge: int = 32, register: str = "centre",
+                  confirm: int = 0) -> list[dict]:
     """Render the corpus into `out`, adding to what is there: melodies already in its manifest are kept, not
     rendered again. A training font whose samples the held-out font shares (for that instrument) is dropped for
     that instrument, so the held-out numbers are about a font no model heard; so is one that repeats an earlier
@@ -319,7 +332,10 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
         raise CorpusError(f"the held-out soundfont {heldout} is also a training font")
     per_inst = {name: training_fonts(get_instrument(name), list(fonts), heldout) for name in instruments}
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge, register)
+    if confirm and not heldout:
+        raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
+    jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge, register,
+                       confirm)
     done = {r["path"] for r in have}
     todo = [j for j in jobs if not (str(Path(j["out"]).relative_to(out)) in done and Path(j["out"]).is_file())]
     if len(todo) < len(jobs):
@@ -412,6 +428,9 @@ def _main(argv=None) -> int:
     r.add_argument("--register", choices=REGISTERS, default="centre",
                    help="each melody's octave: the one nearest the middle of the instrument's range (centre) or one "
                         "drawn from all that fit (spread; files named *-spread; one register per corpus folder)")
+    r.add_argument("--confirm", type=int, default=0, metavar="N",
+                   help="N more test-pool chorales per instrument in the held-out font only (split 'confirm'): "
+                        "clips no choice has seen, to confirm one made while looking at the heldout split")
     i = sub.add_parser("import", help="import a folder of recordings as an instrument")
     i.add_argument("--out", type=Path, default=Path("data/corpus"))
     i.add_argument("--instrument", required=True)
@@ -424,7 +443,8 @@ def _main(argv=None) -> int:
             raise CorpusError("--per-split takes three numbers: train,valid,test")
         recs = render_corpus(a.out, a.instruments, per,
                              a.voices, a.seed, a.workers, a.fonts,
-                             None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register)
+                             None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register,
+                             a.confirm)
         print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
     elif a.cmd == "import":
         recs = import_folder(a.out, a.instrument, a.folder)
