@@ -47,18 +47,23 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
     i·step_s; NaN when unvoiced) is known: `contrast_db`, power at the harmonics against power midway between
     them within band_hz (a smeared or noise-filled spectrum loses it), and `odd_even_db`, harmonics 3, 5, 7
     against 2, 4, 6 relative to the fundamental, on frames whose seventh harmonic is below Nyquist (a clarinet's
-    hollow low register, which even-order distortion fills in). NaN where no frame qualifies."""
+    hollow low register, which even-order distortion fills in), and `h1_h2_db`, the fundamental against the second
+    harmonic (a round trip that weakens its fundamental is heard, and tracked, an octave up). NaN where no frame
+    qualifies."""
     window = np.hanning(n_fft)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
     in_band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
     lowest = 3 * sr / n_fft  # below this the ±0.15·f0 windows hold no bin and harmonics blur into each other
-    at, between, odd_even = 0.0, 0.0, []
+    at, between, odd_even, h1_h2 = 0.0, 0.0, [], []
     for i, f0 in enumerate(f0_hz):
         start = int(round(i * step_s * sr)) - n_fft // 2
         if not np.isfinite(f0) or f0 < lowest or start < 0 or start + n_fft > len(x):
             continue
         power = np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
         order = freqs / f0  # each bin's position in harmonics of f0
+        if 2.15 * f0 < sr / 2:
+            h1, h2 = (power[np.abs(order - h) < 0.15].max() for h in (1, 2))
+            h1_h2.append(10 * np.log10((h1 + 1e-20) / (h2 + 1e-20)))
         if (n_harmonics + 1) * f0 < sr / 2:
             peaks = np.array([power[np.abs(order - h) < 0.15].max() for h in range(1, n_harmonics + 1)])
             levels = 10 * np.log10(peaks / (peaks[0] + 1e-20) + 1e-20)
@@ -69,7 +74,8 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
             at += power[harm].mean()
             between += power[mid].mean()
     return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))) if between > 0 else float("nan"),
-                odd_even_db=float(np.mean(odd_even)) if odd_even else float("nan"))
+                odd_even_db=float(np.mean(odd_even)) if odd_even else float("nan"),
+                h1_h2_db=float(np.mean(h1_h2)) if h1_h2 else float("nan"))
 
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
@@ -123,7 +129,9 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
                     harmonics.append((harmonic_profile(x, sr, f0, track.step_ms / 1000),
                                       harmonic_profile(y, sr, f0, track.step_ms / 1000)))
         pitch = 1.0 if through is _identity else float(mel.pitch_acc) if mel is not None else float("nan")
+        pitch_class = 1.0 if through is _identity else float(mel.chroma_acc) if mel is not None else float("nan")
         rows[name] = dict(recognized=heard[name].count(name) / len(xs), clips=len(xs), pitch=pitch,
+                          pitch_class=pitch_class,
                           margin=dict(least=round(min(margins), 3), median=round(float(np.median(margins)), 3)))
         if bands:  # the mean over clips of each band's level change
             rows[name]["band_db"] = {k: round(float(np.mean([b[k] for b in bands])), 2) for k in bands[0]}
@@ -458,12 +466,14 @@ def _main(argv=None) -> int:
     for row, r in results.items():
         if all("harmonics_db" in r[i] for i in instruments):
             print(f"\n{row}: harmonics, input → output, dB (mean over clips; frames voiced in the input)")
-            print("| instrument | at vs between harmonics, 2–8 kHz | odd − even (h3,5,7 − h2,4,6) |")
-            print("|---|---|---|")
+            print("| instrument | at vs between harmonics, 2–8 kHz | odd − even (h3,5,7 − h2,4,6) | h1 − h2 | "
+                  "pitch class kept (octaves forgiven) |")
+            print("|---|---|---|---|---|")
             for i in instruments:
                 h = r[i]["harmonics_db"]
                 print(f"| {i} | {_db(h['contrast_db'][0])} → {_db(h['contrast_db'][1])} | "
-                      f"{_db(h['odd_even_db'][0], '+')} → {_db(h['odd_even_db'][1], '+')} |")
+                      f"{_db(h['odd_even_db'][0], '+')} → {_db(h['odd_even_db'][1], '+')} | "
+                      f"{_db(h['h1_h2_db'][0], '+')} → {_db(h['h1_h2_db'][1], '+')} | {r[i]['pitch_class']:.0%} |")
     for row, r in results.items():
         if all("even_part_db" in r[i] for i in instruments):
             print(f"\n{row}: even part (C(x) + C(-x)) / 2, energy under the round trip's, dB (mean over clips): "

@@ -108,6 +108,10 @@ def test_harmonic_profile_measures_a_hollow_tone_and_the_noise_between_its_harmo
     assert 40 < noisy["contrast_db"] < 65, noisy
     filled = harmonic_profile(x + 0.5 * x ** 2, 24_000, f0, step)  # even-order distortion fills the hollow
     assert filled["odd_even_db"] < 10
+    assert abs(clean["h1_h2_db"] - 20.0) < 0.05  # h1 at 1, h2 at 0.1
+    t = np.arange(len(x)) / 24_000
+    weak = x - 0.9 * np.sin(2 * np.pi * F0 * t)  # the fundamental at 0.1, like its second harmonic: 0 dB
+    assert abs(harmonic_profile(weak, 24_000, f0, step)["h1_h2_db"]) < 0.05
     assert np.isnan(harmonic_profile(x, 24_000, np.full(100, np.nan), step)["odd_even_db"])  # nothing voiced
 
 
@@ -128,6 +132,31 @@ def test_the_ceiling_row_reports_each_instruments_harmonics_input_to_output():
     h = r["clarinet"]["harmonics_db"]
     assert abs(h["odd_even_db"][0] - 20) < 0.05 and abs(h["odd_even_db"][1] - 20) < 0.5
     assert h["contrast_db"][0] > h["contrast_db"][1] + 20  # the noise the stand-in codec adds between harmonics
+    assert r["clarinet"]["pitch"] == 1.0 and r["clarinet"]["pitch_class"] == 1.0
+
+
+def test_the_ceiling_row_tells_octave_errors_from_a_lost_melody():
+    """A round trip the tracker hears an octave up on half its frames keeps the pitch on half and the pitch class
+    on all of them; one a semitone off keeps neither."""
+    from core.pitch import PitchTrack, frame_levels_db
+
+    class OctaveUpOnOutput:
+        def __init__(self, shift):
+            self.calls, self.shift = 0, shift
+
+        def __call__(self, x, sr):
+            self.calls += 1
+            n = int(len(x) / sr * 100)
+            semis = np.full(n, 69 + 12 * np.log2(F0 / 440))
+            if self.calls % 2 == 0:  # every second call tracks the round trip
+                semis[n // 2:] += self.shift
+            return PitchTrack(semis, np.ones(n), frame_levels_db(x, sr, n))
+
+    clips = {"clarinet": [hollow_tone(0.5)]}
+    octave = score(AlwaysFlute(), OctaveUpOnOutput(12.0), clips, lambda x: x, 24_000)["clarinet"]
+    assert abs(octave["pitch"] - 0.5) < 0.03 and octave["pitch_class"] == 1.0
+    semitone = score(AlwaysFlute(), OctaveUpOnOutput(1.0), clips, lambda x: x, 24_000)["clarinet"]
+    assert abs(semitone["pitch"] - 0.5) < 0.03 and abs(semitone["pitch_class"] - 0.5) < 0.03
 
 
 def test_harmonic_profile_skips_what_it_cannot_measure_and_follows_the_pitch():
