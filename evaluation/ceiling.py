@@ -48,7 +48,8 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
     them within band_hz (a smeared or noise-filled spectrum loses it), and `odd_even_db`, harmonics 3, 5, 7
     against 2, 4, 6 relative to the fundamental, on frames whose seventh harmonic is below Nyquist (a clarinet's
     hollow low register, which even-order distortion fills in), and `h1_h2_db`, the fundamental against the second
-    harmonic (a round trip that weakens its fundamental is heard, and tracked, an octave up). NaN where no frame
+    harmonic, the median over frames (a round trip that weakens its fundamental is heard, and tracked, an octave
+    up). NaN where no frame
     qualifies."""
     window = np.hanning(n_fft)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
@@ -75,7 +76,7 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
             between += power[mid].mean()
     return dict(contrast_db=float(10 * np.log10((at + 1e-20) / (between + 1e-20))) if between > 0 else float("nan"),
                 odd_even_db=float(np.mean(odd_even)) if odd_even else float("nan"),
-                h1_h2_db=float(np.mean(h1_h2)) if h1_h2 else float("nan"))
+                h1_h2_db=float(np.median(h1_h2)) if h1_h2 else float("nan"))
 
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
@@ -379,8 +380,10 @@ def _main(argv=None) -> int:
     if bad:
         raise ValueError(f"--low-pass {', '.join(f'{hz:g}' for hz in bad)}: a cutoff lies between 0 and 12000 Hz "
                          "(the codecs' Nyquist)")
-    if a.max_boost_db is not None and not (a.output_eq and 0 <= a.max_boost_db <= 24):
-        raise ValueError("--max-boost-db goes with --output-eq and lies between 0 and 24 dB")
+    from core.output_eq import BOOST_DB
+
+    if a.max_boost_db is not None and not (a.output_eq and 0 <= a.max_boost_db <= BOOST_DB):
+        raise ValueError(f"--max-boost-db goes with --output-eq and lies between 0 and {BOOST_DB:g} dB")
     reference = None
     if a.drift_from:
         from core.codec import Codec, encoder_config

@@ -167,6 +167,8 @@ def test_harmonic_profile_skips_what_it_cannot_measure_and_follows_the_pitch():
     assert np.isnan(low["odd_even_db"]) and np.isnan(low["contrast_db"])
     high = harmonic_profile(x, 24_000, np.full(100, 1700.0), 0.01)  # h8 above Nyquist: no odd − even, no warning
     assert np.isnan(high["odd_even_db"])
+    assert np.isfinite(high["h1_h2_db"])  # h2 at 3.4 kHz: measured
+    assert np.isnan(harmonic_profile(x, 24_000, np.full(100, 6000.0), 0.01)["h1_h2_db"])  # h2 past Nyquist: not
     # a pitch track that jumps an octave halfway: the second half is measured at 2·F0, where the tone's
     # "harmonics" alternate 0 dB and −20 dB as h2, h4 … of F0 — all even of F0: odd − even over 2·F0 is 0 dB
     f0 = np.full(100, F0)

@@ -1158,7 +1158,7 @@ def test_an_own_decoder_comes_from_a_run_that_kept_its_codecs_encoder_frozen(tin
 
 
 @needs_all_fonts
-def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_changes_no_earlier_render():
+def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_changes_no_earlier_render(tmp_path):
     fonts = {"violin": ["fluidr3", "musescore"], "flute": ["fluidr3", "csound"]}
     before = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 3), 1, 0, fonts, "timgm6mb", judge=3)
     after = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 3), 1, 0, fonts, "timgm6mb", judge=3,
@@ -1175,4 +1175,17 @@ def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_c
         # none of them is a melody this instrument has in any other split
         assert not {j["chorale"] for j in mine} & {j["chorale"] for j in before if j["instrument"] == name}
     with pytest.raises(corpus.CorpusError, match="held-out font"):
-        corpus.render_corpus(Path("/tmp/x"), ["violin"], per_split=(1, 0, 1), heldout=None, confirm=2)
+        corpus.render_corpus(tmp_path / "c", ["violin"], per_split=(1, 0, 1), heldout=None, confirm=2)
+    assert not (tmp_path / "c").exists()  # refused before anything is written
+    # more than the test pool leaves, or a test split that takes the whole pool (-1): refused, not cut short
+    n_test = sum(v == "test" for v in splits.values())
+    for test, ask in ((3, n_test), (-1, 1)):
+        with pytest.raises(corpus.CorpusError, match="--confirm"):
+            corpus.plan_render(Path("/tmp/x"), ["violin"], (1, 0, test), 1, 0, {"violin": ["fluidr3"]}, "timgm6mb",
+                               confirm=ask)
+    # a later render with more test chorales draws them past the chosen ones, into the confirm melodies: refused
+    grown = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 5), 1, 0, fonts, "timgm6mb", judge=3)
+    have = [dict(instrument=j["instrument"], chorale=j["chorale"], split=j["split"]) for j in after]
+    corpus.check_confirm_apart(have, after)  # the corpus as rendered: fine
+    with pytest.raises(corpus.CorpusError, match="confirm melody"):
+        corpus.check_confirm_apart(have, grown)

@@ -7,7 +7,9 @@ valid and test splits is rendered once per training soundfont; the `heldout` spl
 with a soundfont no model ever trains on (the "unseen recording" numbers). The `judge` split renders some train
 chorales in that font for the evaluation's classifier alone: the judge is the listener, not the subject, and
 like a listener it should know what each instrument sounds like in every font; the codec and denoisers only
-ever read the `train` split. Layout:
+ever read the `train` split. The `confirm` split (`--confirm N`) renders N more test-pool chorales per
+instrument in the held-out font, none of them that instrument's test ones: clips to confirm a choice made while
+looking at the `heldout` ones (another instrument's test melodies may be among them). Layout:
 
     OUT/<instrument>/<split>/<chorale>_v<voice>_<font>.flac   and   OUT/manifest.jsonl (one JSON line per file)
 
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import comma_list, run_main
+from core.cli import comma_list, ranged, run_main
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
 from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
@@ -291,8 +293,11 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
             pool = sorted(c for c, s in splits.items() if s == split)
             shuffled = rng.permutation(pool) if n >= 0 else pool  # (-1: all of them, no draw)
             chosen = shuffled[: n] if n >= 0 else pool
-            if split == "test":
+            if split == "test" and confirm:
                 extra = list(shuffled[len(chosen):len(chosen) + confirm])
+                if len(extra) < confirm:
+                    raise CorpusError(f"{name}: --confirm {confirm} asks for more test-pool chorales than the "
+                                      f"{len(pool) - len(chosen)} its test split leaves")
             for ci, c in enumerate(chosen):
                 for v in rng.permutation(4)[:voices_per_chorale]:
                     renders = [(split, f) for f in fonts[name] if font_name(f) not in FONTS_ADDED_LATER]
@@ -319,6 +324,8 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
 
     from tqdm import tqdm
 
+    if confirm and not heldout:
+        raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
     for name in instruments:
         get_instrument(name)
     have = read_manifest(out) if (out / "manifest.jsonl").is_file() else []
@@ -331,11 +338,10 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
     if heldout and font_name(heldout) in {font_name(f) for f in fonts}:
         raise CorpusError(f"the held-out soundfont {heldout} is also a training font")
     per_inst = {name: training_fonts(get_instrument(name), list(fonts), heldout) for name in instruments}
-    out.mkdir(parents=True, exist_ok=True)
-    if confirm and not heldout:
-        raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
     jobs = plan_render(out, instruments, per_split, voices_per_chorale, seed, per_inst, heldout, judge, register,
                        confirm)
+    check_confirm_apart(have, jobs)
+    out.mkdir(parents=True, exist_ok=True)
     done = {r["path"] for r in have}
     todo = [j for j in jobs if not (str(Path(j["out"]).relative_to(out)) in done and Path(j["out"]).is_file())]
     if len(todo) < len(jobs):
@@ -346,6 +352,20 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
             records.append(rec)
     write_manifest(out, records)
     return records
+
+
+def check_confirm_apart(have: list[dict], jobs: list[dict]) -> None:
+    """A confirm melody must stay out of every other split of its instrument, in the corpus and in this render
+    (a later render with more test chorales draws them from the same shuffle, past the confirm ones)."""
+    splits: dict[tuple[str, str], set[str]] = {}
+    for r in [*have, *jobs]:
+        if r.get("chorale") is not None:
+            splits.setdefault((r["instrument"], r["chorale"]), set()).add(r["split"])
+    both = sorted(f"{i} {c}" for (i, c), s in splits.items() if CONFIRM in s and len(s) > 1)
+    if both:
+        raise CorpusError(f"{', '.join(both[:3])}{' …' if len(both) > 3 else ''}: a confirm melody would also be in "
+                          "another split of its instrument (more test chorales than when the confirm split was "
+                          "rendered?): render into a new corpus folder, or keep --per-split's test count")
 
 
 def training_fonts(inst: Instrument, fonts: list[str], heldout: str | None) -> list[str]:
@@ -428,7 +448,7 @@ def _main(argv=None) -> int:
     r.add_argument("--register", choices=REGISTERS, default="centre",
                    help="each melody's octave: the one nearest the middle of the instrument's range (centre) or one "
                         "drawn from all that fit (spread; files named *-spread; one register per corpus folder)")
-    r.add_argument("--confirm", type=int, default=0, metavar="N",
+    r.add_argument("--confirm", type=ranged(int, 0), default=0, metavar="N",
                    help="N more test-pool chorales per instrument in the held-out font only (split 'confirm'): "
                         "clips no choice has seen, to confirm one made while looking at the heldout split")
     i = sub.add_parser("import", help="import a folder of recordings as an instrument")
