@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import comma_list, ranged, run_main
+from core.output_eq import BOOST_DB
 
 BAR_RECOGNIZED, BAR_PITCH = 0.95, 0.90
 BANDS_HZ = ((250, 1000), (1000, 2000), (2000, 4000), (4000, 8000), (8000, 12000))
@@ -49,8 +50,7 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
     against 2, 4, 6 relative to the fundamental, on frames whose seventh harmonic is below Nyquist (a clarinet's
     hollow low register, which even-order distortion fills in), and `h1_h2_db`, the fundamental against the second
     harmonic, the median over frames (a round trip that weakens its fundamental is heard, and tracked, an octave
-    up). NaN where no frame
-    qualifies."""
+    up). NaN where no frame qualifies."""
     window = np.hanning(n_fft)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
     in_band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
@@ -62,11 +62,12 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
             continue
         power = np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
         order = freqs / f0  # each bin's position in harmonics of f0
+        peak = lambda h: power[np.abs(order - h) < 0.15].max()  # noqa: E731 - harmonic h's level this frame
         if 2.15 * f0 < sr / 2:
-            h1, h2 = (power[np.abs(order - h) < 0.15].max() for h in (1, 2))
+            h1, h2 = peak(1), peak(2)
             h1_h2.append(10 * np.log10((h1 + 1e-20) / (h2 + 1e-20)))
-        if (n_harmonics + 1) * f0 < sr / 2:
-            peaks = np.array([power[np.abs(order - h) < 0.15].max() for h in range(1, n_harmonics + 1)])
+        if (n_harmonics + 1) * f0 < sr / 2:  # then 2.15·f0 is below Nyquist too: h1, h2 measured above
+            peaks = np.array([h1, h2, *(peak(h) for h in range(3, n_harmonics + 1))])
             levels = 10 * np.log10(peaks / (peaks[0] + 1e-20) + 1e-20)
             odd_even.append(np.mean(levels[2::2]) - np.mean(levels[1::2]))
         harm = in_band & (np.abs(order - np.round(order)) < 0.1)
@@ -258,7 +259,7 @@ def odd_part(through):
 
 
 def with_output_eq(through, corpus: Path, instruments: list[str], sr: int,
-                   boost_db: float | None = None) -> tuple[dict, dict]:
+                   boost_db: float = BOOST_DB) -> tuple[dict, dict]:
     """({instrument: `through` followed by that instrument's output EQ}, {instrument: the EQ's gains per band}):
     each EQ fitted on `through`'s round trips of the instrument's training audio (core.output_eq: FIT_CLIPS clips,
     the loudest FIT_SECONDS of each, of the FIT_SPLIT split), never on the clips judged. Whether a static
@@ -266,10 +267,8 @@ def with_output_eq(through, corpus: Path, instruments: list[str], sr: int,
     the judge misses."""
     from tqdm import tqdm
 
-    from core.output_eq import (BOOST_DB, FIT_CLIPS, FIT_SECONDS, FIT_SPLIT, apply, band_centres, band_gains_db,
-                                design_fir)
+    from core.output_eq import FIT_CLIPS, FIT_SECONDS, FIT_SPLIT, apply, band_centres, band_gains_db, design_fir
 
-    boost_db = BOOST_DB if boost_db is None else boost_db
     audio = load_clips(corpus, FIT_SPLIT, instruments, sr, FIT_CLIPS, FIT_SECONDS)
     probes, gains = {}, {}
     for name in tqdm(instruments, desc=f"fitting output EQs on {FIT_SPLIT}", unit="instrument", leave=False):
@@ -380,8 +379,6 @@ def _main(argv=None) -> int:
     if bad:
         raise ValueError(f"--low-pass {', '.join(f'{hz:g}' for hz in bad)}: a cutoff lies between 0 and 12000 Hz "
                          "(the codecs' Nyquist)")
-    from core.output_eq import BOOST_DB
-
     if a.max_boost_db is not None and not (a.output_eq and 0 <= a.max_boost_db <= BOOST_DB):
         raise ValueError(f"--max-boost-db goes with --output-eq and lies between 0 and {BOOST_DB:g} dB")
     reference = None
@@ -413,10 +410,10 @@ def _main(argv=None) -> int:
             results[f"{c}, own decoders ({', '.join(sorted(own[c]))})"] = score(
                 judge, tracker, clips, {i: own[c].get(i, through) for i in instruments}, sr)
         if a.output_eq:
-            probes, gains = with_output_eq(through, a.corpus, instruments, sr, a.max_boost_db)
-            cut_only = " (cut only)" if a.max_boost_db == 0 else (
-                f" (boost ≤ {a.max_boost_db:g} dB)" if a.max_boost_db is not None else "")
-            row = results[f"{c}, output EQ{cut_only}"] = score(judge, tracker, clips, probes, sr)
+            boost = BOOST_DB if a.max_boost_db is None else a.max_boost_db
+            probes, gains = with_output_eq(through, a.corpus, instruments, sr, boost)
+            limit = "" if a.max_boost_db is None else " (cut only)" if boost == 0 else f" (boost ≤ {boost:g} dB)"
+            row = results[f"{c}, output EQ{limit}"] = score(judge, tracker, clips, probes, sr)
             for i in instruments:
                 row[i]["output_eq_db"] = [round(float(g), 2) for g in gains[i]]
         for hz in a.low_pass:

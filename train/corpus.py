@@ -273,6 +273,8 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
     corpus: the same seed picks the same melodies, so beside the centred ones they would be the same tunes again)."""
     if register not in REGISTERS:
         raise CorpusError(f"register must be one of {', '.join(REGISTERS)}, not {register!r}")
+    if confirm and not heldout:
+        raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
     tag = "" if register == "centre" else f"-{register}"
     paths = chorale_paths()
     ids = {chorale_id(p): p for p in paths}
@@ -292,7 +294,7 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
         for split, n in zip(SPLITS, per_split):
             pool = sorted(c for c, s in splits.items() if s == split)
             shuffled = rng.permutation(pool) if n >= 0 else pool  # (-1: all of them, no draw)
-            chosen = shuffled[: n] if n >= 0 else pool
+            chosen = shuffled[: n] if n >= 0 else shuffled
             if split == "test" and confirm:
                 extra = list(shuffled[len(chosen):len(chosen) + confirm])
                 if len(extra) < confirm:
@@ -307,7 +309,7 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
                         renders.append((JUDGE, heldout))
                     renders += [(split, f) for f in fonts[name] if font_name(f) in FONTS_ADDED_LATER]
                     jobs += [job(name, k, c, v, sp, font, j) for j, (sp, font) in enumerate(renders)]
-        for c in extra if heldout else []:  # last, so that no earlier draw moves
+        for c in extra:  # last, so that no earlier draw moves
             jobs += [job(name, k, c, v, CONFIRM, heldout, 0) for v in rng.permutation(4)[:voices_per_chorale]]
     return jobs
 
@@ -324,8 +326,6 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
 
     from tqdm import tqdm
 
-    if confirm and not heldout:
-        raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
     for name in instruments:
         get_instrument(name)
     have = read_manifest(out) if (out / "manifest.jsonl").is_file() else []
