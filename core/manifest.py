@@ -12,6 +12,18 @@ class CorpusError(RuntimeError):
     pass
 
 
+CONFIRM = "confirm"  # more test-pool chorales in the held-out font, for a choice's confirmation on clips it never saw
+
+
+def confirm_split(i: int) -> str:
+    """The i-th confirm split's name (0: 'confirm', then 'confirm2', …): one per choice to confirm."""
+    return CONFIRM if i == 0 else f"{CONFIRM}{i + 1}"
+
+
+def is_confirm_split(split: str) -> bool:
+    return split == CONFIRM or (split.startswith(CONFIRM) and split[len(CONFIRM):].isdigit())
+
+
 def read_manifest(root: Path) -> list[dict]:
     f = Path(root) / "manifest.jsonl"
     if not f.is_file():
@@ -28,12 +40,30 @@ def write_manifest(root: Path, records: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in sorted(old.values(), key=lambda r: r["path"])))
 
 
-def corpus_files(root: Path, split: str, instruments: list[str] | None = None) -> dict[str, list[Path]]:
-    """instrument → its files of one split (manifest order)."""
+def split_names(split: str) -> list[str]:
+    """'heldout,confirm' → ['heldout', 'confirm']: clips of several splits judged as one set."""
+    names = [s.strip() for s in split.split(",") if s.strip()]
+    if not names:
+        raise CorpusError(f"no split named in {split!r}")
+    if len(set(names)) < len(names):
+        raise CorpusError(f"{split!r} names a split twice: its clips would count twice")
+    return names
+
+
+def corpus_files(root: Path, split: str, instruments: list[str] | None = None, sort: bool = False
+                 ) -> dict[str, list[Path]]:
+    """instrument → its files of one split, or of several ('heldout,confirm'), the splits in the order named; each
+    in manifest order (a pack's manifest keeps its balanced order, and a trainer's crops follow it), or in path
+    order with `sort` (an evaluation's clips)."""
+    records = read_manifest(root)
     out: dict[str, list[Path]] = {}
-    for r in read_manifest(root):
-        if r["split"] == split and (instruments is None or r["instrument"] in instruments):
-            out.setdefault(r["instrument"], []).append(Path(root) / r["path"])
+    for name in split_names(split):
+        part: dict[str, list[Path]] = {}
+        for r in records:
+            if r["split"] == name and (instruments is None or r["instrument"] in instruments):
+                part.setdefault(r["instrument"], []).append(Path(root) / r["path"])
+        for inst, files in part.items():
+            out.setdefault(inst, []).extend(sorted(files) if sort else files)
     return out
 
 

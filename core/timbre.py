@@ -209,8 +209,8 @@ class TimbreClassifier:
 # ---------------------------------------------------------------- corpus
 def load_split(root: Path, split: str, instruments: list[str] | None, sr: int, max_seconds: float | None = None,
                progress: bool = True) -> dict[str, list[np.ndarray]]:
-    """Audio of one corpus split per instrument; at most `max_seconds` per instrument (files in manifest order,
-    spread over chorales by a fixed shuffle)."""
+    """Audio of a corpus split (or several, comma-separated) per instrument; at most `max_seconds` per instrument (files
+    in path order, spread over chorales by a fixed shuffle)."""
     from tqdm import tqdm
 
     from core.audio import load_audio

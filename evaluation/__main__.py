@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bundle", type=Path, default=Path("models/bundle"), help="ONNX bundle (python -m export.onnx)")
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--split", default="heldout",
-                    help="corpus split (default heldout: unseen chorales in a soundfont no model trained on)")
+                    help="corpus split (default heldout: unseen chorales in a soundfont no model trained on); several, "
+                         "comma-separated (heldout,confirm), are judged as one set of clips, split by split")
     ap.add_argument("--folders", type=_folder, nargs="+", default=None, metavar="NAME=DIR",
                     help="your audio per instrument instead of the corpus")
     ap.add_argument("--pairs", type=comma_list(_pair), default=None, help="SOURCE:TARGET,... (default: every ordered pair)")

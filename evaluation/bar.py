@@ -1,8 +1,9 @@
-"""Issue #12's bar, pair by pair, from evaluation results at the presets (`python -m evaluation --at-presets`).
+"""Issue #12's bar, pair by pair, from evaluation results at the presets or at a sweep's recommendations.
 
     python -m evaluation.bar docs/eval/at-presets/results.json [OTHER.json ...]
 
-For each pair's preset row (kind `transfer`, and its `as-live` twin): heard as the target in at least 80 % of
+For each pair's preset row (kind `transfer`, and its `as-live` twin; in a sweep, the row at its recommended σmax,
+steps, prior and register, its live verdict only where that row was streamed too, as with --live-rows): heard as the target in at least 80 % of
 the clips, pitch classes kept on at least 85 % of what the codec round trip keeps (the `codec` row), and as live
 at most 5 points of crops under offline. One table per file and a count, so two codecs or two sets of models
 measured on the same clips compare line by line; exit 0 either way (a report, not a gate).
@@ -15,14 +16,14 @@ import sys
 from pathlib import Path
 
 from core.cli import run_main
-from evaluation.report import BAR_CLIPS, LIVE_GAP, live_falls_short, live_twins, meets_clip_bar, pct
-
-BAR_CHROMA_OF_CODEC = 0.85  # issue #12: pitch-class accuracy at least 85 % of the codec round trip's
+from evaluation.report import (BAR_CHROMA_OF_CODEC, BAR_CLIPS, LIVE_GAP, live_falls_short, live_twins,
+                               meets_clip_bar, pct, row_variant)
 
 
 def pair_verdicts(results: dict) -> dict[str, dict]:
     """Per pair with a transfer row: its figures and which parts of the bar it meets (`live` None: no as-live row).
-    A file with several transfer rows for a pair (a sweep, not --at-presets) is refused: which is the preset?"""
+    A sweep (several transfer rows for a pair) is read at its recommendation; without one it is refused: which is
+    the preset? A sweep's recommended row has a live verdict only where it was streamed too (--live-rows)."""
     by_pair: dict[str, dict[str, list[dict]]] = {}
     for r in results["rows"]:
         by_pair.setdefault(r["pair"], {}).setdefault(r["kind"], []).append(r)
@@ -31,15 +32,15 @@ def pair_verdicts(results: dict) -> dict[str, dict]:
         transfers = kinds.get("transfer", [])
         if not transfers:
             continue
-        if len(transfers) > 1:
-            raise ValueError(f"{pair}: {len(transfers)} transfer rows; the bar is read at the presets "
-                             "(python -m evaluation --at-presets)")
+        sweep = len(transfers) > 1
+        if sweep:  # read at the σmax, steps, prior and register the sweep recommends
+            transfers = at_recommendation(pair, transfers, (results.get("recommended") or {}).get(pair))
         (t,) = transfers
         codec = (kinds.get("codec") or [None])[0]
         if not codec or not codec.get("chroma_acc"):
             raise ValueError(f"{pair}: no codec row with a pitch-class accuracy to hold the transfer's against")
         (live,) = live_twins(results["rows"], pair, [t])
-        if kinds.get("as-live") and live is None:
+        if kinds.get("as-live") and live is None and not sweep:  # (a sweep streams its preset, maybe not its pick)
             raise ValueError(f"{pair}: as-live rows, but none at the transfer row's σmax, steps, prior and register")
         ratio = t["chroma_acc"] / codec["chroma_acc"]
         gap = t["target_acc"] - live["target_acc"] if live else None
@@ -49,6 +50,20 @@ def pair_verdicts(results: dict) -> dict[str, dict]:
                          offline=meets_clip_bar(t) and ratio >= BAR_CHROMA_OF_CODEC - 1e-9,
                          live=None if live is None else not live_falls_short(t["target_acc"], live["target_acc"]))
     return out
+
+
+def at_recommendation(pair: str, transfers: list[dict], rec: dict | None) -> list[dict]:
+    """A sweep's one row at its recommendation for the pair: σmax, steps, prior, transpose and fold."""
+    if not rec or rec.get("sigma_max") is None or rec.get("steps") is None:
+        raise ValueError(f"{pair}: {len(transfers)} transfer rows and no recommendation among them to read the bar "
+                         "at: measure the presets (python -m evaluation --at-presets)")
+    want = (rec.get("prior") or "", int(rec.get("transpose") or 0), int(rec.get("fold_centre") or 0),
+            float(rec["sigma_max"]), int(rec["steps"]))
+    rows = [t for t in transfers if (*row_variant(t), float(t["sigma_max"]), int(t["steps"])) == want]
+    if len(rows) != 1:
+        raise ValueError(f"{pair}: {len(rows)} transfer rows at its recommendation (σmax {want[3]:g}, {want[4]} steps,"
+                         f" prior {want[0] or 'none'}, transpose {want[1]}, fold {want[2]}): not one to read the bar at")
+    return rows
 
 
 def table(verdicts: dict[str, dict]) -> str:
@@ -74,7 +89,8 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.bar", description=__doc__.split("\n")[0])
-    ap.add_argument("results", nargs="+", type=Path, help="results.json of `python -m evaluation --at-presets`")
+    ap.add_argument("results", nargs="+", type=Path,
+                    help="results.json of `python -m evaluation --at-presets`, or of a sweep (read at its recommendations)")
     a = ap.parse_args(argv)
     for f in a.results:
         results = json.loads(f.read_text())

@@ -82,15 +82,16 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
 
 def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
                ) -> dict[str, list[np.ndarray]]:
-    """Up to `clips` clips per instrument, each the loudest `seconds` window of one file (files in manifest order)."""
+    """Up to `clips` clips per instrument, each the loudest `seconds` window of one file (the splits named in
+    `split`, one or several comma-separated, in that order; each in path order)."""
     from core.audio import load_audio
     from core.manifest import corpus_files
 
-    files = corpus_files(corpus, split, instruments)
+    files = corpus_files(corpus, split, instruments, sort=True)  # split by split, path order
     n = int(seconds * sr)
     out: dict[str, list[np.ndarray]] = {}
     for name in instruments:
-        for f in sorted(files.get(name, []))[:clips]:
+        for f in files.get(name, [])[:clips]:
             x = load_audio(f, sr)
             if len(x) > n:  # the most active window, so a clip is music rather than a rest
                 e = np.convolve(x ** 2, np.ones(sr // 10), "valid")[:: sr // 10]
@@ -325,8 +326,9 @@ def fitted_round_trip(codec_path: Path, steps: int, lr: float = 0.01):
 
 def main(argv=None) -> int:
     from core.io import CheckpointError
+    from core.manifest import CorpusError
 
-    return run_main(_main, argv, errors=(ValueError, CheckpointError))
+    return run_main(_main, argv, errors=(ValueError, CheckpointError, CorpusError))
 
 
 def _main(argv=None) -> int:

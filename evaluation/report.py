@@ -36,10 +36,14 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "what is played live; where none is, the σmax as without them, and across variants a pick that falls short "
         "so gives way to those heard as live within it, where there are any. Likewise with issue #12's clip bar: of "
         "the σmax near the best, the lowest heard as the target in BAR_CLIPS (80 %) of the clips where one is, and "
-        "across variants, first, a pick below it gives way to those at or above it.")
+        "across variants, first, a pick below it gives way to those at or above it. And with its pitch-class bar, "
+        "first of all: a σmax near the best keeping the pitch classes on less than BAR_CHROMA_OF_CODEC (85 %) of "
+        "what the codec row keeps gives way to those near the best that keep them, or, where none near does, to the "
+        "σmax heard best of those that do.")
 MARGIN = 0.10
 LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
 BAR_CLIPS = 0.8  # issue #12's bar: a preset heard as the target in at least 80 % of the clips
+BAR_CHROMA_OF_CODEC = 0.85  # issue #12's bar: pitch-class accuracy at least 85 % of the codec round trip's
 PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
 
 
@@ -70,7 +74,7 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
     sweep = [r for r in rows if r["pair"] == pair and r["kind"] == "transfer"]
     if not sweep:
         return None
-    if len(variants := sorted({_variant(r) for r in sweep})) > 1:
+    if len(variants := sorted({row_variant(r) for r in sweep})) > 1:
         return _across_variants(rows, pair, variants, keep, preset_steps, margin)
     steps = min({int(r["steps"]) for r in sweep}, key=lambda s: (abs(s - preset_steps), s))
     sweep = sorted((r for r in sweep if int(r["steps"]) == steps), key=lambda r: r["sigma_max"])
@@ -84,6 +88,21 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         best = max(t for t in target if math.isfinite(t))
         near = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t) and t >= best - margin - 1e-9]
         why = f"lowest σmax whose target recognition is within {100 * margin:.0f} points of the best ({best:.0%})"
+        # favouring melody, issue #12's pitch-class bar: a σmax keeping the pitch classes on less than
+        # BAR_CHROMA_OF_CODEC of the codec's gives way to those near the best that keep them, or, where none near
+        # does, to the one heard best of those that do
+        codec_chroma = _num(codec[0].get("chroma_acc")) if codec else float("nan")
+        kept = [(r, t, w) for r, t, w in zip(sweep, target, twins)
+                if math.isfinite(t) and keeps_pitch_classes(r, codec_chroma)]
+        if kept and len(kept) < sum(math.isfinite(t) for t in target):
+            near_kept = [n for n in near if any(n[0] is k[0] for k in kept)]
+            if near_kept:
+                near = near_kept
+                why += f", of those keeping the pitch classes on {BAR_CHROMA_OF_CODEC:.0%} of the codec's"
+            else:
+                near = [max(kept, key=lambda k: (k[1], -k[0]["sigma_max"]))]
+                why = (f"none near the best recognition ({best:.0%}) keeps the pitch classes on "
+                       f"{BAR_CHROMA_OF_CODEC:.0%} of the codec's: the σmax heard best of those that do")
         # issue #12's bar: where a σmax near the best is heard as the target in BAR_CLIPS of the clips, one that is
         bar = [n for n in near if meets_clip_bar(n[0])]
         if bar and len(bar) < len(near):
@@ -130,13 +149,13 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
 def live_twins(rows: list[dict], pair: str, sweep: list[dict]) -> list[dict | None]:
     """Each sweep row's as-live twin (None where there is none): the same pair, prior, transpose, fold, σmax and
     steps, streamed block by block as live."""
-    key = lambda r: (_variant(r), float(r["sigma_max"]), int(r["steps"]))  # noqa: E731
+    key = lambda r: (row_variant(r), float(r["sigma_max"]), int(r["steps"]))  # noqa: E731
     live = {key(r): r for r in rows if r["pair"] == pair and r["kind"] == "as-live" and r.get("sigma_max") is not None
             and r.get("steps") is not None}
     return [live.get(key(r)) for r in sweep]
 
 
-def _variant(row: dict) -> tuple[str, int, int]:
+def row_variant(row: dict) -> tuple[str, int, int]:
     """What else than σmax and steps a transfer row was rendered with: its prior, transpose and fold."""
     return row.get("prior") or "", int(row.get("transpose") or 0), int(row.get("fold_centre") or 0)
 
@@ -157,7 +176,7 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     the melody as asked: transposed by its transpose, folded by its fold); within PITCH_TIE of that, an unmoved
     one (no transpose, no fold) first, so the player's octave changes only where that keeps the notes or gets the
     target heard."""
-    picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or _variant(r) == v],
+    picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or row_variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
     # first, as within a variant, a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those
     # heard in as many or more
@@ -184,6 +203,15 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
                                            f"aside" if below else "")
                                         + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
                                            f"offline set aside" if aside else ""))
+
+
+def keeps_pitch_classes(row: dict, codec_chroma: float) -> bool:
+    """Whether a row keeps the pitch classes on at least BAR_CHROMA_OF_CODEC of what the codec's round trip keeps
+    (unmeasured counts as kept: nothing to set it aside for)."""
+    chroma = _num(row.get("chroma_acc"))
+    if not (math.isfinite(chroma) and math.isfinite(codec_chroma) and codec_chroma > 0):
+        return True
+    return chroma >= BAR_CHROMA_OF_CODEC * codec_chroma - 1e-9
 
 
 def meets_clip_bar(row: dict) -> bool:
@@ -344,8 +372,8 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     ps = [r for r in rows if r["kind"] == "transfer" and r["pair"] == pair]
     styles = ["-", "--", ":", "-."]
     name = pair.replace("-to-", " → ") + ", " if big else ""
-    for j, (steps, variant) in enumerate(sorted({(r["steps"], _variant(r)) for r in ps})):
-        pts = sorted((r for r in ps if r["steps"] == steps and _variant(r) == variant), key=lambda r: r["sigma_max"])
+    for j, (steps, variant) in enumerate(sorted({(r["steps"], row_variant(r)) for r in ps})):
+        pts = sorted((r for r in ps if r["steps"] == steps and row_variant(r) == variant), key=lambda r: r["sigma_max"])
         prior = variant[0] + _semitones({"transpose": variant[1], "fold_centre": variant[2]})
         xs = [scale * _num(r.get(xkey)) for r in pts]
         ys = [100 * _num(r["pitch_acc"]) for r in pts]
@@ -435,7 +463,7 @@ def merge_results(parts: list[dict], across_priors: bool = False) -> dict:
         merged["pairs"] = [p for p in merged["pairs"] if p not in new] + list(part["pairs"])
         # a row is kept beside the later part's when the later part did not measure its prior and transpose (the
         # transposed-input control row: its transpose)
-        variant = lambda r: (r["pair"], r["kind"] == "transposed") + _variant(r)  # noqa: E731
+        variant = lambda r: (r["pair"], r["kind"] == "transposed") + row_variant(r)  # noqa: E731
         for key in ("rows", "cycle"):  # cycle rows against cycle rows only
             measured = {variant(r) for r in part.get(key, [])}
             merged[key] = [r for r in merged.get(key, []) if r["pair"] not in new or (

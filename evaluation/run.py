@@ -112,7 +112,7 @@ def load_clips(cfg: EvalConfig, instruments: list[str], sr: int, unit: int) -> d
     else:
         from core.manifest import corpus_files
 
-        files = {k: sorted(v) for k, v in corpus_files(Path(cfg.corpus), cfg.split, instruments).items()}
+        files = corpus_files(Path(cfg.corpus), cfg.split, instruments, sort=True)  # split by split, path order
     n = int(round(cfg.seconds * sr))
     out: dict[str, list[Clip]] = {}
     for name, fs in sorted(files.items()):

@@ -35,10 +35,18 @@ def test_each_part_of_the_bar_at_its_boundary():
     assert "| b-to-c |" in text and "not as live" in text and "offline only" in text
 
 
-def test_a_sweep_is_refused_and_the_command_reports(tmp_path, capsys):
-    sweep = _rows("a-to-b", 1.0, 0.9, 0.9, 1.0) + _rows("a-to-b", 1.0, 0.9, 0.9, 1.0, sigma=5.0)[1:]
-    with pytest.raises(ValueError, match="2 transfer rows"):
+def test_a_sweep_is_read_at_its_recommendation_refused_without_one_and_the_command_reports(tmp_path, capsys):
+    sweep = _rows("a-to-b", 1.0, 0.9, 0.9, 1.0) + _rows("a-to-b", 0.5, 0.6, 0.9, 1.0, sigma=5.0)[1:]
+    with pytest.raises(ValueError, match="no recommendation"):
         bar.pair_verdicts(dict(rows=sweep))
+    rec = dict(sigma_max=5.0, steps=4, prior="matched", transpose=0, fold_centre=0)
+    v = bar.pair_verdicts(dict(rows=sweep, recommended={"a-to-b": rec}))["a-to-b"]
+    assert (v["sigma_max"], v["clips"], v["offline"]) == (5.0, 0.5, False)  # the recommended row, not the first
+    assert bar.pair_verdicts(dict(rows=sweep, recommended={"a-to-b": dict(rec, sigma_max=2.0)}))["a-to-b"]["offline"]
+    with pytest.raises(ValueError, match="0 transfer rows at its recommendation"):  # another prior: no row
+        bar.pair_verdicts(dict(rows=sweep, recommended={"a-to-b": dict(rec, prior="local")}))
+    with pytest.raises(ValueError, match="no recommendation"):  # one without a σmax: refused in a line, no KeyError
+        bar.pair_verdicts(dict(rows=sweep, recommended={"a-to-b": {"steps": 4}}))
     f = tmp_path / "results.json"
     f.write_text(json.dumps(dict(rows=_rows("a-to-b", 1.0, 0.9, 0.9, 1.0, live_crops=0.9))))
     assert bar.main([str(f)]) == 0
@@ -54,3 +62,20 @@ def test_a_missing_codec_row_or_an_unmatched_live_row_is_an_error_not_a_verdict(
     other_prior = [dict(r, prior="local") if r["kind"] == "as-live" else r for r in rows]
     with pytest.raises(ValueError, match="none at the transfer row"):
         bar.pair_verdicts(dict(rows=other_prior))
+
+
+def test_a_sweep_is_read_where_its_own_rule_picks_and_live_only_where_that_row_was_streamed():
+    from evaluation.report import recommend
+
+    # rows without a prior (a sweep before priors existed): the rule's pick, prior-less, reads its row
+    rows = (_rows("a-to-b", 0.5, 0.3, 0.9, 1.0, sigma=1.0) + _rows("a-to-b", 1.0, 0.9, 0.9, 1.0, sigma=2.0)[1:]
+            + _rows("a-to-b", 1.0, 0.95, 0.8, 1.0, sigma=5.0)[1:])
+    rows = [dict({k: v for k, v in r.items() if k != "prior"}, pitch_acc=0.95) for r in rows]
+    rows.append(dict(rows[-1], kind="as-live", sigma_max=4.0, target_acc=0.1))  # the preset streamed, not the pick
+    rec = recommend(rows, "a-to-b", preset_steps=4)
+    assert rec["sigma_max"] == 2.0 and "prior" not in rec  # 90 % is within 10 points of 95 %: the lower σmax
+    v = bar.pair_verdicts(dict(rows=rows, recommended={"a-to-b": rec}))["a-to-b"]
+    assert (v["sigma_max"], v["crops"], v["offline"], v["live"]) == (2.0, 0.9, True, None)
+    rows.append(dict(rows[2], kind="as-live", target_acc=0.8))  # now the pick streamed too, 10 points under
+    v = bar.pair_verdicts(dict(rows=rows, recommended={"a-to-b": rec}))["a-to-b"]
+    assert v["live"] is False and v["live_gap"] == pytest.approx(0.1)

@@ -370,6 +370,29 @@ def test_recommendation_meets_the_clip_bar():
     assert rec["fold_centre"] == 0 and "fewer than 80% of clips" in rec["why"] and "as live more" not in rec["why"]
 
 
+def test_recommendation_sets_aside_a_sigma_that_loses_the_pitch_classes_where_another_keeps_them():
+    """Issue #12's pitch-class bar: σ 5 is heard best (92 %) but keeps 80 % of the codec's pitch classes; none near
+    it keeps them, so σ 2, heard best of those that do; where σ 2 is near σ 5, the lowest near that keeps them."""
+    from evaluation.report import recommend
+
+    def rows(chroma, targets=(0.65, 0.80, 0.92)):
+        out = _rows(sweep=((1, 0.95, targets[0]), (2, 0.93, targets[1]), (5, 0.8, targets[2])))
+        for r in out:
+            r["chroma_acc"] = 1.0 if r["kind"] == "codec" else chroma.get(r["sigma_max"], 0.99)
+        return out
+
+    assert recommend(rows({}), "a-to-b")["sigma_max"] == 5  # every σ keeps them: the rule as before
+    rec = recommend(rows({5: 0.80}), "a-to-b")
+    assert rec["sigma_max"] == 2 and "heard best of those that do" in rec["why"]
+    assert recommend(rows({5: 0.85}), "a-to-b")["sigma_max"] == 5  # at the bar: kept
+    assert recommend(rows({1: 0.5, 2: 0.5, 5: 0.5}), "a-to-b")["sigma_max"] == 5  # none keeps them: as before
+    # σ 1 is near σ 2 but not near σ 5: the window stays the best's, so σ 2, not σ 1
+    assert recommend(rows({5: 0.80}, targets=(0.75, 0.80, 0.92)), "a-to-b")["sigma_max"] == 2
+    rec = recommend(rows({5: 0.80}, targets=(0.65, 0.85, 0.92)), "a-to-b")  # σ 2 near σ 5: the lowest near kept
+    assert rec["sigma_max"] == 2 and "of those keeping the pitch classes on 85%" in rec["why"]
+    assert recommend(rows({2: 0.80}, targets=(0.65, 0.85, 0.92)), "a-to-b")["sigma_max"] == 5  # σ 2 loses them
+
+
 # ---------------------------------------------------------------- the whole command on the tiny bundle
 def melody_clip(kind, rng, seconds=2.0):
     notes = []

@@ -276,3 +276,27 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
                           capture_output=True, text=True, timeout=600)
     assert late.returncode != 0 and "no time left to train before DEADLINE_S=92" in late.stderr, late.stderr[-2000:]
     assert (tmp_path / "late" / "denoisers.log").read_text() == ""
+
+
+def test_several_splits_are_read_as_one_set_split_by_split_in_path_order(tmp_path):
+    from core.manifest import split_names
+    from evaluation.ceiling import load_clips
+
+    root = _corpus(tmp_path / "c")
+    short = np.sin(np.arange(7_200) / 5.0).astype(np.float32)  # shorter than a clip: loaded whole
+    write_audio_atomic(root / "violin/test/x.flac", short, 24_000, subtype="PCM_16")
+    both = corpus_files(root, "test,train")["violin"]
+    assert [f.parent.name for f in both] == ["test"] + ["train"] * 6  # the splits in the order named
+    assert both[1:] == sorted(both[1:]) == corpus_files(root, "train")["violin"]
+    assert [f.parent.name for f in corpus_files(root, "train, test")["violin"]] == ["train"] * 6 + ["test"]
+    assert "flute" not in corpus_files(root, "test")
+    listed = [f.name for f in corpus_files(root, "test,train")["flute"]]  # the manifest's order: font a, then b
+    assert listed == [f"{i}_{font}.flac" for font in "ab" for i in range(6)] != sorted(listed)
+    assert [f.name for f in corpus_files(root, "test,train", sort=True)["flute"]] == sorted(listed)
+    clips = load_clips(root, "test,train", ["violin"], 24_000, 2, 0.5)["violin"]
+    assert len(clips[0]) == len(short) and np.abs(clips[0] - short).max() < 1e-4  # the first split named first
+    assert len(clips[1]) == 12_000
+    with pytest.raises(CorpusError, match="no split"):
+        split_names(" , ")
+    with pytest.raises(CorpusError, match="twice"):
+        split_names("train,test,train")

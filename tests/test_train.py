@@ -1,5 +1,6 @@
 """Corpus building, the training commands end to end on a tiny corpus, exact resume, and their bad inputs."""
 import argparse
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -1189,3 +1190,34 @@ def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_c
     corpus.check_confirm_apart(have, after)  # the corpus as rendered: fine
     with pytest.raises(corpus.CorpusError, match="confirm melody"):
         corpus.check_confirm_apart(have, grown)
+
+
+@needs_all_fonts
+def test_a_second_confirm_split_draws_after_the_first_and_changes_nothing_rendered(tmp_path):
+    fonts = {"violin": ["fluidr3", "musescore"], "flute": ["fluidr3", "csound"]}
+    plan = functools.partial(corpus.plan_render, Path("/tmp/x"), ["violin", "flute"], (6, 2, 3), 1, 0, fonts,
+                             "timgm6mb", judge=3)
+    first, both = plan(confirm=4), plan(confirm=(4, 3))
+    old = {j["out"]: j["seed"] for j in first}
+    new = {j["out"]: j for j in both}
+    assert all(new[k]["seed"] == v for k, v in old.items())  # the first confirm split, seeds and all, as it was
+    added = [j for k, j in new.items() if k not in old]
+    assert {j["split"] for j in added} == {"confirm2"} and {j["font"] for j in added} == {"timgm6mb"}
+    for name in fonts:
+        mine = {j["chorale"] for j in added if j["instrument"] == name}
+        assert len(mine) == 3 and not mine & {j["chorale"] for j in first if j["instrument"] == name}
+    assert [corpus.confirm_split(i) for i in range(3)] == ["confirm", "confirm2", "confirm3"]
+    assert corpus.is_confirm_split("confirm2") and not corpus.is_confirm_split("confirmed")
+    # a first confirm split of another size would move the second one's melodies into it: refused
+    have = [dict(instrument=j["instrument"], chorale=j["chorale"], split=j["split"]) for j in both]
+    with pytest.raises(corpus.CorpusError, match="confirm melody"):
+        corpus.check_confirm_apart(have, plan(confirm=(5, 3)))
+    # a confirm2 with no confirm before it would take what a later confirm draws; a negative count: refused
+    for counts in ((0, 3), (4, -1)):
+        with pytest.raises(corpus.CorpusError, match="counts ≥ 0"):
+            plan(confirm=counts)
+    assert plan(confirm=(4, 0)) == first and plan(confirm=()) == plan()
+    # the count list parses like the other counts: negatives refused at parsing
+    with pytest.raises(SystemExit):
+        corpus.main(["render", "--out", str(tmp_path / "c"), "--confirm", "8,-1"])
+    assert not (tmp_path / "c").exists()

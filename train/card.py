@@ -230,14 +230,18 @@ def main(argv=None) -> int:
             per.setdefault(r["instrument"], {}).setdefault(r["split"], 0.0)
             per[r["instrument"]][r["split"]] += r["seconds"] / 60
             fonts.setdefault(r["instrument"], {}).setdefault(r["split"], set()).add(r.get("font", "fluidr3"))
-        splits = [s for s in ("train", "valid", "test", "heldout", "confirm", "judge")
+        from core.manifest import is_confirm_split
+
+        confirms = sorted({s for v in per.values() for s in v if is_confirm_split(s)}, key=lambda s: (len(s), s))
+        splits = [s for s in ("train", "valid", "test", "heldout", *confirms, "judge")
                   if any(s in v for v in per.values())]
         lines += ["## Training data (the corpus on disk when this card was written)", "",
                   "Bach chorales from music21's corpus; each voice moved by octaves into the instrument's range and "
                   "rendered with FluidSynth (reverb and chorus off) with varied tempo, velocity, articulation, CC11 "
                   "swells and CC1 vibrato (`python -m train.corpus render`, see the README's Data paragraph). "
                   "`heldout`: the test chorales in the held-out font; `confirm`: other test-pool chorales in it, to "
-                  "confirm a choice made on `heldout` (`--confirm N`); `judge`: train chorales in the held-out font, "
+                  "confirm a choice made on `heldout` (`--confirm N`), `confirm2`: more again, for a choice made on "
+                  "both (`--confirm N,N`); `judge`: train chorales in the held-out font, "
                   "for the evaluation's classifier only. Minutes per split (fonts):", "",
                   "| instrument | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
         lines += [f"| {k} | " + " | ".join(f"{v.get(s, 0):.1f} ({', '.join(sorted(fonts[k].get(s, [])))})"

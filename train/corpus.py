@@ -32,13 +32,14 @@ import numpy as np
 from core.cli import comma_list, ranged, run_main
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
+from core.manifest import CONFIRM, confirm_split, is_confirm_split  # noqa: F401 - re-exported
 from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
 
 SAMPLE_RATE = 24_000
 SPLITS = ("train", "valid", "test")
 HELDOUT = "heldout"  # the test chorales, rendered with the held-out soundfont
 JUDGE = "judge"  # some train chorales in the held-out font: for the evaluation's judge only, never for a model
-CONFIRM = "confirm"  # more test-pool chorales in the held-out font, for a choice's confirmation on clips it never saw
+
 INSTALL_HINT = ("install them with: sudo apt-get install fluidsynth fluid-soundfont-gm csound-soundfont "
                 "musescore-general-soundfont timgm6mb-soundfont")
 
@@ -262,18 +263,24 @@ def render_item(job: dict) -> dict:
 
 def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, int], voices_per_chorale: int,
                 seed: int, fonts: dict[str, list[str]], heldout: str | None, judge: int = 0,
-                register: str = "centre", confirm: int = 0) -> list[dict]:
+                register: str = "centre", confirm: int | tuple[int, ...] = 0) -> list[dict]:
     """Jobs: each chosen (chorale, voice) of train/valid/test once per training font of its instrument
     (`fonts`: instrument → font names or paths); the test ones again with the held-out font (split `heldout`),
     and the first `judge` train ones too (split `judge`). `confirm`: that many more test-pool chorales, after the
     chosen test ones in the same shuffle, in the held-out font only (split `confirm`): clips to confirm a choice
-    made while looking at the `heldout` ones. They are drawn after every other melody, so adding them changes
-    no earlier render. `register` "spread": each melody at an octave drawn
+    made while looking at the `heldout` ones; a tuple of counts gives splits `confirm`, `confirm2`, … drawn one
+    after the other from the same shuffle (a second choice, made on the first confirm clips, needs clips of its
+    own). They are drawn after every other melody, so adding them, or a later confirm split, changes no earlier
+    render. `register` "spread": each melody at an octave drawn
     from those that fit (fit_to_range); its files are named with "-spread" (render_corpus keeps one register per
     corpus: the same seed picks the same melodies, so beside the centred ones they would be the same tunes again)."""
     if register not in REGISTERS:
         raise CorpusError(f"register must be one of {', '.join(REGISTERS)}, not {register!r}")
-    if confirm and not heldout:
+    confirm = (confirm,) if isinstance(confirm, int) else tuple(confirm)
+    if any(n < 0 for n in confirm) or any(n == 0 and sum(confirm[i:]) for i, n in enumerate(confirm)):
+        raise CorpusError(f"--confirm {','.join(map(str, confirm))}: counts ≥ 0, and a split before another has "
+                          "chorales of its own (confirm2 draws after confirm)")
+    if sum(confirm) and not heldout:
         raise CorpusError("--confirm renders in the held-out font: name one (--heldout-font)")
     tag = "" if register == "centre" else f"-{register}"
     paths = chorale_paths()
@@ -290,16 +297,18 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
 
     for k, name in enumerate(instruments):
         rng = np.random.default_rng([seed, k])
-        extra: list[str] = []
+        extra: list[tuple[str, str]] = []
         for split, n in zip(SPLITS, per_split):
             pool = sorted(c for c, s in splits.items() if s == split)
             shuffled = rng.permutation(pool) if n >= 0 else pool  # (-1: all of them, no draw)
             chosen = shuffled[: n] if n >= 0 else shuffled
-            if split == "test" and confirm:
-                extra = list(shuffled[len(chosen):len(chosen) + confirm])
-                if len(extra) < confirm:
-                    raise CorpusError(f"{name}: --confirm {confirm} asks for more test-pool chorales than the "
-                                      f"{len(pool) - len(chosen)} its test split leaves")
+            if split == "test" and sum(confirm):
+                rest = list(shuffled[len(chosen):len(chosen) + sum(confirm)])
+                if len(rest) < sum(confirm):
+                    raise CorpusError(f"{name}: --confirm {','.join(map(str, confirm))} asks for more test-pool "
+                                      f"chorales than the {len(pool) - len(chosen)} its test split leaves")
+                at = np.cumsum((0,) + confirm)
+                extra = [(confirm_split(i), c) for i in range(len(confirm)) for c in rest[at[i]:at[i + 1]]]
             for ci, c in enumerate(chosen):
                 for v in rng.permutation(4)[:voices_per_chorale]:
                     renders = [(split, f) for f in fonts[name] if font_name(f) not in FONTS_ADDED_LATER]
@@ -309,15 +318,15 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
                         renders.append((JUDGE, heldout))
                     renders += [(split, f) for f in fonts[name] if font_name(f) in FONTS_ADDED_LATER]
                     jobs += [job(name, k, c, v, sp, font, j) for j, (sp, font) in enumerate(renders)]
-        for c in extra:  # last, so that no earlier draw moves
-            jobs += [job(name, k, c, v, CONFIRM, heldout, 0) for v in rng.permutation(4)[:voices_per_chorale]]
+        for sp, c in extra:  # last, so that no earlier draw moves
+            jobs += [job(name, k, c, v, sp, heldout, 0) for v in rng.permutation(4)[:voices_per_chorale]]
     return jobs
 
 
 def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voices_per_chorale: int = 1,
                   seed: int = 0, workers: int = 2, fonts: list[str] = TRAIN_FONTS,
                   heldout: str | None = HELDOUT_FONT, judge: int = 32, register: str = "centre",
-                  confirm: int = 0) -> list[dict]:
+                  confirm: int | tuple[int, ...] = 0) -> list[dict]:
     """Render the corpus into `out`, adding to what is there: melodies already in its manifest are kept, not
     rendered again. A training font whose samples the held-out font shares (for that instrument) is dropped for
     that instrument, so the held-out numbers are about a font no model heard; so is one that repeats an earlier
@@ -356,16 +365,18 @@ def render_corpus(out: Path, instruments: list[str], per_split=(40, 5, 5), voice
 
 def check_confirm_apart(have: list[dict], jobs: list[dict]) -> None:
     """A confirm melody must stay out of every other split of its instrument, in the corpus and in this render
-    (a later render with more test chorales draws them from the same shuffle, past the confirm ones)."""
+    (a later render with more test chorales, or with confirm splits of other sizes, draws them from the same
+    shuffle, past the confirm ones)."""
     splits: dict[tuple[str, str], set[str]] = {}
     for r in [*have, *jobs]:
         if r.get("chorale") is not None:
             splits.setdefault((r["instrument"], r["chorale"]), set()).add(r["split"])
-    both = sorted(f"{i} {c}" for (i, c), s in splits.items() if CONFIRM in s and len(s) > 1)
+    both = sorted(f"{i} {c}" for (i, c), s in splits.items() if any(map(is_confirm_split, s)) and len(s) > 1)
     if both:
         raise CorpusError(f"{', '.join(both[:3])}{' …' if len(both) > 3 else ''}: a confirm melody would also be in "
-                          "another split of its instrument (more test chorales than when the confirm split was "
-                          "rendered?): render into a new corpus folder, or keep --per-split's test count")
+                          "another split of its instrument (more test chorales, or other --confirm counts, than when "
+                          "the confirm splits were rendered?): render into a new corpus folder, or keep --per-split's "
+                          "test count and the earlier --confirm counts, adding new ones after them")
 
 
 def training_fonts(inst: Instrument, fonts: list[str], heldout: str | None) -> list[str]:
@@ -448,9 +459,10 @@ def _main(argv=None) -> int:
     r.add_argument("--register", choices=REGISTERS, default="centre",
                    help="each melody's octave: the one nearest the middle of the instrument's range (centre) or one "
                         "drawn from all that fit (spread; files named *-spread; one register per corpus folder)")
-    r.add_argument("--confirm", type=ranged(int, 0), default=0, metavar="N",
+    r.add_argument("--confirm", type=comma_list(ranged(int, 0)), default=[0], metavar="N[,N...]",
                    help="N more test-pool chorales per instrument in the held-out font only (split 'confirm'): "
-                        "clips no choice has seen, to confirm one made while looking at the heldout split")
+                        "clips no choice has seen, to confirm one made while looking at the heldout split; more "
+                        "counts give splits confirm2, … after it (keep the earlier counts, add new ones after them)")
     i = sub.add_parser("import", help="import a folder of recordings as an instrument")
     i.add_argument("--out", type=Path, default=Path("data/corpus"))
     i.add_argument("--instrument", required=True)
@@ -464,7 +476,7 @@ def _main(argv=None) -> int:
         recs = render_corpus(a.out, a.instruments, per,
                              a.voices, a.seed, a.workers, a.fonts,
                              None if a.heldout_font == "none" else a.heldout_font, a.judge, a.register,
-                             a.confirm)
+                             tuple(a.confirm))
         print(f"rendered {len(recs)} melodies, {sum(r['seconds'] for r in recs) / 60:.1f} min → {a.out}")
     elif a.cmd == "import":
         recs = import_folder(a.out, a.instrument, a.folder)
