@@ -192,7 +192,13 @@ def test_cli_runs_prints_status_and_stops_on_ctrl_c(jack, tiny_bundle, tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "live", "--preset-dir", str(_preset_dir(tmp_path, tiny_bundle)), "--threads", "1",
            "--input", "system", "--sigma-max", "7", "--seconds", "30"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a player's terminal: the CLI must not inherit an ignored SIGINT, as it would from a test run started as a
+    # background job (a non-interactive shell's `cmd &` ignores SIGINT, and an ignored signal stays so across exec)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     try:
         header = proc.stdout.readline()
         assert "alpha -> beta, sigma_max 7" in header and "48000 Hz, block 256" in header, header
