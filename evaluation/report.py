@@ -92,10 +92,10 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
         # BAR_CHROMA_OF_CODEC of the codec's gives way to those near the best that keep them, or, where none near
         # does, to the one heard best of those that do
         codec_chroma = _num(codec[0].get("chroma_acc")) if codec else float("nan")
-        kept = [(r, t, w) for r, t, w in zip(sweep, target, twins)
-                if math.isfinite(t) and keeps_pitch_classes(r, codec_chroma)]
-        if kept and len(kept) < sum(math.isfinite(t) for t in target):
-            near_kept = [n for n in near if any(n[0] is k[0] for k in kept)]
+        judged = [(r, t, w) for r, t, w in zip(sweep, target, twins) if math.isfinite(t)]
+        kept = [n for n in judged if keeps_pitch_classes(n[0], codec_chroma)]
+        if kept and len(kept) < len(judged):
+            near_kept = [n for n in near if keeps_pitch_classes(n[0], codec_chroma)]
             if near_kept:
                 near = near_kept
                 why += f", of those keeping the pitch classes on {BAR_CHROMA_OF_CODEC:.0%} of the codec's"

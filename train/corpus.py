@@ -9,7 +9,8 @@ chorales in that font for the evaluation's classifier alone: the judge is the li
 like a listener it should know what each instrument sounds like in every font; the codec and denoisers only
 ever read the `train` split. The `confirm` split (`--confirm N`) renders N more test-pool chorales per
 instrument in the held-out font, none of them that instrument's test ones: clips to confirm a choice made while
-looking at the `heldout` ones (another instrument's test melodies may be among them). Layout:
+looking at the `heldout` ones (another instrument's test melodies may be among them); `--confirm N,N` adds
+`confirm2`, drawn after it, for a choice made on both. Layout:
 
     OUT/<instrument>/<split>/<chorale>_v<voice>_<font>.flac   and   OUT/manifest.jsonl (one JSON line per file)
 
@@ -32,14 +33,13 @@ import numpy as np
 from core.cli import comma_list, ranged, run_main
 from core.audio import AudioError, list_audio_files, load_audio, write_audio_atomic
 from core.instruments import INSTRUMENTS, Instrument, get_instrument
-from core.manifest import CONFIRM, confirm_split, is_confirm_split  # noqa: F401 - re-exported
-from core.manifest import CorpusError, read_manifest, write_manifest  # noqa: F401 - re-exported
+from core.manifest import CONFIRM  # noqa: F401 - re-exported
+from core.manifest import CorpusError, confirm_split, is_confirm_split, read_manifest, write_manifest
 
 SAMPLE_RATE = 24_000
 SPLITS = ("train", "valid", "test")
 HELDOUT = "heldout"  # the test chorales, rendered with the held-out soundfont
 JUDGE = "judge"  # some train chorales in the held-out font: for the evaluation's judge only, never for a model
-
 INSTALL_HINT = ("install them with: sudo apt-get install fluidsynth fluid-soundfont-gm csound-soundfont "
                 "musescore-general-soundfont timgm6mb-soundfont")
 
