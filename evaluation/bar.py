@@ -7,6 +7,9 @@ steps, prior and register, its live verdict only where that row was streamed too
 the clips, pitch classes kept on at least 85 % of what the codec round trip keeps (the `codec` row), and as live
 at most 5 points of crops under offline. One table per file and a count, so two codecs or two sets of models
 measured on the same clips compare line by line; exit 0 either way (a report, not a gate).
+Where the preset transposes or folds, its control row (the input moved so, through the codec, no bridge) is printed
+beside it: the judge hears register as timbre, so a pair whose register move alone is heard as the target meets the
+bar without proving the bridge does it; the count says how many.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from core.cli import run_main
 from evaluation.report import (BAR_CHROMA_OF_CODEC, BAR_CLIPS, LIVE_GAP, live_falls_short, live_twins,
-                               meets_clip_bar, pct, row_variant)
+                               meets_clip_bar, pct, row_variant, semitones)
 
 
 def pair_verdicts(results: dict) -> dict[str, dict]:
@@ -44,12 +47,27 @@ def pair_verdicts(results: dict) -> dict[str, dict]:
             raise ValueError(f"{pair}: as-live rows, but none at the transfer row's σmax, steps, prior and register")
         ratio = t["chroma_acc"] / codec["chroma_acc"]
         gap = t["target_acc"] - live["target_acc"] if live else None
-        out[pair] = dict(sigma_max=t.get("sigma_max"), prior=t.get("prior"), clips=t["target_acc_clip"],
+        moved = register_control(pair, t, kinds.get("transposed", []))
+        out[pair] = dict(sigma_max=t.get("sigma_max"), prior=t.get("prior"), semitones=semitones(t),
+                         register_clips=moved and moved["target_acc_clip"], clips=t["target_acc_clip"],
                          crops=t["target_acc"], chroma_ratio=ratio, live_clips=live and live["target_acc_clip"],
                          live_crops=live and live["target_acc"], live_gap=gap,
                          offline=meets_clip_bar(t) and ratio >= BAR_CHROMA_OF_CODEC - 1e-9,
                          live=None if live is None else not live_falls_short(t["target_acc"], live["target_acc"]))
     return out
+
+
+def register_control(pair: str, t: dict, controls: list[dict]) -> dict | None:
+    """The control row of a transfer that moves its input (transposes or folds): the input moved as it was, through
+    the codec, no bridge. None for a transfer that does not move it; an error where one that does has no control."""
+    _, transpose, fold = row_variant(t)
+    if not (transpose or fold):
+        return None
+    match = [c for c in controls if row_variant(c)[1:] == (transpose, fold)]
+    if not match:
+        raise ValueError(f"{pair}: the transfer moves its input ({semitones(t).strip()}) and no control row (the input "
+                         "moved so, no bridge) was measured with it: measure it with python -m evaluation")
+    return match[0]
 
 
 def at_recommendation(pair: str, transfers: list[dict], rec: dict | None) -> list[dict]:
@@ -67,19 +85,25 @@ def at_recommendation(pair: str, transfers: list[dict], rec: dict | None) -> lis
 
 
 def table(verdicts: dict[str, dict]) -> str:
-    lines = ["| pair | σmax, prior | clips off / live | crops off / live | pitch class / codec's | bar |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| pair | σmax, prior | clips off / live | crops off / live | pitch class / codec's | bar "
+             "| register alone (no bridge), clips |", "|---|---|---|---|---|---|---|"]
     for pair, v in verdicts.items():
         live_c = "—" if v["live_clips"] is None else pct(v["live_clips"])
         live_k = "—" if v["live_crops"] is None else pct(v["live_crops"])
         bar = ("meets it" if v["offline"] and v["live"] else "offline only" if v["offline"] and v["live"] is None
                else "not as live" if v["offline"] else "misses it")
         sigma = "—" if v["sigma_max"] is None else f"{v['sigma_max']:g}"
-        lines.append(f"| {pair} | {sigma} {v['prior'] or ''} | {pct(v['clips'])} / {live_c} | "
-                     f"{pct(v['crops'])} / {live_k} | {pct(v['chroma_ratio'])} | {bar} |")
+        moved = "—" if v["register_clips"] is None else pct(v["register_clips"])
+        lines.append(f"| {pair} | {sigma} {v['prior'] or ''}{v['semitones']} | {pct(v['clips'])} / {live_c} | "
+                     f"{pct(v['crops'])} / {live_k} | {pct(v['chroma_ratio'])} | {bar} | {moved} |")
     offline = sum(v["offline"] for v in verdicts.values())
     both = sum(bool(v["offline"] and v["live"]) for v in verdicts.values())
     lines.append(f"\n{offline} of {len(verdicts)} pairs meet the bar offline, {both} offline and as live")
+    movers = [v for v in verdicts.values() if v["register_clips"] is not None]
+    if movers:
+        alone = sum(meets_clip_bar(dict(target_acc_clip=v["register_clips"])) for v in movers)
+        lines.append(f"{len(movers)} move their input (transpose or fold); for {alone} of them the move alone, no "
+                     f"bridge, is heard as the target in ≥ {BAR_CLIPS:.0%} of clips: there the bar shows little")
     return "\n".join(lines)
 
 

@@ -160,13 +160,14 @@ def row_variant(row: dict) -> tuple[str, int, int]:
     return row.get("prior") or "", int(row.get("transpose") or 0), int(row.get("fold_centre") or 0)
 
 
-def _semitones(row: dict) -> str:
+def semitones(row: dict) -> str:
+    """' -12 st', ' fold 58', '' for a row that does not move its input."""
     return ((f" {int(row['transpose']):+d} st" if row.get("transpose") else "")
             + (f" fold {int(row['fold_centre'])}" if row.get("fold_centre") else ""))
 
 
 def _variant_name(v: tuple[str, int, int]) -> str:
-    return (v[0] or "preset prior") + _semitones({"transpose": v[1], "fold_centre": v[2]})
+    return (v[0] or "preset prior") + semitones({"transpose": v[1], "fold_centre": v[2]})
 
 
 def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
@@ -269,7 +270,7 @@ def markdown(results: dict) -> str:
     for pair in results["pairs"]:
         r = results["recommended"].get(pair)
         if r:
-            lines.append(f"| {pair} | {r['sigma_max']:g}{_semitones(r)} | {r['steps']} | {pct(r['pitch_acc'])} | "
+            lines.append(f"| {pair} | {r['sigma_max']:g}{semitones(r)} | {r['steps']} | {pct(r['pitch_acc'])} | "
                          f"{pct(r.get('target_acc'))} | {_f(r.get('fd'))} | {r['why']} |")
     lines += ["", f"Rule: {results.get('rule', RULE)}", ""]
     head = ["| row | σmax | steps | pitch acc | chroma acc | pitch dist (st) | voiced overlap | target acc "
@@ -282,7 +283,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {_LABEL.get(r['kind'], r['kind'])} | {_f(r.get('sigma_max'), 'g')} | "
                          f"{r.get('steps') or '–'}{' ' + r['solver'] if r.get('solver') else ''}"
                          f"{' ' + r['prior'] if r.get('prior') else ''}"
-                         f"{_semitones(r)} | "
+                         f"{semitones(r)} | "
                          f"{pct(r['pitch_acc'])} | {pct(r['chroma_acc'])} | "
                          f"{_f(r['pitch_distance'])} | {pct(r['voiced_overlap'])} | {pct(r.get('target_acc'))} | "
                          f"{pct(r.get('target_acc_clip'))} | {_f(r.get('fd'))} | {_f(r.get('rtf'), '.3f')} |")
@@ -374,7 +375,7 @@ def _plot_pair(ax, results: dict, pair: str, col, xkey: str, scale: float, big: 
     name = pair.replace("-to-", " → ") + ", " if big else ""
     for j, (steps, variant) in enumerate(sorted({(r["steps"], row_variant(r)) for r in ps})):
         pts = sorted((r for r in ps if r["steps"] == steps and row_variant(r) == variant), key=lambda r: r["sigma_max"])
-        prior = variant[0] + _semitones({"transpose": variant[1], "fold_centre": variant[2]})
+        prior = variant[0] + semitones({"transpose": variant[1], "fold_centre": variant[2]})
         xs = [scale * _num(r.get(xkey)) for r in pts]
         ys = [100 * _num(r["pitch_acc"]) for r in pts]
         ax.plot(xs, ys, styles[j % len(styles)], marker="o", color=col if big else f"C{j}", ms=4,
@@ -523,7 +524,7 @@ def main(argv=None) -> int:
 def print_recommendations(recs: dict) -> None:
     for pair, r in recs.items():
         if r:
-            print(f"{pair}: σmax {r['sigma_max']:g}{_semitones(r)} ({r['steps']} steps"
+            print(f"{pair}: σmax {r['sigma_max']:g}{semitones(r)} ({r['steps']} steps"
                   f"{', ' + r['prior'] if r.get('prior') else ''}; "
                   f"pitch {pct(r['pitch_acc'])}, "
                   f"target {pct(r.get('target_acc'))}) — {r['why']}")

@@ -79,3 +79,21 @@ def test_a_sweep_is_read_where_its_own_rule_picks_and_live_only_where_that_row_w
     rows.append(dict(rows[2], kind="as-live", target_acc=0.8))  # now the pick streamed too, 10 points under
     v = bar.pair_verdicts(dict(rows=rows, recommended={"a-to-b": rec}))["a-to-b"]
     assert v["live"] is False and v["live_gap"] == pytest.approx(0.1)
+
+
+def test_a_pair_that_moves_its_input_is_printed_beside_its_control_and_counted_where_the_move_alone_passes():
+    moved = [dict(r, transpose=-12) if r["kind"] == "transfer" else r
+             for r in _rows("a-to-b", 1.0, 0.95, 0.9, 1.0) + _rows("a-to-c", 1.0, 0.9, 0.9, 1.0)]
+    controls = [dict(pair="a-to-b", kind="transposed", transpose=-12, target_acc=0.9, target_acc_clip=0.875),
+                dict(pair="a-to-b", kind="transposed", transpose=12, target_acc=0.0, target_acc_clip=0.0),
+                dict(pair="a-to-c", kind="transposed", transpose=-12, target_acc=0.2, target_acc_clip=0.25)]
+    plain = _rows("b-to-c", 1.0, 0.9, 0.9, 1.0)
+    v = bar.pair_verdicts(dict(rows=moved + controls + plain))
+    assert (v["a-to-b"]["register_clips"], v["a-to-c"]["register_clips"], v["b-to-c"]["register_clips"]) == (
+        0.875, 0.25, None)  # each read at its own transposition, not the first control of the pair
+    text = bar.table(v)
+    assert "| a-to-b | 2 matched -12 st |" in text and text.count("| 87.5% |") == 1 and "| — |" in text
+    assert "2 move their input (transpose or fold); for 1 of them the move alone" in text
+    with pytest.raises(ValueError, match="no control row"):  # a moved transfer without its control: no verdict
+        bar.pair_verdicts(dict(rows=moved + controls[1:]))
+    assert "move their input" not in bar.table(bar.pair_verdicts(dict(rows=plain)))
