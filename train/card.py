@@ -240,8 +240,9 @@ def main(argv=None) -> int:
                   "rendered with FluidSynth (reverb and chorus off) with varied tempo, velocity, articulation, CC11 "
                   "swells and CC1 vibrato (`python -m train.corpus render`, see the README's Data paragraph). "
                   "`heldout`: the test chorales in the held-out font; `confirm`: other test-pool chorales in it, to "
-                  "confirm a choice made on `heldout` (`--confirm N`), `confirm2`: more again, for a choice made on "
-                  "both (`--confirm N,N`); `judge`: train chorales in the held-out font, "
+                  "confirm a choice made on `heldout` (`--confirm N`), `confirm2`, `confirm3`, …: more again, each for a "
+                  "choice made on the splits before it (`--confirm N,N,…`); `judge`: train chorales in the held-out "
+                  "font, "
                   "for the evaluation's classifier only. Minutes per split (fonts):", "",
                   "| instrument | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
         lines += [f"| {k} | " + " | ".join(f"{v.get(s, 0):.1f} ({', '.join(sorted(fonts[k].get(s, [])))})"
