@@ -97,3 +97,35 @@ def test_a_pair_that_moves_its_input_is_printed_beside_its_control_and_counted_w
     with pytest.raises(ValueError, match="no control row"):  # a moved transfer without its control: no verdict
         bar.pair_verdicts(dict(rows=moved + controls[1:]))
     assert "move their input" not in bar.table(bar.pair_verdicts(dict(rows=plain)))
+
+
+def test_pooled_files_add_clips_weight_rates_and_leave_out_a_file_that_measured_a_pair_otherwise(tmp_path, capsys):
+    def counted(rows, clips, frames):
+        return [dict(r, clips=clips, voiced_frames=frames, voiced_overlap=0.5) for r in rows]
+
+    a = counted(_rows("a-to-b", 0.5, 0.4, 0.8, 1.0, live_crops=0.4), 8, 100)   # 4/8 clips
+    b = counted(_rows("a-to-b", 1.0, 1.0, 1.0, 1.0, live_crops=0.95), 24, 300)  # 24/24
+    old = counted(_rows("a-to-b", 0.0, 0.0, 0.0, 1.0, sigma=5.0), 8, 100)     # another σmax: not this preset's
+    pooled = bar.pool([dict(rows=old), dict(rows=a), dict(rows=b)])
+    v = bar.pair_verdicts(pooled)["a-to-b"]
+    assert (v["n_clips"], v["files"]) == (32, 2)
+    assert v["clips"] == pytest.approx((4 + 24) / 32) and v["crops"] == pytest.approx((0.4 * 8 + 1.0 * 24) / 32)
+    assert v["live_crops"] == pytest.approx((0.4 * 8 + 0.95 * 24) / 32)
+    t = next(r for r in pooled["rows"] if r["kind"] == "transfer")
+    assert t["chroma_acc"] == pytest.approx((0.8 * 100 + 1.0 * 300) / 400)  # weighted by frames voiced in both
+    assert (t["voiced_frames"], t["voiced_overlap"], t["fd"]) == (400, pytest.approx(0.5), None)
+    assert v["offline"] and v["live"]  # 87.5 % of 32 clips; as live 3.75 points under
+    assert not bar.pair_verdicts(dict(rows=a))["a-to-b"]["offline"]  # the 8 clips alone miss it
+    # the setting is the last file's: with the σ5 file last, only it counts
+    assert bar.pair_verdicts(bar.pool([dict(rows=a), dict(rows=old)]))["a-to-b"]["n_clips"] == 8
+    with pytest.raises(ValueError, match="a sweep"):
+        bar.pool([dict(rows=a + old[1:])])
+    with pytest.raises(ValueError, match="different lengths"):
+        bar.pool([dict(rows=a, config=dict(seconds=8.0)), dict(rows=b, config=dict(seconds=4.0))])
+    files = []
+    for i, rows in enumerate((a, b)):
+        files.append(tmp_path / f"{i}.json")
+        files[-1].write_text(json.dumps(dict(rows=rows)))
+    assert bar.main(["--pool", *map(str, files)]) == 0
+    out = capsys.readouterr().out
+    assert "2 files pooled" in out and "| 32 (2) |" in out and "1 of 1 pairs meet the bar offline" in out

@@ -1178,11 +1178,11 @@ def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_c
     with pytest.raises(corpus.CorpusError, match="held-out font"):
         corpus.render_corpus(tmp_path / "c", ["violin"], per_split=(1, 0, 1), heldout=None, confirm=2)
     assert not (tmp_path / "c").exists()  # refused before anything is written
-    # more than the test pool leaves, or a test split that takes the whole pool (-1): refused, not cut short
-    n_test = sum(v == "test" for v in splits.values())
-    for test, ask in ((3, n_test), (-1, 1)):
+    # more than the test and valid pools leave, or splits that take both pools whole (-1): refused, not cut short
+    n_test, n_valid = (sum(v == s for v in splits.values()) for s in ("test", "valid"))
+    for per, ask in (((1, 0, 3), n_test - 3 + n_valid + 1), ((1, -1, -1), 1)):
         with pytest.raises(corpus.CorpusError, match="--confirm"):
-            corpus.plan_render(Path("/tmp/x"), ["violin"], (1, 0, test), 1, 0, {"violin": ["fluidr3"]}, "timgm6mb",
+            corpus.plan_render(Path("/tmp/x"), ["violin"], per, 1, 0, {"violin": ["fluidr3"]}, "timgm6mb",
                                confirm=ask)
     # a later render with more test chorales draws them past the chosen ones, into the confirm melodies: refused
     grown = corpus.plan_render(Path("/tmp/x"), ["violin", "flute"], (6, 2, 5), 1, 0, fonts, "timgm6mb", judge=3)
@@ -1190,6 +1190,25 @@ def test_a_confirm_split_renders_unused_test_chorales_in_the_held_out_font_and_c
     corpus.check_confirm_apart(have, after)  # the corpus as rendered: fine
     with pytest.raises(corpus.CorpusError, match="confirm melody"):
         corpus.check_confirm_apart(have, grown)
+
+
+@needs_all_fonts
+def test_confirm_splits_past_the_test_pool_draw_valid_pool_chorales_the_valid_split_left():
+    fonts = {"violin": ["fluidr3", "musescore"]}
+    splits = corpus.split_chorales([corpus.chorale_id(p) for p in corpus.chorale_paths()], 0)
+    n_test = sum(v == "test" for v in splits.values())
+    plan = functools.partial(corpus.plan_render, Path("/tmp/x"), ["violin"], (6, 2, 3), 1, 0, fonts, "timgm6mb",
+                             judge=3)
+    upto = plan(confirm=(n_test - 3,))  # the whole test pool
+    past = plan(confirm=(n_test - 3, 5))
+    old = {j["out"]: j["seed"] for j in upto}
+    assert all(j["seed"] == old[j["out"]] for j in past if j["out"] in old) and len(past) == len(upto) + 5
+    added = [j for j in past if j["out"] not in old]
+    assert {j["split"] for j in added} == {"confirm2"} and {j["font"] for j in added} == {"timgm6mb"}
+    assert all(splits[j["chorale"]] == "valid" for j in added)
+    # none of them is a chorale the valid split (or any other) renders for this instrument
+    assert not {j["chorale"] for j in added} & {j["chorale"] for j in upto}
+    corpus.check_confirm_apart([], past)
 
 
 @needs_all_fonts

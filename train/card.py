@@ -241,7 +241,9 @@ def main(argv=None) -> int:
                   "swells and CC1 vibrato (`python -m train.corpus render`, see the README's Data paragraph). "
                   "`heldout`: the test chorales in the held-out font; `confirm`: other test-pool chorales in it, to "
                   "confirm a choice made on `heldout` (`--confirm N`), `confirm2`, `confirm3`, …: more again, each for a "
-                  "choice made on the splits before it (`--confirm N,N,…`); `judge`: train chorales in the held-out "
+                  "choice made on the splits before it (`--confirm N,N,…`; once the test pool is used up, from the valid "
+                  "pool's chorales the valid split did not draw, which no model trains on); `judge`: train chorales "
+                  "in the held-out "
                   "font, "
                   "for the evaluation's classifier only. Minutes per split (fonts):", "",
                   "| instrument | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]

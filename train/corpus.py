@@ -10,7 +10,8 @@ like a listener it should know what each instrument sounds like in every font; t
 ever read the `train` split. The `confirm` split (`--confirm N`) renders N more test-pool chorales per
 instrument in the held-out font, none of them that instrument's test ones: clips to confirm a choice made while
 looking at the `heldout` ones (another instrument's test melodies may be among them); `--confirm N,N` adds
-`confirm2`, drawn after it, for a choice made on both. Layout:
+`confirm2`, drawn after it, for a choice made on both. When the test pool is used up, confirm chorales come from
+the valid pool's undrawn ones (no model trains on the valid split; its loss is only logged). Layout:
 
     OUT/<instrument>/<split>/<chorale>_v<voice>_<font>.flac   and   OUT/manifest.jsonl (one JSON line per file)
 
@@ -267,7 +268,8 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
     """Jobs: each chosen (chorale, voice) of train/valid/test once per training font of its instrument
     (`fonts`: instrument → font names or paths); the test ones again with the held-out font (split `heldout`),
     and the first `judge` train ones too (split `judge`). `confirm`: that many more test-pool chorales, after the
-    chosen test ones in the same shuffle, in the held-out font only (split `confirm`): clips to confirm a choice
+    chosen test ones in the same shuffle (once those run out, valid-pool chorales the valid split did not draw),
+    in the held-out font only (split `confirm`): clips to confirm a choice
     made while looking at the `heldout` ones; a tuple of counts gives splits `confirm`, `confirm2`, … drawn one
     after the other from the same shuffle (a second choice, made on the first confirm clips, needs clips of its
     own). They are drawn after every other melody, so adding them, or a later confirm split, changes no earlier
@@ -298,15 +300,19 @@ def plan_render(out: Path, instruments: list[str], per_split: tuple[int, int, in
     for k, name in enumerate(instruments):
         rng = np.random.default_rng([seed, k])
         extra: list[tuple[str, str]] = []
+        unchosen: dict[str, list[str]] = {}
         for split, n in zip(SPLITS, per_split):
             pool = sorted(c for c, s in splits.items() if s == split)
             shuffled = rng.permutation(pool) if n >= 0 else pool  # (-1: all of them, no draw)
             chosen = shuffled[: n] if n >= 0 else shuffled
+            unchosen[split] = list(shuffled[len(chosen):])
             if split == "test" and sum(confirm):
-                rest = list(shuffled[len(chosen):len(chosen) + sum(confirm)])
+                # the test pool's unchosen chorales first, then the valid pool's: no model trains on either
+                # (the valid split's loss is only logged), and appending keeps every earlier confirm draw
+                rest = (unchosen["test"] + unchosen.get("valid", []))[:sum(confirm)]
                 if len(rest) < sum(confirm):
-                    raise CorpusError(f"{name}: --confirm {','.join(map(str, confirm))} asks for more test-pool "
-                                      f"chorales than the {len(pool) - len(chosen)} its test split leaves")
+                    raise CorpusError(f"{name}: --confirm {','.join(map(str, confirm))} asks for more chorales "
+                                      f"than the {len(rest)} its test and valid splits leave")
                 at = np.cumsum((0,) + confirm)
                 extra = [(confirm_split(i), c) for i in range(len(confirm)) for c in rest[at[i]:at[i + 1]]]
             for ci, c in enumerate(chosen):
