@@ -101,9 +101,10 @@ def pool(results: list[dict]) -> dict:
     if len({(r.get("config") or {}).get("seconds") for r in results}) > 1:
         raise ValueError("the files' clips are of different lengths: their crops do not pool")
     setting = lambda r: (r["kind"], *row_variant(r), r.get("sigma_max"), r.get("steps"))  # noqa: E731
+    files = [_by_pair(res) for res in results]
     wanted: dict[str, tuple] = {}
-    for res in results:
-        for pair, kinds in _by_pair(res).items():
+    for by_pair in files:
+        for pair, kinds in by_pair.items():
             transfers = kinds.get("transfer", [])
             if len(transfers) > 1:
                 raise ValueError(f"{pair}: {len(transfers)} transfer rows in one file (a sweep): pool at-presets "
@@ -111,8 +112,8 @@ def pool(results: list[dict]) -> dict:
             if transfers:
                 wanted[pair] = setting(transfers[0])  # the last file's wins
     groups: dict[tuple, list[dict]] = {}
-    for res in results:
-        for pair, kinds in _by_pair(res).items():
+    for by_pair in files:
+        for pair, kinds in by_pair.items():
             if pair in wanted and any(setting(t) == wanted[pair] for t in kinds.get("transfer", [])):
                 for r in (r for rows in kinds.values() for r in rows):
                     groups.setdefault((pair, setting(r)), []).append(r)

@@ -243,9 +243,7 @@ def main(argv=None) -> int:
                   "confirm a choice made on `heldout` (`--confirm N`), `confirm2`, `confirm3`, …: more again, each for a "
                   "choice made on the splits before it (`--confirm N,N,…`; once the test pool is used up, from the valid "
                   "pool's chorales the valid split did not draw, which no model trains on); `judge`: train chorales "
-                  "in the held-out "
-                  "font, "
-                  "for the evaluation's classifier only. Minutes per split (fonts):", "",
+                  "in the held-out font, for the evaluation's classifier only. Minutes per split (fonts):", "",
                   "| instrument | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
         lines += [f"| {k} | " + " | ".join(f"{v.get(s, 0):.1f} ({', '.join(sorted(fonts[k].get(s, [])))})"
                                            for s in splits) + " |" for k, v in sorted(per.items())]
