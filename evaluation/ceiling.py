@@ -9,7 +9,9 @@ project's output) names the instrument of each, and PESTO compares the melody wi
 first row: the judge's own accuracy there bounds what any codec can score. No transfer can be heard as an
 instrument its codec does not keep, so this is the bar the issue sets first: recognized ≥ 95 %, pitch ≥ 90 %.
 The judge's margin (the instrument's logit over the largest other, least and median over clips) says how near
-each instrument is to losing or winning a clip, where a count of 8 out of 8 cannot.
+each instrument is to losing or winning a clip, where a count of 8 out of 8 cannot. Over several splits (`--split
+heldout,confirm,…`, `--clips` 8 per split) the clips heard are also counted split by split (the JSON keeps each
+clip's label, in order).
 Below the row, what each codec changes: the level in each band and the harmonics (their contrast against the
 spectrum between them, and odd against even ones) of its round trips against the input's.
 """
@@ -80,18 +82,25 @@ def harmonic_profile(x: np.ndarray, sr: int, f0_hz: np.ndarray, step_s: float, n
                 h1_h2_db=float(np.median(h1_h2)) if h1_h2 else float("nan"))
 
 
-def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
-               ) -> dict[str, list[np.ndarray]]:
-    """Up to `clips` clips per instrument, each the loudest `seconds` window of one file (the splits named in
-    `split`, one or several comma-separated, in that order; each in path order)."""
-    from core.audio import load_audio
+def clip_files(corpus: Path, split: str, instruments: list[str], clips: int) -> dict[str, list[Path]]:
+    """The files `load_clips` reads, in its order: up to `clips` per instrument, the splits named in `split` (one or
+    several comma-separated) in that order, each in path order. A file's split is its folder's name."""
     from core.manifest import corpus_files
 
-    files = corpus_files(corpus, split, instruments, sort=True)  # split by split, path order
+    files = corpus_files(corpus, split, instruments, sort=True)
+    return {name: files[name][:clips] for name in instruments if files.get(name)}
+
+
+def load_clips(corpus: Path, split: str, instruments: list[str], sr: int, clips: int, seconds: float
+               ) -> dict[str, list[np.ndarray]]:
+    """Up to `clips` clips per instrument, each the loudest `seconds` window of one file (`clip_files`)."""
+    from core.audio import load_audio
+
+    files = clip_files(corpus, split, instruments, clips)
     n = int(seconds * sr)
     out: dict[str, list[np.ndarray]] = {}
     for name in instruments:
-        for f in files.get(name, [])[:clips]:
+        for f in files.get(name, []):
             x = load_audio(f, sr)
             if len(x) > n:  # the most active window, so a clip is music rather than a rest
                 e = np.convolve(x ** 2, np.ones(sr // 10), "valid")[:: sr // 10]
@@ -145,7 +154,22 @@ def score(judge, tracker, clips: dict[str, list[np.ndarray]], through, sr: int) 
         others = [h for k, hs in heard.items() if k != name for h in hs]
         rows[name]["attracts"] = others.count(name) / len(others) if others else 0.0
         rows[name]["heard_as"] = {k: heard[name].count(k) for k in sorted(set(heard[name]))}
+        rows[name]["heard"] = heard[name]  # clip by clip, in the clips' order
     return rows
+
+
+def recognized_by_split(rows: dict, splits: dict[str, list[str]]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Clips heard as their own instrument and clips judged, per instrument and split: `rows` of `score`, `splits`
+    the split of each clip by instrument (in the clips' order)."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for name, labels in splits.items():
+        heard = rows[name]["heard"]
+        if len(heard) != len(labels):
+            raise ValueError(f"{name}: {len(heard)} clips judged, {len(labels)} splits given")
+        for split in dict.fromkeys(labels):  # in the order first met
+            mine = [h for h, s in zip(heard, labels) if s == split]
+            out.setdefault(name, {})[split] = (mine.count(name), len(mine))
+    return out
 
 
 def _mean_or_none(values: list[float]) -> float | None:
@@ -402,6 +426,7 @@ def _main(argv=None) -> int:
     results = {}
     sr = 24_000
     clips = load_clips(a.corpus, a.split, instruments, sr, a.clips, a.seconds)
+    splits = {i: [f.parent.name for f in fs] for i, fs in clip_files(a.corpus, a.split, instruments, a.clips).items()}
     results["input (judge's own accuracy)"] = score(judge, tracker, clips, _identity, sr)
     for c in tqdm(a.codecs, desc="codecs", unit="codec"):
         through, csr = codec_round_trip(c)
@@ -449,6 +474,16 @@ def _main(argv=None) -> int:
         print(f"| {row} | {' | '.join(cells)} | {rec:.0%} / {pit:.0%} |")
     print("cells: recognized as itself / pitch kept (PESTO, ±50 cents, frames voiced in both) / share of the other "
           "instruments' clips heard as this one (a codec artefact the judge takes for this instrument)")
+    if len({s for labels in splits.values() for s in labels}) > 1:  # several splits: where each codec loses its clips
+        print("\nrecognized as itself, split by split (clips heard / clips)")
+        print(f"| row | split | {' | '.join(instruments)} |")
+        print("|---|---|" + "---|" * len(instruments))
+        for row, r in results.items():
+            counts = recognized_by_split(r, splits)
+            for split in dict.fromkeys(s for i in instruments for s in splits[i]):
+                cells = [f"{counts[i][split][0]}/{counts[i][split][1]}" if split in counts[i] else "—"
+                         for i in instruments]
+                print(f"| {row} | {split} | {' | '.join(cells)} |")
     print("\nthe judge's margin: the instrument's logit minus the largest other, least / median over its clips "
           "(> 0: heard as itself; how near a clip is to being lost, or won)")
     print(f"| row | {' | '.join(instruments)} |")

@@ -29,8 +29,9 @@ RULE = ("Per pair, among the transfer rows at the swept step count closest to th
         "codec row (the input through the codec alone, no bridge); of those the lowest FD wins (without FD, the "
         "largest eligible σmax); when none is eligible, the best pitch accuracy. With rows of several priors or "
         "transpositions (merged --across-priors): that σmax per prior, transpose and fold, then, of the picks heard "
-        "within MARGIN of the best, the one keeping the most pitch (octave included, against the melody moved as "
-        "asked: transposed, folded), an unmoved one first among those within PITCH_TIE (2 points) of it. Where "
+        "within MARGIN of the best, the one keeping the most notes (pitch, octave included, against the melody moved "
+        "as asked: transposed, folded, on every frame the input voices: pitch accuracy × voiced overlap), an "
+        "unmoved one first among those within PITCH_TIE (2 points) of it. Where "
         "every swept σmax of a variant was also streamed as live (--live-rows), its σmax is the lowest of those near "
         "the best whose as-live recognition is at most LIVE_GAP (5 points) under its offline one, the preset being "
         "what is played live; where none is, the σmax as without them, and across variants a pick that falls short "
@@ -44,7 +45,7 @@ MARGIN = 0.10
 LIVE_GAP = 0.05  # issue #12's bar: heard as the target as live at most 5 points (of crops) less than offline
 BAR_CLIPS = 0.8  # issue #12's bar: a preset heard as the target in at least 80 % of the clips
 BAR_CHROMA_OF_CODEC = 0.85  # issue #12's bar: pitch-class accuracy at least 85 % of the codec round trip's
-PITCH_TIE = 0.02  # pitch accuracies this close count as equal when choosing between transpositions
+PITCH_TIE = 0.02  # notes kept this close count as equal when choosing between transpositions
 
 
 def _num(v) -> float:
@@ -136,7 +137,7 @@ def recommend(rows: list[dict], pair: str, keep: float = 0.9, preset_steps: int 
             why = "no voiced frames to score the melody: the smallest σmax"
     twin = next(w for r, w in zip(sweep, twins) if r is pick)
     return dict(sigma_max=float(pick["sigma_max"]), steps=steps, pitch_acc=pick["pitch_acc"],
-                chroma_acc=pick.get("chroma_acc"),
+                chroma_acc=pick.get("chroma_acc"), voiced_overlap=pick.get("voiced_overlap"),
                 target_acc=pick.get("target_acc"), target_acc_clip=pick.get("target_acc_clip"), fd=pick.get("fd"),
                 reference_pitch_acc=ref, keep=keep,
                 **({"live_target_acc": twin.get("target_acc"), "live_chroma_acc": twin.get("chroma_acc")}
@@ -173,10 +174,10 @@ def _variant_name(v: tuple[str, int, int]) -> str:
 def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     """Rows of several priors or transpositions (merged --across-priors): the rule picks a σmax per variant; a low
     σmax says less about the melody across variants (one map keeps it at σmax 1 where another moves it at 0.5), so
-    among the picks whose recognition is within MARGIN of the best, the one keeping the most pitch wins (against
-    the melody as asked: transposed by its transpose, folded by its fold); within PITCH_TIE of that, an unmoved
-    one (no transpose, no fold) first, so the player's octave changes only where that keeps the notes or gets the
-    target heard."""
+    among the picks whose recognition is within MARGIN of the best, the one keeping the most notes wins (pitch
+    against the melody as asked, transposed by its transpose, folded by its fold, on every frame the input voices:
+    `notes_kept`); within PITCH_TIE of that, an unmoved one (no transpose, no fold) first, so the player's octave
+    changes only where that keeps the notes or gets the target heard."""
     picks = [recommend([r for r in rows if r["pair"] != pair or r["kind"] != "transfer" or row_variant(r) == v],
                        pair, keep, preset_steps, margin) for v in variants]
     # first, as within a variant, a pick heard as the target in fewer than BAR_CLIPS of the clips gives way to those
@@ -191,19 +192,29 @@ def _across_variants(rows, pair, variants, keep, preset_steps, margin) -> dict:
     picks = passing if aside else picks
     heard = [_finite(_num(p.get("target_acc"))) for p in picks]
     near = [p for p, t in zip(picks, heard) if t >= max(heard) - margin - 1e-9]
-    # the notes themselves, octave included: a map that keeps pitch classes but jumps octaves is heard as wrong notes
-    melody = lambda p: (_finite(_num(p["pitch_acc"])), _finite(_num(p.get("chroma_acc"))))  # noqa: E731
+    # the notes themselves, octave included (a map that keeps pitch classes but jumps octaves is heard as wrong
+    # notes), on every frame the input voices (one that drops notes keeps fewer of them: session 36)
+    melody = lambda p: (notes_kept(p), _finite(_num(p.get("chroma_acc"))))  # noqa: E731
     most = max(melody(p)[0] for p in near)
-    level = [p for p in near if melody(p)[0] >= most - PITCH_TIE - 1e-9]  # as much pitch kept, within PITCH_TIE
+    level = [p for p in near if melody(p)[0] >= most - PITCH_TIE - 1e-9]  # as many notes kept, within PITCH_TIE
     best = max(level, key=lambda p: (p["transpose"] == 0 and not p["fold_centre"], melody(p), -p["sigma_max"]))
     return dict(best, why=best["why"] + f"; of {', '.join(map(_variant_name, variants))}, the one keeping the most "
-                                        f"pitch among those within {100 * margin:.0f} points of the best recognition"
+                                        f"notes among those within {100 * margin:.0f} points of the best recognition"
                                         + (f" (unmoved first within {100 * PITCH_TIE:.0f} points)"
                                            if len({v[1:] for v in variants}) > 1 else "")
                                         + (f", those heard as the target in fewer than {BAR_CLIPS:.0%} of clips set "
                                            f"aside" if below else "")
                                         + (f", those heard as live more than {100 * LIVE_GAP:.0f} points under "
                                            f"offline set aside" if aside else ""))
+
+
+def notes_kept(row: dict) -> float:
+    """The share of the input's voiced frames that come out voiced and within 50 cents: pitch accuracy (on the
+    frames voiced in both) × voiced overlap (voiced in both / voiced in the input; unrecorded counts as 1)."""
+    pitch, overlap = _num(row["pitch_acc"]), _num(row.get("voiced_overlap"))
+    if not math.isfinite(pitch):  # nothing voiced in both: no notes to count (and -inf × 0 would be NaN)
+        return -math.inf
+    return pitch * (overlap if math.isfinite(overlap) else 1.0)
 
 
 def keeps_pitch_classes(row: dict, codec_chroma: float) -> bool:
@@ -491,8 +502,8 @@ def main(argv=None) -> int:
     ap.add_argument("--across-priors", action="store_true",
                     help="a later part replaces only the rows of the priors and transpositions it measured; each "
                          "pair's prior, transpose and σmax are chosen over all of them (the rule's σmax per variant, "
-                         "then, among those heard within 10 points of the best, the most pitch kept, an untransposed "
-                         "one first within 2 points of that)")
+                         "then, among those heard within 10 points of the best, the most notes kept (pitch × voiced "
+                         "overlap), an unmoved one first within 2 points of that)")
     a = ap.parse_args(argv)
     parts = []
     for f in a.results:

@@ -380,3 +380,19 @@ def test_an_output_eq_fitted_on_the_training_split_cuts_a_floor_the_codec_lays_a
     judged = {"clarinet": [tone[:9_600]]}
     assert score(ByHiss(), None, judged, floor, sr)["clarinet"]["heard_as"] == {"flute": 1}
     assert score(ByHiss(), None, judged, probes, sr)["clarinet"]["recognized"] == 1.0
+
+
+def test_recognition_split_by_split_counts_each_splits_clips():
+    """Judged over several splits at once, a codec's clips are counted per split too: where it loses them."""
+    import pytest
+
+    from evaluation.ceiling import recognized_by_split
+
+    clips = {"flute": [np.full(10, 0.1)] * 2 + [np.full(10, 0.9)] * 3, "violin": [np.full(10, 0.9)] * 2}
+    rows = score(ByLevel(), None, clips, _identity, 24_000)  # quiet clips: flute, loud: violin
+    assert rows["flute"]["heard"] == ["flute"] * 2 + ["violin"] * 3
+    splits = {"flute": ["heldout", "confirm", "heldout", "confirm", "confirm"], "violin": ["confirm", "confirm"]}
+    assert recognized_by_split(rows, splits) == {"flute": {"heldout": (1, 2), "confirm": (1, 3)},
+                                                 "violin": {"confirm": (2, 2)}}
+    with pytest.raises(ValueError, match="5 clips judged, 4 splits"):
+        recognized_by_split(rows, {"flute": splits["flute"][:4]})

@@ -286,6 +286,30 @@ def test_recommendation_rule():
     assert recommend(heard + even, "a-to-b")["fold_centre"] == 0  # 0.90 each, heard as well: the input unmoved
 
 
+def test_recommendation_across_variants_counts_the_notes_a_variant_drops():
+    """Across variants the melody is the notes kept on every frame the input voices (pitch accuracy × voiced
+    overlap): session 35's tenor sax → clarinet, where the fold round MIDI 67 kept pitch on 96.7 % of the frames
+    voiced in both but came out voiced on 74.4 % of the input's voiced frames, against 91.8 % and 85.6 % unfolded:
+    0.720 against 0.786 notes kept, so the unfolded one, which the pitch alone would have lost."""
+    from evaluation.report import notes_kept, recommend
+
+    plain = [dict(r, prior="matched", voiced_overlap=0.856) if r["kind"] == "transfer" else r
+             for r in _rows(sweep=((1, 0.93, 0.85), (2, 0.918, 0.907)))]
+    folded = [dict(r, prior="matched", fold_centre=67, voiced_overlap=0.744)
+              for r in _rows(sweep=((1, 0.967, 0.852), (2, 0.95, 0.85)))[2:]]
+    rec = recommend(plain + folded, "a-to-b")
+    assert (rec["fold_centre"], rec["sigma_max"]) == (0, 1) and "most notes" in rec["why"]
+    assert notes_kept(rec) == pytest.approx(0.93 * 0.856) and rec["voiced_overlap"] == 0.856
+    # every frame voiced where the input plays: the pitch alone decides, and the fold keeps more of it
+    whole = [dict(r, voiced_overlap=1.0) if r["kind"] == "transfer" else r for r in plain + folded]
+    assert recommend(whole, "a-to-b")["fold_centre"] == 67
+    # no overlap recorded (rows before it was): it counts as 1, as before
+    unrecorded = [dict(r, voiced_overlap=None) for r in plain + folded]
+    assert recommend(unrecorded, "a-to-b")["fold_centre"] == 67
+    assert notes_kept(dict(pitch_acc=0.9, voiced_overlap=float("nan"))) == 0.9
+    assert notes_kept(dict(pitch_acc=float("nan"), voiced_overlap=0.0)) == -math.inf  # nothing voiced in both
+
+
 def test_recommendation_with_live_rows():
     """Streamed as live at every σmax, the preset must be heard as live within LIVE_GAP of offline: the rule moves
     up from its offline pick to the lowest σmax near the best that is, and stays where none is or where a σmax was

@@ -280,7 +280,7 @@ def test_the_denoiser_device_script_trains_every_instrument_in_the_packs_latent_
 
 def test_several_splits_are_read_as_one_set_split_by_split_in_path_order(tmp_path):
     from core.manifest import split_names
-    from evaluation.ceiling import load_clips
+    from evaluation.ceiling import clip_files, load_clips
 
     root = _corpus(tmp_path / "c")
     short = np.sin(np.arange(7_200) / 5.0).astype(np.float32)  # shorter than a clip: loaded whole
@@ -293,6 +293,7 @@ def test_several_splits_are_read_as_one_set_split_by_split_in_path_order(tmp_pat
     listed = [f.name for f in corpus_files(root, "test,train")["flute"]]  # the manifest's order: font a, then b
     assert listed == [f"{i}_{font}.flac" for font in "ab" for i in range(6)] != sorted(listed)
     assert [f.name for f in corpus_files(root, "test,train", sort=True)["flute"]] == sorted(listed)
+    assert [f.parent.name for f in clip_files(root, "test,train", ["violin"], 2)["violin"]] == ["test", "train"]
     clips = load_clips(root, "test,train", ["violin"], 24_000, 2, 0.5)["violin"]
     assert len(clips[0]) == len(short) and np.abs(clips[0] - short).max() < 1e-4  # the first split named first
     assert len(clips[1]) == 12_000

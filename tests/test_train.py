@@ -684,7 +684,8 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
         return torch.load(tmp_path / name / "last.pt", weights_only=False)
 
     half = run("half", 5, 0.5, "--synthetic-share", "0.25", "--lin-weight", "2", "--peak-weight", "1.5",
-               "--band-weight", "0.5", "--dark-share", "0.5", "--polarity-weight", "0.7")  # 4 adversarial
+               "--band-weight", "0.5", "--dark-share", "0.5", "--polarity-weight", "0.7",
+               "--instruments", "flute")  # 4 adversarial
     assert {int(s["step"]) for s in half["opt_d"]["state"].values()} == {2}
     assert half["train_info"]["session_runs"][-1]["disc_share"] == 0.5
     assert half["train_info"]["session_runs"][-1]["synthetic_share"] == 0.25
@@ -705,6 +706,10 @@ def test_discriminator_updates_its_share_of_adversarial_steps(tiny_corpus, tmp_p
     assert resumed["train_info"]["session_runs"][-1]["weights"]["peak"] == 1.5
     assert resumed["train_info"]["session_runs"][-1]["weights"]["band"] == 0.5
     assert resumed["train_info"]["session_runs"][-1]["weights"]["polarity"] == 0.7
+    # and the instruments it drew its crops from (session 36 found a resumed one-instrument run drawing all of them)
+    assert resumed["args"]["instruments"] == ["flute"]
+    assert resumed["train_info"]["session_runs"][-1]["corpus"].startswith("flute") and \
+        "violin" not in resumed["train_info"]["session_runs"][-1]["corpus"]
     from train.card import runs_text
 
     assert "synthetic harmonic tones: 25% of crops" in "\n".join(runs_text(resumed["train_info"]))

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m train.codec", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     ap.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/codec"))
-    ap.add_argument("--instruments", type=comma_list(), default=None, help="comma-separated (default: all in the corpus)")
+    ap.add_argument("--instruments", type=comma_list(), default=None,
+                    help="comma-separated (default: all in the corpus; a resumed run keeps its own)")
     ap.add_argument("--instrument-weights", type=instrument_weights, default=None, metavar="NAME=W,...",
                     help="each instrument's share of the crops in proportion to W (default 1 each), e.g. "
                          "violin=2,clarinet=2 for the ones the codec keeps worst; a resumed run keeps its record's "
@@ -250,14 +251,16 @@ def set_lr(lr: float, *opts: torch.optim.Optimizer) -> None:
 
 def train(args) -> Codec:
     rt = setup_runtime(args.device, args.threads)
+    last = args.run / "last.pt"
+    resumed = load_checkpoint(last, FORMAT) if last.is_file() else None
+    if args.instruments is None and resumed is not None:  # a resumed run draws from the instruments it drew from
+        args.instruments = (resumed.get("args") or {}).get("instruments")
     instruments = args.instruments or None
     by_instrument = corpus_files(args.corpus, "train", instruments)
     files = [f for fs in by_instrument.values() for f in fs[: args.max_files]]
     groups = [name for name, fs in by_instrument.items() for _ in fs[: args.max_files]]
     if not files:
         raise SystemExit(f"error: no training audio in {args.corpus}")
-    last = args.run / "last.pt"
-    resumed = load_checkpoint(last, FORMAT) if last.is_file() else None
     with torch.random.fork_rng(devices=[]):  # loading builds a codec, drawing weights it overwrites: not our draws
         init = Codec.load(args.init) if args.init and resumed is None else None
     if args.decoder_filters is None:  # as the run, or the file it starts from, has it
