@@ -1245,3 +1245,85 @@ def test_a_second_confirm_split_draws_after_the_first_and_changes_nothing_render
     with pytest.raises(SystemExit):
         corpus.main(["render", "--out", str(tmp_path / "c"), "--confirm", "8,-1"])
     assert not (tmp_path / "c").exists()
+
+
+def test_bf16_autocast_runs_the_passes_in_bf16_and_keeps_weights_and_losses_fp32(tiny_corpus, tmp_path):
+    """--bf16 (issue #12's 'bf16 autocast where it holds quality'): the convolutions run in bf16, the weights,
+    the losses and the exported record stay fp32 and say so; the same run in fp32 differs (so autocast engaged),
+    but only by bf16's rounding."""
+    from core.codec import Codec
+    from train import codec as codec_train
+    from train import denoiser as den_train
+    from train.common import as_fp32, forward_precision
+
+    from encodec.msstftd import MultiScaleSTFTDiscriminator
+
+    disc = MultiScaleSTFTDiscriminator(filters=4)
+    dtypes = []
+    disc.apply(lambda m: m.register_forward_hook(lambda mod, i, o: dtypes.append(o.dtype))
+               if isinstance(m, torch.nn.Conv2d) else None)
+    y = torch.randn(2, 1, 4800, requires_grad=True)
+    x = torch.randn(2, 1, 4800)
+    g16, fm16 = codec_train.generator_adversarial_losses(disc, x, y, forward_precision(torch.device("cpu"), True))
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert g16.dtype == fm16.dtype == torch.float32
+    (g16 + fm16).backward()
+    assert y.grad is not None and y.grad.dtype == torch.float32 and y.grad.abs().sum() > 0
+    dtypes.clear()
+    g16, fm16 = float(g16.detach()), float(fm16.detach())
+    g32, fm32 = (float(v.detach()) for v in codec_train.generator_adversarial_losses(disc, x, y))
+    assert set(dtypes) == {torch.float32}
+    assert g16 != g32 and abs(g16 - g32) < 0.05 * abs(g32) + 1e-3
+    assert abs(fm16 - fm32) < 0.05 * fm32
+    assert as_fp32(([torch.ones(1, dtype=torch.bfloat16)], (torch.ones(1),)))[0][0].dtype == torch.float32
+
+    runs = {}
+    for name, extra in (("fp32", []), ("bf16", ["--bf16"])):
+        args = codec_train.build_parser().parse_args(
+            ["--corpus", str(tiny_corpus), "--run", str(tmp_path / name), "--n-filters", "2", "--dimension", "8",
+             "--batch", "2", "--steps", "3", "--segment", "0.27", "--adv-start", "1", *extra])
+        codec_train.train(args)
+        codec_train.codec_file_from_run(tmp_path / name / "last.pt", tmp_path / f"{name}.pt")
+        runs[name] = Codec.load(tmp_path / f"{name}.pt")
+        ck = torch.load(tmp_path / name / "last.pt", weights_only=False)
+        assert all(v.dtype == torch.float32 for v in ck["codec"].values() if v.is_floating_point())
+        assert runs[name].train_info["session_runs"][-1]["precision"] == ("bf16 autocast" if extra else "fp32")
+    a, b = runs["fp32"].state_dict(), runs["bf16"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    from train.card import runs_text
+
+    assert "bf16 autocast" in runs_text(runs["bf16"].train_info)[-1]
+    assert "bf16" not in runs_text(runs["fp32"].train_info)[-1]
+
+    _toy_latent_setup(tmp_path)
+    states = {}
+    for name in ("den32", "den16"):
+        args = _den_args(tmp_path, tmp_path / "lat", tmp_path / "codec.pt", 8, name)
+        args.bf16 = name == "den16"
+        den_train.train(args)
+        states[name] = torch.load(tmp_path / name / "last.pt", weights_only=False)
+        blob = den_train.denoiser_file_from_run(tmp_path / name, tmp_path / f"{name}.pt")
+        assert blob["train_info"]["precision"] == ("bf16 autocast" if args.bf16 else "fp32")
+    m32, m16 = states["den32"]["model"], states["den16"]["model"]
+    assert all(v.dtype == torch.float32 for v in m16.values() if v.is_floating_point())
+    assert any(not torch.equal(m32[k], m16[k]) for k in m32)
+
+
+def test_precision_agreement_is_exact_where_autocast_changes_nothing_and_measures_where_it_does():
+    from train.common import forward_precision
+    from train.precision import agreement
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 32)
+    scale = torch.nn.Parameter(torch.randn(32))  # elementwise only: autocast leaves it in fp32
+    same = agreement(lambda ctx: ((x * scale) ** 2).mean(), [scale], forward_precision(torch.device("cpu"), True))
+    assert same == dict(loss_rel_error=0.0, grad_cosine=pytest.approx(1.0, abs=1e-12), grad_norm_rel_error=0.0)
+    lin = torch.nn.Linear(32, 32)
+
+    def through_linear(ctx):
+        with ctx():
+            y = lin(x)
+        return (y.float() ** 2).mean()
+
+    moved = agreement(through_linear, list(lin.parameters()), forward_precision(torch.device("cpu"), True))
+    assert 0 < moved["loss_rel_error"] < 0.02 and 0.99 < moved["grad_cosine"] < 1.0

@@ -38,6 +38,8 @@ def runs_text(ti: dict) -> list[str]:
     """One line per recorded training session of a model (where its record has them)."""
     def line(r: dict) -> str:
         extra = "".join(f", {label} {r[k]}" for k, label in (("lr", "rate"), ("hardware", "on")) if r.get(k))
+        if r.get("precision", "fp32") != "fp32":  # records before --bf16 have none: fp32
+            extra += f", {r['precision']}"
         data = "".join(f"; {label}: {r[k]}" for k, label in (("corpus", "data"), ("crops", "crops")) if r.get(k))
         if r.get("synthetic_share"):
             data += f"; synthetic harmonic tones: {r['synthetic_share']:.0%} of crops"

@@ -9,6 +9,7 @@ itself updates on `--disc-share` of the steps. Resumable (RUN/last.pt), CPU or C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -22,9 +23,9 @@ from core.cli import comma_list, instrument_weights, ranged
 from core.codec import Codec, decoder_width, encoder_config, save_own_decoder
 from core.io import load_checkpoint
 from core.manifest import split_summary
-from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, corpus_files, ema_update, hardware,
-                          interrupt_on_sigterm, keep_going, load_training, progress_bar, reseed_rank, save_training,
-                          saved_on_interrupt, setup_runtime, wrap_ddp)
+from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, as_fp32, corpus_files, ema_update,
+                          forward_precision, hardware, interrupt_on_sigterm, keep_going, load_training, progress_bar,
+                          reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
 from core.spectral import BandEnvelopeLoss, HarmonicPeakLoss, LogStftLoss, MelLoss, even_part
 from train.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr
 
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--init", type=Path, default=None, metavar="CODEC_FILE",
                     help="start from a codec file's weights (fresh optimizers) when RUN has no checkpoint")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--bf16", action="store_true",
+                    help="the codec's and the discriminator's forward passes in bf16 autocast (weights, optimizers "
+                         "and losses stay fp32): faster on a CPU with bf16 instructions and on a GPU; each run's "
+                         "record says which precision trained it")
     ap.add_argument("--loader-workers", type=int, default=None,
                     help="processes that cut and augment crops ahead of the trainer (default: 0 on a CPU, where the "
                          "cores are the trainer's; up to 8 with a GPU, which the in-loop microphone chain would starve)")
@@ -191,17 +196,67 @@ def loss_weights(args) -> dict:
                 band=args.band_weight, polarity=args.polarity_weight, adv=args.adv_weight, fm=args.fm_weight)
 
 
-def generator_adversarial_losses(disc, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def generator_adversarial_losses(disc, x: torch.Tensor, y: torch.Tensor,
+                                 precision=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
     """Hinge and feature-matching losses of the output y against the real x, through a frozen discriminator:
-    the generator step needs gradients into y only, and the discriminator's weight gradients cost a quarter of it."""
+    the generator step needs gradients into y only, and the discriminator's weight gradients cost a quarter of it.
+    `precision`: the forward passes' context (train.common.forward_precision); the losses are taken in fp32."""
     disc.requires_grad_(False)
     try:
-        fake_logits, fake_fmaps = disc(y)
-        with torch.no_grad():
-            _, real_fmaps = disc(x)
+        with precision():
+            fake_logits, fake_fmaps = as_fp32(disc(y))
+            with torch.no_grad():
+                _, real_fmaps = as_fp32(disc(x))
     finally:
         disc.requires_grad_(True)
     return hinge_g_loss(fake_logits), feature_matching_loss(real_fmaps, fake_fmaps)
+
+
+class GeneratorLoss(torch.nn.Module):
+    """The codec's training loss on a batch x: time-domain L1 + the weighted spectral terms (a weight of 0 skips
+    its term) + the adversarial ones from the discriminator, frozen (the plain module, not a DDP wrapper)."""
+
+    def __init__(self, sample_rate: int, weights: dict):
+        super().__init__()
+        self.weights = dict(weights)
+        self.mel = MelLoss(sample_rate)
+        self.stft = LogStftLoss()
+        self.peak = HarmonicPeakLoss(sample_rate=sample_rate)
+        self.band = BandEnvelopeLoss(sample_rate=sample_rate)
+
+    def forward(self, model, disc, x: torch.Tensor, adversarial: bool,
+                precision=contextlib.nullcontext) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """(loss, its terms detached, the output y in fp32); `precision`: the forward passes' context."""
+        w = self.weights
+        with precision():
+            y = model(x)[..., : x.shape[-1]]
+        y = y.float()
+        l_time = (y - x).abs().mean()
+        l_mel, l_lin = self.mel.log_and_linear(y, x)  # the linear term is logged at any weight, 0 included
+        loss = l_time + w["mel"] * l_mel + w["lin"] * l_lin
+        logs = dict(time=l_time, mel=l_mel, lin=l_lin)
+        for key in ("stft", "peak", "band"):
+            if w[key]:
+                logs[key] = getattr(self, key)(y, x)
+                loss = loss + w[key] * logs[key]
+        if w["polarity"]:  # the negated crop's pass feeds this term alone
+            with precision():
+                y_neg = model(-x)[..., : x.shape[-1]]
+            logs["polarity"] = self.mel.relative_level(even_part(y, y_neg.float()), x)
+            loss = loss + w["polarity"] * logs["polarity"]
+        if adversarial:
+            logs["g"], logs["fm"] = generator_adversarial_losses(disc, x, y, precision)
+            loss = loss + w["adv"] * logs["g"] + w["fm"] * logs["fm"]
+        # the caller reads them every 50 steps: no GPU sync per step
+        return loss, {k: v.detach() for k, v in logs.items()}, y
+
+
+def discriminator_loss(disc, x: torch.Tensor, y: torch.Tensor, precision=contextlib.nullcontext) -> torch.Tensor:
+    """The discriminator's hinge loss, real x against the codec's y (detached), in fp32."""
+    with precision():
+        logits, _ = disc(torch.cat([x, y]))  # one forward per step: what DDP expects
+    logits = as_fp32(logits)
+    return hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
 
 
 def disc_updates(step: int, share: float) -> bool:
@@ -279,10 +334,6 @@ def train(args) -> Codec:
     lr = args.lr if args.lr is not None else DEFAULT_LR
     opt = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
-    mel = MelLoss(codec.sample_rate).to(rt.device)
-    stft = LogStftLoss().to(rt.device)
-    peak = HarmonicPeakLoss(sample_rate=codec.sample_rate).to(rt.device)
-    band = BandEnvelopeLoss(sample_rate=codec.sample_rate).to(rt.device)
     state, recorded, kept_stats, widened_from, ema_state = TrainState(), None, None, None, None
     if last.is_file():
         state = load_training(last, FORMAT, gen, checkpoint=resumed, codec=codec, disc=disc, opt=opt, opt_d=opt_d)
@@ -362,9 +413,12 @@ def train(args) -> Codec:
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
                     weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
+                    precision="bf16 autocast" if args.bf16 else "fp32",
                     corpus=split_summary(args.corpus, "train", instruments),
                     crops=("each instrument an equal share" if not weights else "shares " + ", ".join(
                         f"{g} {s:.0%}" for g, s in sorted(pool.group_shares.items()))))
+    precision = forward_precision(rt.device, args.bf16)
+    generator_loss = GeneratorLoss(codec.sample_rate, loss_weights(args)).to(rt.device)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar("codec", args.steps, state.step, deadline, disable=not rt.main)
@@ -392,34 +446,8 @@ def train(args) -> Codec:
         while keep_going(state.step, args.steps, deadline, rt):
             resume_state = feeder.generator_state()  # an interrupt inside this step redoes this batch
             x = feeder.next().to(rt.device, non_blocking=True)
-            y = model(x)[..., : x.shape[-1]]
-            l_time = (y - x).abs().mean()
-            l_mel, l_lin = mel.log_and_linear(y, x)  # the linear term is logged at any weight, 0 included
-            loss = l_time + args.mel_weight * l_mel + args.lin_weight * l_lin
-            # read every 50 steps: no GPU sync per step
-            logs = dict(time=l_time.detach(), mel=l_mel.detach(), lin=l_lin.detach())
-            if args.stft_weight:
-                l_stft = stft(y, x)
-                loss = loss + args.stft_weight * l_stft
-                logs["stft"] = l_stft.detach()
-            if args.peak_weight:
-                l_peak = peak(y, x)
-                loss = loss + args.peak_weight * l_peak
-                logs["peak"] = l_peak.detach()
-            if args.band_weight:
-                l_band = band(y, x)
-                loss = loss + args.band_weight * l_band
-                logs["band"] = l_band.detach()
-            if args.polarity_weight:  # the negated crop's pass feeds this term alone
-                l_pol = mel.relative_level(even_part(y, model(-x)[..., : x.shape[-1]]), x)
-                loss = loss + args.polarity_weight * l_pol
-                logs["polarity"] = l_pol.detach()
             adversarial = state.step >= args.adv_start
-            if adversarial:
-                # generator step: the plain module (not the DDP wrapper), frozen
-                l_g, l_fm = generator_adversarial_losses(disc, x, y)
-                loss = loss + args.adv_weight * l_g + args.fm_weight * l_fm
-                logs.update(g=l_g.detach(), fm=l_fm.detach())
+            loss, logs, y = generator_loss(model, disc, x, adversarial, precision)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
@@ -427,8 +455,7 @@ def train(args) -> Codec:
             if ema is not None:
                 ema_update(ema, codec, args.ema)
             if adversarial and disc_updates(state.step - args.adv_start, args.disc_share):
-                logits, _ = disc_p(torch.cat([x, y.detach()]))  # one forward per step: what DDP expects
-                l_d = hinge_d_loss([lg[: len(x)] for lg in logits], [lg[len(x):] for lg in logits])
+                l_d = discriminator_loss(disc_p, x, y.detach(), precision)
                 opt_d.zero_grad(set_to_none=True)
                 l_d.backward()
                 opt_d.step()

@@ -65,6 +65,19 @@ def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
     return Runtime(torch.device(device), rank, world)
 
 
+def forward_precision(device: torch.device, bf16: bool):
+    """A context factory for the forward passes: bf16 autocast where asked (convolutions and matmuls in bf16; the
+    weights, optimizer state and losses stay fp32, the callers cast the outputs back), a no-op otherwise."""
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def as_fp32(tensors):
+    """Nested lists / tuples of tensors (a discriminator's logits and feature maps) cast to fp32."""
+    if isinstance(tensors, torch.Tensor):
+        return tensors.float()
+    return type(tensors)(as_fp32(t) for t in tensors)
+
+
 def hardware(device: torch.device) -> str:
     """What trained a model, in words, for the model card: the GPU's name, or the CPU's core count."""
     if device.type == "cuda":

@@ -25,8 +25,9 @@ from core.codec import Codec
 from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoiser, trained_space
 from core.io import load_checkpoint, save_atomic
 from core.precond import edge_weights, edm_loss
-from train.common import (Clock, TrainState, ema_update, interrupt_on_sigterm, keep_going, load_training, progress_bar,
-                          reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
+from train.common import (Clock, TrainState, ema_update, forward_precision, interrupt_on_sigterm, keep_going,
+                          load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
+                          wrap_ddp)
 from train.latents import fit_stats, load_latents
 
 FORMAT = "timbre-denoiser-training/1"
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--save-every", type=float, default=120)
     ap.add_argument("--valid-every", type=int, default=500)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--bf16", action="store_true",
+                    help="the denoiser's forward pass in bf16 autocast (weights, optimizer, EMA, loss and "
+                         "validation stay fp32); the exported file records which precision trained it")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", type=Path, default=None, metavar="MODEL_FILE",
@@ -227,12 +231,14 @@ def train(args) -> TrainState:
                   f"warm start from {args.init}, trained in latent space {trained_in} (this codec's: "
                   f"{codec.stats_id()}): its weights only, from step 0")
     ddp = wrap_ddp(model, rt)
+    precision = forward_precision(rt.device, args.bf16)
     clock = Clock(state, args.save_every)
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     bar = progress_bar(f"denoiser {args.instrument}", args.steps, state.step, deadline, disable=not rt.main)
     meta = dict(instrument=args.instrument, config=cfg, args={k: str(v) for k, v in vars(args).items()},
                 codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"), latent_space=space,
-                train_frames=int(sum(a.shape[1] for a in train_set.arrays)))
+                train_frames=int(sum(a.shape[1] for a in train_set.arrays)),
+                precision="bf16 autocast" if args.bf16 else "fp32")
 
     def save(gen_state=None):
         if rt.main:
@@ -250,9 +256,10 @@ def train(args) -> TrainState:
             warm = min(1.0, (state.step + 1) / 500)  # linear LR warm-up
             for g in opt.param_groups:
                 g["lr"] = args.lr * warm
-            loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std,
-                               frame_weight=(edge_weights(n_frames, args.edge_frames, args.edge_weight)
-                                             if args.edge_weight != 1.0 else None))
+            with precision():  # the denoiser's output meets fp32 x in the loss: promoted back to fp32
+                loss, _ = edm_loss(ddp, x, generator=gen, p_mean=args.p_mean, p_std=args.p_std,
+                                   frame_weight=(edge_weights(n_frames, args.edge_frames, args.edge_weight)
+                                                 if args.edge_weight != 1.0 else None))
             loss = loss.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -298,6 +305,7 @@ def denoiser_file_from_run(run: Path, out: Path, half: bool = True) -> dict:
     blob = dict(format=MODEL_FORMAT, instrument=meta["instrument"], config=meta["config"], sigma_data=1.0,
                 state_dict=sd, train_info=dict(steps=st["step"], wall_seconds=round(st["wall_seconds"], 1),
                                                device=meta.get("device"), train_frames=meta.get("train_frames"),
+                                               precision=meta.get("precision", "fp32"),  # the last run's
                                                codec_stats=meta.get("codec_stats"),
                                                latent_space=space,
                                                loss=dict(edge_weight=float(meta["args"].get("edge_weight", 1.0)),
