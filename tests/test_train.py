@@ -1327,3 +1327,14 @@ def test_precision_agreement_is_exact_where_autocast_changes_nothing_and_measure
 
     moved = agreement(through_linear, list(lin.parameters()), forward_precision(torch.device("cpu"), True))
     assert 0 < moved["loss_rel_error"] < 0.02 and 0.99 < moved["grad_cosine"] < 1.0
+
+
+def test_the_precision_benchmark_refuses_a_missing_corpus_or_model_with_one_message(tmp_path):
+    from train.precision import main
+
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(SystemExit, match=r"^error: .*no manifest\.jsonl"):
+        main(["--corpus", str(tmp_path), "--codec", str(root / "models/codec.pt"),
+              "--denoiser", str(root / "models/denoisers/clarinet.pt")])
+    with pytest.raises(SystemExit, match=r"^error: .*nothing\.pt not found"):
+        main(["--corpus", str(tmp_path), "--codec", str(tmp_path / "nothing.pt")])

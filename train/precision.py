@@ -19,9 +19,9 @@ import torch
 from core.audio import load_audio
 from core.codec import Codec
 from core.denoiser import load_denoiser
-from core.manifest import corpus_files
-from core.precond import edm_loss
+from core.manifest import CorpusError, corpus_files
 from core.io import load_checkpoint
+from core.precond import edm_loss
 from train.codec import DEFAULT_WEIGHTS, DISC_FORMAT, GeneratorLoss, disc_path, discriminator_loss
 from train.common import forward_precision
 
@@ -169,10 +169,13 @@ def main(argv=None) -> int:
     for path in (args.codec, args.denoiser):
         if not path.is_file():
             raise SystemExit(f"error: {path} not found")
-    results = dict(codec=codec_figures(args.codec, args.corpus, args.codec_batch, 0.53, args.rounds, args.steps,
-                                       args.seed),
-                   denoiser=denoiser_figures(args.denoiser, args.codec, args.corpus, args.denoiser_batch, 64,
-                                             args.rounds, args.steps, args.seed))
+    try:
+        results = dict(codec=codec_figures(args.codec, args.corpus, args.codec_batch, 0.53, args.rounds, args.steps,
+                                           args.seed),
+                       denoiser=denoiser_figures(args.denoiser, args.codec, args.corpus, args.denoiser_batch, 64,
+                                                 args.rounds, args.steps, args.seed))
+    except CorpusError as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"bf16 autocast against fp32 on {torch.get_num_threads()} threads ({args.rounds} alternated rounds of "
           f"{args.steps} steps; loss and gradient on one batch at the shipped weights)")
     print(table(results))
