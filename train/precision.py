@@ -1,7 +1,8 @@
 """python -m train.precision: what bf16 autocast (the trainers' --bf16) buys here, and what it changes.
 
 For each trainer, at shipped weights and on real crops of the training split: the seconds of one training step
-(forward, backward, optimizer; the codec's with its discriminator's update) in fp32 and in bf16 autocast,
+as the trainer takes it (forward, backward, gradient clipping, optimizer; the codec's with its discriminator's
+update, the denoiser's with its moving average) in fp32 and in bf16 autocast,
 alternated in one run (medians, so both meet the same machine), and how far bf16 moves a step on the same batch:
 the loss's relative error, and the gradient's cosine and relative norm error against fp32's."""
 from __future__ import annotations
@@ -23,7 +24,7 @@ from core.manifest import CorpusError, corpus_files
 from core.io import load_checkpoint
 from core.precond import edm_loss
 from train.codec import DEFAULT_WEIGHTS, DISC_FORMAT, GeneratorLoss, disc_path, discriminator_loss
-from train.common import forward_precision
+from train.common import ema_update, forward_precision
 
 
 def agreement(loss_fn, params: list[torch.Tensor], precision) -> dict:
@@ -100,6 +101,7 @@ def codec_figures(codec_file: Path, corpus: Path, batch: int, segment: float, ro
         loss, _, y = gen_loss(codec_t, disc_t, x, True, ctx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(codec_t.parameters(), 10.0)  # as train.codec's step (its --ema is off)
         opt.step()
         l_d = discriminator_loss(disc_t, x, y.detach(), ctx)
         opt_d.zero_grad(set_to_none=True)
@@ -126,6 +128,7 @@ def denoiser_figures(denoiser_file: Path, codec_file: Path, corpus: Path, batch:
 
     figures = agreement(loss_fn, list(model.parameters()), forward_precision(torch.device("cpu"), True))
     model_t = copy.deepcopy(model)
+    ema_t = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model_t.parameters(), lr=1e-4, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
 
@@ -134,7 +137,9 @@ def denoiser_figures(denoiser_file: Path, codec_file: Path, corpus: Path, batch:
             loss = edm_loss(model_t, x, generator=gen)[0].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model_t.parameters(), 1.0)  # as train.denoiser's step, its EMA included
         opt.step()
+        ema_update(ema_t, model_t, 0.999)
 
     return dict(batch=batch, frames=frames, step=figures, **alternate(step, rounds, steps))
 
