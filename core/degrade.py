@@ -2,9 +2,9 @@
 
 Two users: the codec and denoiser trainers augment their crops with `mic_chain` (gain, room reverb, EQ colour,
 background noise at 20–40 dB SNR) so the models meet recorded rather than only synthesized sound; the honest
-judge (`train.judge`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb),
-generic damage that has nothing to do with this project's codec. Every function is x → y of the same length,
-float32, driven by a numpy Generator so a seed reproduces it.
+judge (`train.judge`) trains on clean audio plus `judge_chain` (low-pass, noise, quantization, reverb, EQ tilt;
+optionally a band limit), generic damage that has nothing to do with this project's codec. Every function is
+x → y of the same length, float32, driven by a numpy Generator so a seed reproduces it.
 """
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def one_pole_lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
     n = min(len(x), int(8 * sr / (2 * np.pi * cutoff)) + 1)  # the response is below e^-8 after this
     h = a * (1 - a) ** np.arange(n)
     return convolve(x, h.astype(np.float32))
+
+
+def band_limit(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
+    """Everything at and above `cutoff` Hz removed (an FFT brick wall over the whole signal): a band-limited
+    recording or stream."""
+    spectrum = np.fft.rfft(np.asarray(x, np.float64))
+    spectrum[np.fft.rfftfreq(len(x), 1 / sr) >= cutoff] = 0
+    return np.fft.irfft(spectrum, len(x)).astype(np.float32)
 
 
 def eq_tilt(x: np.ndarray, sr: int, db_per_octave: float, pivot: float = 1000.0) -> np.ndarray:
@@ -135,19 +143,31 @@ def mic_chain(x: np.ndarray, rng: np.random.Generator, sr: int, p: float = 0.5) 
     return (x * (0.99 / peak) if peak > 0.99 else x).astype(np.float32)
 
 
-def judge_chain(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
-    """One or two generic degradations for the judge's training: low-pass (2–8 kHz), noise (10–30 dB SNR),
-    quantization (6–10 bits), reverb or an EQ tilt (±3 dB/octave), at random."""
-    ops = rng.permutation(5)[: rng.integers(1, 3)]
-    for op in ops:
-        if op == 0:
-            x = one_pole_lowpass(x, sr, rng.uniform(2000, 8000))
-        elif op == 1:
-            x = add_noise(x, rng, rng.uniform(10, 30))
-        elif op == 2:
-            x = quantize(x, int(rng.integers(6, 11)))
-        elif op == 3:
-            x = reverb(x, rng, sr, rt60=(0.2, 1.2), drr_db=(0.0, 10.0))
-        else:
-            x = eq_tilt(x, sr, rng.uniform(-3.0, 3.0))
+# The judge's generic damage, one entry each: (x, rng, sr) → y. The shipped judge trained with the first five
+# (JUDGE_DAMAGE_DEFAULT). The band limit came in session 38: with the one-pole low-pass alone, the judge hears the
+# held-out font's own violin brick-walled at 8 kHz as another instrument on 64 of 64 clips, and 58 % of all clips
+# brick-walled at 4 kHz as a clarinet (docs/eval/s38/); `train.judge --damage` chooses.
+JUDGE_DAMAGE = {
+    "low-pass": lambda x, rng, sr: one_pole_lowpass(x, sr, rng.uniform(2000, 8000)),
+    "noise": lambda x, rng, sr: add_noise(x, rng, rng.uniform(10, 30)),
+    "quantization": lambda x, rng, sr: quantize(x, int(rng.integers(6, 11))),
+    "reverb": lambda x, rng, sr: reverb(x, rng, sr, rt60=(0.2, 1.2), drr_db=(0.0, 10.0)),
+    "eq-tilt": lambda x, rng, sr: eq_tilt(x, sr, rng.uniform(-3.0, 3.0)),
+    "band-limit": lambda x, rng, sr: band_limit(x, sr, rng.uniform(3000, 8000)),
+}
+JUDGE_DAMAGE_DEFAULT = ("low-pass", "noise", "quantization", "reverb", "eq-tilt")
+
+
+def check_judge_damage(damage) -> None:
+    """ValueError unless `damage` names one or more JUDGE_DAMAGE entries and nothing else."""
+    unknown = [d for d in damage if d not in JUDGE_DAMAGE]
+    if unknown or not damage:
+        raise ValueError(f"judge damage {', '.join(unknown) or '(none)'}: choose from {', '.join(JUDGE_DAMAGE)}")
+
+
+def judge_chain(x: np.ndarray, rng: np.random.Generator, sr: int, damage=JUDGE_DAMAGE_DEFAULT) -> np.ndarray:
+    """One or two of the named JUDGE_DAMAGE degradations, at random, for the judge's training."""
+    check_judge_damage(damage)
+    for k in rng.permutation(len(damage))[: rng.integers(1, 3)]:
+        x = JUDGE_DAMAGE[damage[k]](x, rng, sr)
     return np.asarray(x, np.float32)

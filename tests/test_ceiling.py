@@ -259,6 +259,22 @@ def test_a_low_passed_row_says_the_judges_doubt_lies_above_the_cutoff():
     np.testing.assert_allclose(low_passed(_identity, 6000, sr)(x), x, atol=1e-6)  # nothing above: unchanged
 
 
+def test_the_low_pass_control_shows_a_judge_that_hears_the_filter_as_an_instrument():
+    # a judge that takes "nothing above 6 kHz" for a clarinet: a bright flute low-passed at 6 kHz is a clarinet to
+    # it, whatever any codec did; the control row says so (attracts), and a judge that keys on nothing there does not
+    from evaluation.ceiling import low_pass_controls
+
+    sr, t = 24_000, np.arange(9_600) / 24_000
+    bright = sum(np.sin(2 * np.pi * h * 500.0 * t) / h for h in range(1, 24))  # partials up to 11.5 kHz
+    dark = sum(np.sin(2 * np.pi * h * 200.0 * t) / h for h in range(1, 20, 2))  # nothing over 3.8 kHz
+    clips = {"clarinet": [dark, dark], "flute": [bright, bright]}
+    (label, row), = low_pass_controls(ByHiss(), None, clips, [6000.0], sr).items()
+    assert label == "input, low-passed at 6000 Hz (the control)"
+    assert row["flute"]["heard_as"] == {"clarinet": 2} and row["clarinet"]["attracts"] == 1.0
+    assert score(ByHiss(), None, clips, _identity, sr)["clarinet"]["attracts"] == 0.0  # unfiltered: each as itself
+    assert low_pass_controls(ByHiss(), None, clips, [], sr) == {}
+
+
 def test_the_ceiling_command_refuses_a_cutoff_past_nyquist_in_one_line(capsys):
     from evaluation.ceiling import main
 

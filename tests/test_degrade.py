@@ -72,6 +72,53 @@ def test_quantize_uses_the_bit_depth_step():
     assert len(np.unique(y)) <= 64
 
 
+def test_band_limit_keeps_what_is_under_its_cutoff_exactly_and_removes_the_rest():
+    under, over = _tone(3000.0), _tone(7000.0)  # whole periods in one second: each tone is one FFT bin
+    np.testing.assert_allclose(degrade.band_limit(under + over, SR, 5000.0), under, atol=1e-6)
+    np.testing.assert_allclose(degrade.band_limit(under, SR, 3000.0), 0.0, atol=1e-6)  # "at and above" the cutoff
+    assert degrade.band_limit(under[:-1], SR, 5000.0).shape == (SR - 1,)  # odd lengths keep their length
+
+
+def _judge_chain_before_session_38(x, rng, sr):
+    """The chain the shipped judge trained with, as it was written (the reference for the default)."""
+    for op in rng.permutation(5)[: rng.integers(1, 3)]:
+        if op == 0:
+            x = degrade.one_pole_lowpass(x, sr, rng.uniform(2000, 8000))
+        elif op == 1:
+            x = degrade.add_noise(x, rng, rng.uniform(10, 30))
+        elif op == 2:
+            x = degrade.quantize(x, int(rng.integers(6, 11)))
+        elif op == 3:
+            x = degrade.reverb(x, rng, sr, rt60=(0.2, 1.2), drr_db=(0.0, 10.0))
+        else:
+            x = degrade.eq_tilt(x, sr, rng.uniform(-3.0, 3.0))
+    return np.asarray(x, np.float32)
+
+
+def test_the_default_judge_chain_is_the_shipped_judges_draw_for_draw():
+    x = _tone(3000.0) + _tone(7000.0)
+    for seed in range(12):
+        np.testing.assert_array_equal(degrade.judge_chain(x, np.random.default_rng(seed), SR),
+                                      _judge_chain_before_session_38(x, np.random.default_rng(seed), SR))
+
+
+def test_the_judge_chain_draws_only_the_damage_named_the_band_limit_among_it():
+    x = _tone(3000.0) + _tone(7000.0)
+    for seed in range(20):  # the band limit alone, cutoff drawn from 3-8 kHz: the 3 kHz tone stays, 7 kHz goes or stays
+        y = degrade.judge_chain(x, np.random.default_rng(seed), SR, ("band-limit",))
+        spectrum = np.abs(np.fft.rfft(y)) / (SR / 2)
+        assert spectrum[3000] == pytest.approx(0.3, abs=1e-4)
+        assert spectrum[7000] == pytest.approx(0.0, abs=1e-4) or spectrum[7000] == pytest.approx(0.3, abs=1e-4)
+        assert np.sum(spectrum > 1e-4) <= 2  # nothing else drawn (noise, reverb, quantization would fill the spectrum)
+    cut = [np.abs(np.fft.rfft(degrade.judge_chain(x, np.random.default_rng(s), SR, ("band-limit",))))[7000] < 1
+           for s in range(20)]
+    assert 0 < sum(cut) < 20  # cutoffs fall on both sides of 7 kHz
+    with pytest.raises(ValueError, match="judge damage bogus: choose from low-pass"):
+        degrade.judge_chain(x, np.random.default_rng(0), SR, ("noise", "bogus"))
+    with pytest.raises(ValueError, match="judge damage"):
+        degrade.judge_chain(x, np.random.default_rng(0), SR, ())
+
+
 def test_chains_are_seeded_same_length_and_never_clip():
     x = _tone(amp=0.95)
     a = degrade.mic_chain(x, np.random.default_rng(3), SR, p=1.0)

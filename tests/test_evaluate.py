@@ -227,6 +227,21 @@ def test_training_moved_out_of_the_evaluation_command(capsys):
     assert err.count("\n") == 1 and "python -m train.judge" in err
 
 
+def test_the_judge_trainer_takes_its_damage_by_name_and_refuses_an_unknown_one_before_loading(tmp_path, capsys):
+    from core.cli import run_main
+    from train.judge import ERRORS, degraded_copies, main
+
+    assert run_main(main, ["--damage", "noise,bogus", "--corpus", str(tmp_path / "none")], errors=ERRORS) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "judge damage bogus: choose from" in err and "band-limit" in err
+    t = np.arange(SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 3000 * t) + 0.3 * np.sin(2 * np.pi * 9000 * t)).astype(np.float32)
+    out = degraded_copies({"a": [tone]}, SR, 3, seed=0, damage=["band-limit"])["a"]  # cutoffs 3-8 kHz: 9 kHz goes
+    for y in out:
+        spectrum = np.abs(np.fft.rfft(y)) / (SR / 2)
+        assert spectrum[9000] < 1e-4 and spectrum[3000] == pytest.approx(0.3, abs=1e-4)
+
+
 # ---------------------------------------------------------------- recommendation rule
 def _rows(pair="a-to-b", codec_pitch=0.9, sweep=((1, 0.88, 0.2), (5, 0.85, 0.7), (20, 0.6, 0.95))):
     base = dict(pair=pair, source="a", target="b", steps=3, fd=None, chroma_acc=None, pitch_distance=None,

@@ -2,18 +2,18 @@
 
     python -m train.judge [--corpus data/corpus] [--out models/classifier.pt] [--steps 1000]
 
-An honest judge: it never hears this project's codec or denoisers. It trains on clean audio of the corpus
-train split plus copies of it with generic damage (core.degrade.judge_chain: low-pass, noise, quantization,
-reverb), so no artefact of ours can become an instrument cue; codec round trips are scored only as the
-ceiling row of the evaluation. Training takes random crops (1.4 s, class-balanced, mostly non-silent) of every
-instrument (or --instruments), checks the valid split (training fonts, unseen chorales) now and then and keeps
-the best state, and finally scores the `heldout` split (unseen chorales in a soundfont no model trained on),
-clean and degraded: `test_accuracy` (one prediction per file, logits averaged over its crops),
+An honest judge: it never hears this project's codec or denoisers. It trains on clean audio of the corpus train
+split plus copies of it with generic damage (core.degrade.judge_chain: low-pass, noise, quantization, reverb, EQ
+tilt; `--damage` can add a band limit), so no artefact of ours can become an instrument cue; codec round trips are
+scored only as the ceiling row of the evaluation. Training takes random crops (1.4 s, class-balanced, mostly
+non-silent) of every instrument (or --instruments), checks the valid split (training fonts, unseen chorales) now
+and then and keeps the best state, and finally scores the `heldout` split (unseen chorales in a soundfont no model
+trained on), clean and degraded: `test_accuracy` (one prediction per file, logits averaged over its crops),
 `test_crop_accuracy` and `degraded_test_accuracy` are stored in the output file with the confusion matrix. Its
-progress is saved every --save-every seconds (and on Ctrl-C or `kill`) to OUT with the suffix .train.pt;
-running the command again resumes from there (--fresh starts over; a larger --steps continues a finished run).
-Budget: about 1000 steps of 32 crops, a few minutes on 2 CPU cores. Score a saved judge again with
-python -m evaluation.classifier.
+progress is saved every --save-every seconds (and on Ctrl-C or `kill`) to OUT with the suffix .train.pt; running
+the command again resumes from there (--fresh starts over; a larger --steps continues a finished run). Budget:
+about 1000 steps of 32 crops, a few minutes on 2 CPU cores. Score a saved judge again with python -m
+evaluation.classifier.
 
 Why the judge also learns the held-out font (its `judge` split: train chorales only): trained on the two
 training fonts alone it heard the held-out font's violin as a flute (0/8 violin clips right, 71 % overall on
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from core.cli import comma_list
+from core.degrade import JUDGE_DAMAGE, JUDGE_DAMAGE_DEFAULT, check_judge_damage, judge_chain
 from core.io import CheckpointError, load_any, save_atomic
 from core.manifest import CorpusError
 from core.timbre import (DEFAULT_PATH, FORMAT, MelConfig, NetConfig, TimbreClassifier, active_frames, crop_starts,
@@ -207,13 +208,11 @@ def train_classifier(train: dict[str, list[np.ndarray]], sr: int, valid: dict[st
 
 
 # ---------------------------------------------------------------- corpus and command line
-def degraded_copies(clips: dict[str, list[np.ndarray]], sr: int, copies: int, seed: int
-                    ) -> dict[str, list[np.ndarray]]:
-    """`copies` versions of every clip through core.degrade.judge_chain (seeded)."""
-    from core.degrade import judge_chain
-
+def degraded_copies(clips: dict[str, list[np.ndarray]], sr: int, copies: int, seed: int,
+                    damage=JUDGE_DAMAGE_DEFAULT) -> dict[str, list[np.ndarray]]:
+    """`copies` versions of every clip through core.degrade.judge_chain with the named damage (seeded)."""
     rng = np.random.default_rng(seed)
-    return {k: [judge_chain(w, rng, sr) for w in v for _ in range(copies)] for k, v in clips.items()}
+    return {k: [judge_chain(w, rng, sr, damage) for w in v for _ in range(copies)] for k, v in clips.items()}
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -239,11 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fresh", action="store_true", help="ignore a saved training state")
     ap.add_argument("--degraded-copies", type=int, default=1,
                     help="generically degraded copies of each training clip (low-pass, noise, quantization, reverb)")
+    ap.add_argument("--damage", type=comma_list(), default=list(JUDGE_DAMAGE_DEFAULT),
+                    help=f"the generic damage those copies draw from, comma-separated, of: {', '.join(JUDGE_DAMAGE)} "
+                         f"(default: {','.join(JUDGE_DAMAGE_DEFAULT)}, the shipped judge's)")
     return ap
 
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    check_judge_damage(a.damage)  # before minutes of loading
     torch.set_num_threads(a.threads)
     inst = a.instruments or None
     cfg = MelConfig()
@@ -252,8 +255,8 @@ def main(argv=None) -> int:
         train = _merge(train, load_split(a.corpus, split, inst, cfg.sample_rate, 60 * a.max_minutes))
     valid = load_split(a.corpus, "valid", inst, cfg.sample_rate, 60 * a.max_minutes / 4)
     if a.degraded_copies:
-        train = _merge(train, degraded_copies(train, cfg.sample_rate, a.degraded_copies, a.seed))
-        valid = _merge(valid, degraded_copies(valid, cfg.sample_rate, 1, a.seed + 1))
+        train = _merge(train, degraded_copies(train, cfg.sample_rate, a.degraded_copies, a.seed, a.damage))
+        valid = _merge(valid, degraded_copies(valid, cfg.sample_rate, 1, a.seed + 1, a.damage))
     tc = TrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, save_every_s=a.save_every)
     interrupt_on_sigterm()
     clf = train_classifier(train, cfg.sample_rate, valid, tc, cfg, state_path=a.out.with_suffix(".train.pt"),
@@ -265,9 +268,9 @@ def main(argv=None) -> int:
                     test_clips=res["clips"], test_split=a.split, per_instrument=res["per_instrument"],
                     confusion=res["confusion"], corpus=str(a.corpus))
     print(format_score(res, a.split))
-    res_d = clf.score(degraded_copies(test, cfg.sample_rate, 1, a.seed + 2), cfg.sample_rate)
+    res_d = clf.score(degraded_copies(test, cfg.sample_rate, 1, a.seed + 2, a.damage), cfg.sample_rate)
     clf.info.update(degraded_test_accuracy=res_d["accuracy"], degraded_test_crop_accuracy=res_d["crop_accuracy"],
-                    degraded_copies=a.degraded_copies, train_splits=a.train_splits,
+                    degraded_copies=a.degraded_copies, damage=list(a.damage), train_splits=a.train_splits,
                     never_heard="this project's codec and denoisers")
     print(format_score(res_d, a.split + ", generically degraded"))
     clf.save(a.out)
