@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import comma_list, ranged, run_main
+from core.degrade import band_limit
 from core.output_eq import BOOST_DB
 
 BAR_RECOGNIZED, BAR_PITCH = 0.95, 0.90
@@ -172,6 +173,15 @@ def recognized_by_split(rows: dict, splits: dict[str, list[str]]) -> dict[str, d
     return out
 
 
+def judged_instruments(judge, asked: list[str] | None, judge_file) -> list[str]:
+    """The instruments asked for (default: all the judge knows); ValueError naming any the judge does not know."""
+    instruments = asked or judge.instruments
+    unknown = [i for i in instruments if i not in judge.instruments]
+    if unknown:
+        raise ValueError(f"the judge {judge_file} does not know {', '.join(unknown)}")
+    return instruments
+
+
 def _mean_or_none(values: list[float]) -> float | None:
     finite = [v for v in values if np.isfinite(v)]
     return round(float(np.mean(finite)), 2) if finite else None  # JSON has no NaN
@@ -198,8 +208,6 @@ def low_passed(through, cutoff_hz: float, sr: int):
     """`through` with everything at and above cutoff_hz removed from its output (an FFT brick wall): if a codec's
     round trip is heard as its instrument once low-passed, and the input low-passed alike still is too
     (`low_pass_controls`), what the judge doubts lies above the cutoff."""
-    from core.degrade import band_limit
-
     return lambda x: band_limit(through(x), sr, cutoff_hz)
 
 
@@ -424,10 +432,7 @@ def _main(argv=None) -> int:
                              "train.latents), so there are no units to measure a drift in; name a codec that has them")
     own = own_decoder_round_trips(a.codecs, a.own_decoders)  # before any judging: a stray file fails at once
     judge = TimbreClassifier.load(a.classifier)
-    instruments = a.instruments or judge.instruments
-    unknown = [i for i in instruments if i not in judge.instruments]
-    if unknown:
-        raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}")
+    instruments = judged_instruments(judge, a.instruments, a.classifier)
     tracker = PitchTracker()
     results = {}
     sr = 24_000

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     from core.timbre import TimbreClassifier
-    from evaluation.ceiling import load_clips
+    from evaluation.ceiling import judged_instruments, load_clips
 
     a = build_parser().parse_args(argv)
     if a.clips < 1 or a.seconds <= 0:
@@ -104,10 +104,7 @@ def _main(argv=None) -> int:
     if not a.classifier.exists():
         raise FileNotFoundError(f"{a.classifier}: no such judge file")
     judge = TimbreClassifier.load(a.classifier)
-    instruments = a.instruments or judge.instruments
-    unknown = [i for i in instruments if i not in judge.instruments]
-    if unknown:
-        raise ValueError(f"the judge {a.classifier} does not know {', '.join(unknown)}")
+    instruments = judged_instruments(judge, a.instruments, a.classifier)
     sr = judge.cfg.sample_rate
     clips = load_clips(a.corpus, a.split, instruments, sr, a.clips, a.seconds)
     rows = robustness(judge, clips, sr)

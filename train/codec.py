@@ -24,8 +24,8 @@ from core.codec import Codec, decoder_width, encoder_config, save_own_decoder
 from core.io import load_checkpoint
 from core.manifest import split_summary
 from train.common import (AudioPool, Clock, CropFeeder, RunRecord, TrainState, as_fp32, corpus_files, ema_update,
-                          forward_precision, hardware, interrupt_on_sigterm, keep_going, load_training, progress_bar,
-                          reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
+                          forward_precision, hardware, interrupt_on_sigterm, keep_going, load_training, precision_name,
+                          progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime, wrap_ddp)
 from core.spectral import BandEnvelopeLoss, HarmonicPeakLoss, LogStftLoss, MelLoss, even_part
 from train.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, si_sdr
 
@@ -413,7 +413,7 @@ def train(args) -> Codec:
                     freeze_encoder=args.freeze_encoder, freeze_decoder=args.freeze_decoder,
                     weights=loss_weights(args),
                     device=str(rt.device), hardware=hardware(rt.device), threads=args.threads,
-                    precision="bf16 autocast" if args.bf16 else "fp32",
+                    precision=precision_name(args.bf16),
                     corpus=split_summary(args.corpus, "train", instruments),
                     crops=("each instrument an equal share" if not weights else "shares " + ", ".join(
                         f"{g} {s:.0%}" for g, s in sorted(pool.group_shares.items()))))

@@ -71,6 +71,11 @@ def forward_precision(device: torch.device, bf16: bool):
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
+def precision_name(bf16: bool) -> str:
+    """What a run's record and a model file say trained it."""
+    return "bf16 autocast" if bf16 else "fp32"
+
+
 def as_fp32(tensors):
     """Nested lists / tuples of tensors (a discriminator's logits and feature maps) cast to fp32."""
     if isinstance(tensors, torch.Tensor):

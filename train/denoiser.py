@@ -26,8 +26,8 @@ from core.denoiser import MODEL_FORMAT, EDMDenoiser, denoiser_config, load_denoi
 from core.io import load_checkpoint, save_atomic
 from core.precond import edge_weights, edm_loss
 from train.common import (Clock, TrainState, ema_update, forward_precision, interrupt_on_sigterm, keep_going,
-                          load_training, progress_bar, reseed_rank, save_training, saved_on_interrupt, setup_runtime,
-                          wrap_ddp)
+                          load_training, precision_name, progress_bar, reseed_rank, save_training, saved_on_interrupt,
+                          setup_runtime, wrap_ddp)
 from train.latents import fit_stats, load_latents
 
 FORMAT = "timbre-denoiser-training/1"
@@ -238,7 +238,7 @@ def train(args) -> TrainState:
     meta = dict(instrument=args.instrument, config=cfg, args={k: str(v) for k, v in vars(args).items()},
                 codec=str(args.codec), codec_stats=codec.train_info.get("latent_stats"), latent_space=space,
                 train_frames=int(sum(a.shape[1] for a in train_set.arrays)),
-                precision="bf16 autocast" if args.bf16 else "fp32")
+                precision=precision_name(args.bf16))
 
     def save(gen_state=None):
         if rt.main:
